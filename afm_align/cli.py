@@ -1,0 +1,141 @@
+"""The `afm-align` command line: one entry point for the whole workbench.
+
+Heavy libraries (torch, transformers, trl, gradio) are imported inside the handlers, so
+`afm-align --help` stays instant. A user mistake (bad preset, missing path, unknown config key,
+malformed dataset row, ...) surfaces as a `ValueError` and is printed as one line on stderr with exit
+code 2; anything else is a bug and keeps its traceback.
+
+Run: `afm-align --help`, `afm-align init --preset tiny`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Subcommands that later issues bring: they say so instead of doing nothing.
+PLANNED = {
+    "train": ("train a policy member (sft, rs, dpo, ipo, mdloo, rloo)", "issue #5 (policy recipes)"),
+    "iterate": ("run iTeC committee rounds up to --round N", "issue #6 (committee rounds)"),
+    "leaderboard": ("print the members' leaderboard of a run", "issue #6 (committee rounds)"),
+    "compare": ("compare two committee members", "issue #6 (committee rounds)"),
+    "annotate": ("serve the Gradio annotation app", "issue #7 (annotation app)"),
+    "annotators": ("manage annotator accounts", "issue #7 (annotation app)"),
+    "labels": ("export labels from the label store", "issue #7 (annotation app)"),
+}
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from afm_align import init_base
+
+    overrides = list(args.overrides)
+    if args.run:
+        overrides.append(f"run={args.run}")
+    if args.base:
+        overrides.append(f"base={args.base}")
+    cfg = init_base.load(preset=args.preset, config_file=args.config, overrides=overrides)
+    conversations = None
+    if not cfg.base:
+        from synth.corpus import chat_corpus
+
+        conversations = chat_corpus(cfg.family_items, cfg.seed)
+    init_base.main(cfg, conversations)
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from synth import builders
+
+    builders.cli_main(args)
+    return 0
+
+
+def _cmd_rm(args: argparse.Namespace) -> int:
+    from reward_model import cli_handlers
+
+    return cli_handlers.run(args)
+
+
+def _cmd_planned(args: argparse.Namespace) -> int:
+    what, issue = PLANNED[args.command]
+    raise ValueError(f"'afm-align {args.command}' ({what}) is not built yet: it arrives with {issue}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="afm-align",
+        description="Post-training workbench reproducing Apple's AFM system: reward model with grading "
+                    "heads, iTeC committee rounds (SFT, rejection sampling, DPO/IPO, MDLOO), synthetic data.",
+    )
+    from afm_align import __version__
+    parser.add_argument("--version", action="version", version=f"afm-align {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("init", help="build the tokenizer and pre-train the tiny AFM base model of a run")
+    p.add_argument("--run", default=None, help="run name under ./runs (default: the preset's, 'default')")
+    p.add_argument("--preset", default="tiny", help="config preset under configs/ (default: tiny)")
+    p.add_argument("--base", default=None, help="use this local Hugging Face causal-LM directory instead")
+    p.add_argument("--config", default=None, help="a YAML file of config keys")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    p.set_defaults(handler=_cmd_init)
+
+    p = sub.add_parser("synth", help="generate a synthetic dataset (math, tool, code, if, safety, prefs)")
+    p.add_argument("family", help="math | tool | code | if | safety | prefs")
+    p.add_argument("--n", type=int, required=True, help="number of items to generate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output dataset folder")
+    p.add_argument("--kind", default="prompt", choices=["prompt", "sft"], help="prompt rows or sft rows")
+    p.add_argument("--difficulty", type=int, default=1, help="0 (easiest) and up")
+    p.add_argument("--heldout", type=float, default=0.1, help="fraction held out for evaluation")
+    p.set_defaults(handler=_cmd_synth)
+
+    p = sub.add_parser("rm", help="train, evaluate or apply the multi-head reward model")
+    rm_sub = p.add_subparsers(dest="rm_command", metavar="ACTION", required=True)
+    q = rm_sub.add_parser("train", help="train the RM on a preference dataset")
+    q.add_argument("--data", required=True)
+    q.add_argument("--out", required=True)
+    q.add_argument("--base", default=None, help="backbone directory (default: the run's base)")
+    q.add_argument("--run", default=None)
+    q.add_argument("--preset", default="tiny")
+    q.add_argument("--config", default=None)
+    q.add_argument("overrides", nargs="*", metavar="key=value")
+    q = rm_sub.add_parser("eval", help="evaluate an RM on a preference dataset")
+    q.add_argument("--model", required=True)
+    q.add_argument("--data", required=True)
+    q.add_argument("--json", default=None, help="also write the metrics to this JSON file")
+    q = rm_sub.add_parser("score", help="score responses with an RM")
+    q.add_argument("--model", required=True)
+    q.add_argument("--data", required=True)
+    q.add_argument("--out", required=True)
+    p.set_defaults(handler=_cmd_rm)
+
+    for name, (what, issue) in PLANNED.items():
+        p = sub.add_parser(name, help=f"{what} [arrives with {issue}]", add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(handler=_cmd_planned)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args) or 0
+    except ValueError as err:
+        print(f"afm-align {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"afm-align {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

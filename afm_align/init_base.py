@@ -1,0 +1,254 @@
+"""Recipe: `afm-align init` - tokenizer, tiny AFM base model, CPU pre-training, held-out probes.
+
+Reads top to bottom: build the corpus -> train the digit-splitting BPE tokenizer -> build the Qwen3
+(AFM-architecture) model -> pre-train on packed sequences with AdamW and a warmup/cosine schedule ->
+report held-out LM loss and greedy exact-match on held-out two-operand arithmetic probes -> save with
+`save_pretrained` (plus `meta.json`, `metrics.jsonl`, the resolved config) atomically into
+`runs/<run>/base/`.
+
+The corpus is an arithmetic drill (`a + b = c`, `a - b = c`, `a * b = c`; the probe problems are
+excluded, so the probes are held out) plus the chat-formatted synthetic families that `synth` provides
+(math word problems, tool calls, code, instruction following), rendered with the tokenizer's chat
+template. The drill's loss counts answer tokens only (the operands are random, so predicting them is
+noise); the chat text counts every token.
+
+`--base PATH` skips all of that: the run records a pointer to a local Hugging Face causal-LM directory
+after checking that it loads. Nothing is ever downloaded.
+
+Run: `afm-align init --preset tiny [--run NAME] [key=value ...]`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from afm_align.base_model import ModelShape
+from afm_align.config import load_config, save_resolved
+from afm_align.rundir import RunDir
+from afm_align.tracking import MetricsLog, progress
+
+
+@dataclass
+class InitConfig:
+    """How `afm-align init` builds and pre-trains the base model."""
+
+    run: str = "default"  # run name under ./runs (or a path)
+    base: str | None = None  # a local HF causal-LM directory to use instead of pre-training
+    seed: int = 0
+    shape: ModelShape = field(default_factory=ModelShape)
+    vocab_size: int = 1024  # BPE vocabulary size (digits always single tokens)
+    drill_problems: int = 60000  # arithmetic drill lines in the corpus
+    drill_max_operand: int = 100  # operands below this; a tenth of the drill goes to 3 digits
+    family_items: int = 2000  # chat-formatted synthetic items per synth family
+    seq_len: int = 64
+    batch_size: int = 64
+    steps: int = 1200
+    lr: float = 5e-3
+    warmup_steps: int = 50
+    weight_decay: float = 0.0
+    probes: int = 300  # held-out two-operand +/- probes below 100
+    heldout_sequences: int = 64  # packed sequences kept out of training for the LM loss
+    threads: int = 0  # torch threads (0: all cores)
+
+
+def load(preset: str = "tiny", config_file: str | None = None, overrides=()) -> InitConfig:
+    """The resolved InitConfig of a preset plus overrides."""
+    return load_config(InitConfig, preset=preset, recipe="init", config_file=config_file, overrides=overrides)
+
+
+# ---------------------------------------------------------------- corpus and probes
+def arithmetic_problem(rng: random.Random, max_operand: int, ops: str = "+-") -> tuple[str, str]:
+    """One `a op b = ` problem and its exact answer."""
+    a, b, op = rng.randrange(max_operand), rng.randrange(max_operand), rng.choice(ops)
+    value = {"+": a + b, "-": a - b, "*": a * b}[op]
+    return f"{a} {op} {b} = ", str(value)
+
+
+def heldout_probes(n: int, seed: int) -> list[tuple[str, str]]:
+    """The held-out probes: distinct two-operand addition/subtraction problems below 100."""
+    rng, probes = random.Random(seed + 7919), {}
+    while len(probes) < min(n, 19000):
+        prompt, answer = arithmetic_problem(rng, 100)
+        probes[prompt] = answer
+    return sorted(probes.items())
+
+
+def drill_lines(cfg: InitConfig, exclude: set[str]) -> list[str]:
+    """Arithmetic drill lines, never one of the held-out probes."""
+    rng, lines = random.Random(cfg.seed), []
+    while len(lines) < cfg.drill_problems:
+        roll = rng.random()
+        if roll < 0.1:
+            prompt, answer = arithmetic_problem(rng, 1000)
+        elif roll < 0.2:
+            prompt, answer = arithmetic_problem(rng, 13, ops="*")
+        else:
+            prompt, answer = arithmetic_problem(rng, cfg.drill_max_operand)
+        if prompt not in exclude:
+            lines.append(prompt + answer)
+    return lines
+
+
+def pack(tokenizer, drill: list[str], chats: list[str], seq_len: int, seed: int):
+    """Token ids packed into [N, seq_len] rows, plus a loss mask (drill: answer tokens only)."""
+    import torch
+
+    newline = tokenizer.convert_tokens_to_ids("\u010a")  # byte-level BPE's "\n"
+    ids, mask = [], []
+    for line in drill:
+        prompt, answer = line.rsplit("= ", 1)
+        head = tokenizer(prompt + "= ", add_special_tokens=False)["input_ids"]
+        tail = tokenizer(answer, add_special_tokens=False)["input_ids"] + [newline]
+        ids += head + tail
+        mask += [False] * len(head) + [True] * len(tail)
+    for text in chats:
+        chat = tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids += chat
+        mask += [True] * len(chat)
+    rows = len(ids) // seq_len
+    ids_t = torch.tensor(ids[: rows * seq_len]).view(rows, seq_len)
+    mask_t = torch.tensor(mask[: rows * seq_len]).view(rows, seq_len)
+    order = torch.randperm(rows, generator=torch.Generator().manual_seed(seed))
+    return ids_t[order], mask_t[order]
+
+
+def lr_factor(step: int, cfg: InitConfig) -> float:
+    """Linear warmup, then cosine decay to a tenth of the peak."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def pretrain(model, ids, mask, cfg: InitConfig, log: MetricsLog) -> None:
+    """AdamW on random batches of packed rows; loss on the masked tokens."""
+    import torch
+
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model.train()
+    bar = progress(total=cfg.steps, desc="pre-training", unit="step")
+    for step in range(cfg.steps):
+        idx = torch.randint(0, len(ids), (cfg.batch_size,), generator=gen)
+        labels = ids[idx].masked_fill(~mask[idx], -100)
+        loss = model(input_ids=ids[idx], labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        bar.update(1)
+        if step % 25 == 0 or step == cfg.steps - 1:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            log.log(step=step, loss=loss.item(), lr=sched.get_last_lr()[0])
+    bar.close()
+
+
+def heldout_loss(model, ids, mask) -> float:
+    """Mean masked-token cross-entropy on held-out packed rows."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        labels = ids.masked_fill(~mask, -100)
+        return float(model(input_ids=ids, labels=labels).loss)
+
+
+def probe_accuracy(model, tokenizer, probes: list[tuple[str, str]], batch_size: int = 100) -> float:
+    """Greedy exact match of the first generated line against the probe answers."""
+    import torch
+
+    model.eval()
+    tokenizer.padding_side = "left"
+    hits = 0
+    for i in range(0, len(probes), batch_size):
+        chunk = probes[i : i + batch_size]
+        enc = tokenizer(["\n" + p for p, _ in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=6, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        hits += sum(t.split("\n")[0].strip() == a for t, (_, a) in zip(texts, chunk))
+    return hits / max(1, len(probes))
+
+
+# ---------------------------------------------------------------- the recipe
+def use_local_base(cfg: InitConfig, run: RunDir) -> dict:
+    """`--base PATH`: check it loads as a causal LM and record a pointer to it."""
+    from afm_align.base_model import check_base_dir, describe_architecture, load_base
+
+    path = check_base_dir(cfg.base).resolve()
+    model, _ = load_base(path)
+    report = {"base": str(path), "architecture": describe_architecture(model.config),
+              "parameters": sum(p.numel() for p in model.parameters())}
+    run.ensure()
+    run.base.mkdir(parents=True, exist_ok=True)
+    (run.base / "base.json").write_text(json.dumps({"path": str(path)}))
+    (run.base / "meta.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def main(cfg: InitConfig, conversations: list[list[dict]] | None = None) -> dict:
+    """Build, pre-train, evaluate and save the base model of `cfg.run`; returns the report."""
+    import torch
+
+    from afm_align.base_model import build_model, describe_architecture, train_tokenizer
+
+    run = RunDir.named(cfg.run)
+    run.check_format()
+    if cfg.base:
+        report = use_local_base(cfg, run)
+        print(f"base: using {report['base']} ({report['parameters']:,} parameters)")
+        return report
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    start = time.time()
+    probes = heldout_probes(cfg.probes, cfg.seed)
+    drill = drill_lines(cfg, exclude={p for p, _ in probes})
+    tokenizer = train_tokenizer(drill[:5000] + _chat_texts_raw(conversations or []), cfg.vocab_size)
+    chats = [tokenizer.apply_chat_template(c, tokenize=False) for c in conversations or []]
+    ids, mask = pack(tokenizer, drill, chats, cfg.seq_len, cfg.seed)
+    held = min(cfg.heldout_sequences, len(ids) // 10)
+    model = build_model(tokenizer, cfg.shape, seed=cfg.seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"init: {n_params:,} parameters, vocab {len(tokenizer)}, {ids.numel():,} corpus tokens")
+
+    run.ensure()
+    staging = Path(tempfile.mkdtemp(prefix=".base.tmp-", dir=run.root))
+    try:
+        log = MetricsLog(staging / "metrics.jsonl")
+        pretrain(model, ids[held:], mask[held:], cfg, log)
+        report = {
+            "parameters": n_params,
+            "architecture": describe_architecture(model.config),
+            "heldout_lm_loss": round(heldout_loss(model, ids[:held], mask[:held]), 4),
+            "probe_exact_match": round(probe_accuracy(model, tokenizer, probes), 4),
+            "probes": len(probes),
+            "train_seconds": round(time.time() - start, 1),
+        }
+        log.log(event="final", **{k: v for k, v in report.items() if not isinstance(v, dict)})
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / "meta.json").write_text(json.dumps({"recipe": "init", **report}, indent=2))
+        save_resolved(cfg, staging)
+        if run.base.exists():
+            shutil.rmtree(run.base)
+        os.replace(staging, run.base)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"init: held-out LM loss {report['heldout_lm_loss']:.3f}; greedy exact match on "
+          f"{len(probes)} held-out two-operand +/- probes below 100: {100 * report['probe_exact_match']:.1f}%")
+    print(f"init: saved {run.base} in {report['train_seconds']:.0f} s")
+    return report
+
+
+def _chat_texts_raw(conversations: list[list[dict]]) -> list[str]:
+    """The plain message contents, for training the tokenizer before its template exists."""
+    return [m["content"] for conv in conversations for m in conv]

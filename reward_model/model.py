@@ -1,0 +1,157 @@
+"""The multi-head reward model of the AFM report (afm-spec.md §2.2), as a Hugging Face model.
+
+What it does:
+- `MultiHeadRewardConfig` stores the backbone's config inside (`lm_config`, any HF decoder config; default
+  Qwen3) plus the grading-head shape.
+- `MultiHeadRewardModel` runs the backbone (`AutoModel.from_config`), takes the final hidden state of the
+  last non-padding token of each row (found from `attention_mask`, so left and right padding both work),
+  and applies one linear head -> scalar reward and four MLP heads (hidden -> hidden -> 3, SiLU) -> 3-way
+  grading logits for `instruction_following`, `verbosity`, `truthfulness`, `harmlessness`.
+  It returns `rewards` `[B]`, `grade_logits` `[B, 4, 3]` and `logits` = `rewards[:, None]` (TRL reads that).
+- Both are registered with `AutoConfig`, `AutoModel` and `AutoModelForSequenceClassification`, so
+  `save_pretrained` / `AutoModel.from_pretrained` round-trip every head (importing `reward_model` registers).
+- `MultiHeadRewardModel.from_backbone(path_or_model)` starts an RM from a causal-LM checkpoint's base model.
+
+What it simplifies: the MLP depth/width is not given by the paper (afm-spec §14 q4): one hidden layer of the
+backbone's width. The reward head is linear with a bias, as in the paper (r = w^T h + b).
+
+Run: `python -m pytest tests/reward_model/test_model.py`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForSequenceClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+)
+from transformers.configuration_utils import SubConfigSpec
+from transformers.utils import ModelOutput
+
+from reward_model.data import GRADE_DIMS, NUM_GRADE_LEVELS
+
+MODEL_TYPE = "afm_multihead_rm"
+
+
+class MultiHeadRewardConfig(PretrainedConfig):
+    """Config of the multi-head RM: the backbone config plus the grading-head shape."""
+
+    model_type = MODEL_TYPE
+    sub_configs_defaults = {"lm_config": SubConfigSpec(config_class=AutoConfig, model_type="qwen3")}
+
+    lm_config: dict | PretrainedConfig | None = None  # the backbone's config (any HF decoder)
+    grading_dims: list[str] = field(default_factory=lambda: list(GRADE_DIMS))  # one 3-way head per dimension
+    num_grade_levels: int = NUM_GRADE_LEVELS  # classes per grading head
+    head_hidden_size: int | None = None  # MLP width of the grading heads; None = backbone hidden size
+    initializer_range: float = 0.02  # std of the heads' initial weights
+
+    def __post_init__(self, **kwargs):
+        kwargs.setdefault("num_labels", 1)  # one scalar reward: TRL's RewardTrainer checks num_labels == 1
+        super().__post_init__(**kwargs)
+
+
+@dataclass
+class MultiHeadRewardOutput(ModelOutput):
+    """`rewards` [B]; `grade_logits` [B, D, K]; `logits` = rewards[:, None] for TRL-style code."""
+
+    logits: torch.Tensor | None = None
+    rewards: torch.Tensor | None = None
+    grade_logits: torch.Tensor | None = None
+
+
+def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Index of the last non-padding position in each row (works for left and right padding)."""
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    return (attention_mask.long() * positions).argmax(dim=1)
+
+
+class MultiHeadRewardModel(PreTrainedModel):
+    """Backbone + linear reward head + four MLP grading heads on the last non-padding token."""
+
+    config_class = MultiHeadRewardConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+
+    def __init__(self, config: MultiHeadRewardConfig):
+        super().__init__(config)
+        self.model = AutoModel.from_config(config.lm_config)
+        hidden = config.lm_config.hidden_size
+        width = config.head_hidden_size or hidden
+        self.reward_head = nn.Linear(hidden, 1)
+        self.grade_heads = nn.ModuleDict(
+            {
+                dim: nn.Sequential(nn.Linear(hidden, width), nn.SiLU(), nn.Linear(width, config.num_grade_levels))
+                for dim in config.grading_dims
+            }
+        )
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.model.set_input_embeddings(value)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        **kwargs,
+    ) -> MultiHeadRewardOutput:
+        kwargs.pop("labels", None)
+        kwargs["use_cache"] = False
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
+        hidden = out.last_hidden_state  # [B, T, H]
+        if attention_mask is None:
+            index = torch.full((hidden.shape[0],), hidden.shape[1] - 1, device=hidden.device, dtype=torch.long)
+        else:
+            index = last_token_index(attention_mask.to(hidden.device))
+        pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), index]  # [B, H]
+        rewards = self.reward_head(pooled).squeeze(-1)
+        grade_logits = torch.stack([head(pooled) for head in self.grade_heads.values()], dim=1)
+        return MultiHeadRewardOutput(logits=rewards[:, None], rewards=rewards, grade_logits=grade_logits)
+
+    @classmethod
+    def from_backbone(cls, path_or_model, **config_kwargs) -> MultiHeadRewardModel:
+        """Build an RM whose backbone is the base model of a causal-LM checkpoint (path) or model instance.
+
+        The heads are freshly initialised; `config_kwargs` go to `MultiHeadRewardConfig` (e.g. `head_hidden_size`).
+        A path is loaded with `AutoModel.from_pretrained` (local files only), which strips a causal LM's
+        `lm_head` and keeps the base model's weights. A model instance's base model is used as is (shared, not
+        copied), so deep-copy it first if the causal LM must stay untouched by RM training.
+        """
+        if isinstance(path_or_model, PreTrainedModel):
+            backbone = path_or_model.base_model
+        else:
+            try:
+                backbone = AutoModel.from_pretrained(str(path_or_model), local_files_only=True, dtype=torch.float32)
+            except OSError as err:
+                raise ValueError(f"Cannot load a backbone from {path_or_model!s}: {err}".splitlines()[0]) from err
+        config = MultiHeadRewardConfig(lm_config=backbone.config, **config_kwargs)
+        rm = cls(config)
+        rm.model = backbone
+        return rm.to(next(backbone.parameters()).device)
+
+
+def register_auto_classes() -> None:
+    """Register the RM with the Auto classes (idempotent; runs on import of `reward_model`)."""
+    try:
+        AutoConfig.register(MODEL_TYPE, MultiHeadRewardConfig)
+    except ValueError:  # already registered in this process
+        return
+    AutoModel.register(MultiHeadRewardConfig, MultiHeadRewardModel)
+    AutoModelForSequenceClassification.register(MultiHeadRewardConfig, MultiHeadRewardModel)
+
+
+register_auto_classes()

@@ -1,0 +1,206 @@
+"""Train the multi-head reward model: a TRL `RewardTrainer` with the AFM loss, and the `train_reward_model` recipe.
+
+What it does:
+- `MultiHeadRewardTrainer(trl.RewardTrainer)` overrides three methods: `__init__` (loss settings, row
+  validation, a collator that keeps level and grades), `_set_signature_columns_if_needed` (keep the `level`
+  and grade columns TRL would drop) and `compute_loss` (soft-label ranking + lambda * grading, losses.rm_loss).
+  Like TRL it runs one forward over chosen+rejected concatenated, then splits the rewards in halves.
+- `cpu_safe_reward_config(output_dir, **overrides)` builds a `RewardConfig` safe on CPU (bf16 and gradient
+  checkpointing off, no trackers, no dataloader workers, no checkpoints).
+- `train_reward_model(model, tokenizer, train_ds, eval_ds, cfg)` validates, trains, saves and evaluates;
+  it returns a flat metrics dict.
+
+What it simplifies: pairs longer than `max_length` are dropped (TRL's behaviour), not truncated. Rows with no
+`level` column train with the hard label p = 1. The ablations are configs: `hard_labels=True` (p = 1) and
+`grading_weight=0` (no grading loss; the heads still exist but get no gradient).
+
+Run: `python -m pytest tests/reward_model/test_trainer.py`; from code, `train_reward_model(model, tokenizer,
+train_ds, eval_ds, RMTrainConfig(...))` (the CLI wiring is not part of this module).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from trl import RewardConfig, RewardTrainer
+
+from reward_model.data import PreferenceCollator, validate_preferences
+from reward_model.losses import DEFAULT_LEVEL_PROBS, level_to_prob, rm_loss
+
+logger = logging.getLogger(__name__)
+
+EXTRA_COLUMNS = ["level", "grades_chosen", "grades_rejected"]
+
+
+@dataclass
+class RMTrainConfig:
+    """Reward-model training settings (one recipe config; every field documented once here)."""
+
+    output_dir: str = "runs/rm"  # where the trained RM, its tokenizer and rm_metrics.json are written
+    learning_rate: float = 1e-4  # AdamW peak learning rate (linear decay)
+    num_epochs: float = 1.0  # passes over the training pairs
+    max_steps: int = -1  # > 0 overrides num_epochs
+    batch_size: int = 8  # preference pairs per device step (each pair is two sequences)
+    eval_batch_size: int = 16  # sequences per scoring batch at evaluation
+    gradient_accumulation_steps: int = 1  # micro-batches per optimizer step
+    max_length: int | None = 512  # pairs with a side longer than this many tokens are dropped
+    level_probs: tuple[float, ...] = DEFAULT_LEVEL_PROBS  # target p_l for level 0..3 (negligibly..significantly)
+    hard_labels: bool = False  # ablation: p = 1 for every pair (plain Bradley-Terry)
+    grading_weight: float = 0.1  # lambda of the grading regulariser; 0 = ablation without grading heads
+    warmup_steps: float = 0  # linear warm-up: a number of steps, or a fraction of all steps if < 1
+    weight_decay: float = 0.0  # AdamW weight decay
+    logging_steps: int = 10  # log train loss/accuracy every N optimizer steps
+    seed: int = 0  # seed for head initialisation, shuffling and dropout
+    save_model: bool = True  # save model + tokenizer to output_dir after training
+
+
+def cpu_safe_reward_config(output_dir: str, **overrides) -> RewardConfig:
+    """A TRL `RewardConfig` that runs on CPU: no bf16, no gradient checkpointing, no trackers or workers."""
+    kwargs = dict(
+        output_dir=output_dir,
+        bf16=False,
+        fp16=False,
+        activation_checkpointing=False,  # alias of gradient_checkpointing (TRL defaults it to True)
+        report_to=[],
+        dataloader_num_workers=0,
+        dataloader_pin_memory=False,
+        save_strategy="no",
+        eval_strategy="no",
+        prediction_loss_only=True,
+        disable_tqdm=False,
+    )
+    kwargs.update(overrides)
+    return RewardConfig(**kwargs)
+
+
+class MultiHeadRewardTrainer(RewardTrainer):
+    """TRL `RewardTrainer` training `MultiHeadRewardModel` with L_rank + lambda * L_regu (afm-spec §2.3)."""
+
+    def __init__(
+        self,
+        model,
+        args: RewardConfig | None = None,
+        *,
+        level_probs=DEFAULT_LEVEL_PROBS,
+        hard_labels: bool = False,
+        grading_weight: float = 0.1,
+        **kwargs,
+    ):
+        self.level_probs = tuple(level_probs)
+        self.hard_labels = hard_labels
+        self.grading_weight = float(grading_weight)
+        # Validate raw rows before TRL tokenizes them, so errors name the row index of the input dataset.
+        self.n_dropped_identical = 0
+        for key in ("train_dataset", "eval_dataset"):
+            ds = kwargs.get(key)
+            if isinstance(ds, Dataset) and "chosen" in ds.column_names:
+                kwargs[key], dropped = validate_preferences(ds)
+                self.n_dropped_identical += dropped
+        if self.n_dropped_identical:
+            logger.warning("dropped %d preference pairs whose two responses are identical", self.n_dropped_identical)
+        if kwargs.get("data_collator") is None and kwargs.get("processing_class") is not None:
+            tok = kwargs["processing_class"]
+            pad = (args.pad_token if args is not None else None) or tok.pad_token or tok.eos_token
+            kwargs["data_collator"] = PreferenceCollator(
+                pad_token_id=tok.convert_tokens_to_ids(pad),
+                pad_to_multiple_of=args.pad_to_multiple_of if args is not None else None,
+            )
+        super().__init__(model, args, **kwargs)
+
+    def _set_signature_columns_if_needed(self):
+        if self._signature_columns is None:
+            self._signature_columns = ["chosen_ids", "rejected_ids", *EXTRA_COLUMNS]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        mode = "train" if self.model.training else "eval"
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False)
+        r_chosen, r_rejected = outputs.rewards.chunk(2)
+        level = inputs.get("level")
+        if self.hard_labels or level is None or bool((level < 0).all()):
+            target = torch.ones_like(r_chosen)
+        else:
+            target = level_to_prob(level, self.level_probs).to(r_chosen)
+        logits_c, logits_r = outputs.grade_logits.chunk(2) if self.grading_weight else (None, None)
+        losses = rm_loss(
+            r_chosen, r_rejected, target, logits_c, logits_r,
+            inputs.get("grades_chosen"), inputs.get("grades_rejected"), self.grading_weight,
+        )
+        loss = losses["loss"]
+        if self.args.center_rewards_coefficient is not None:
+            loss = loss + self.args.center_rewards_coefficient * torch.mean((r_chosen + r_rejected) ** 2)
+
+        with torch.no_grad():
+            gather = self.accelerator.gather_for_metrics
+            metrics = {
+                "accuracy": (r_chosen > r_rejected).float().mean(),
+                "margin": (r_chosen - r_rejected).mean(),
+                "mean_reward": outputs.rewards.mean(),
+                "ranking_loss": losses["ranking"],
+                "grading_loss": losses["grading"],
+            }
+            for name, value in metrics.items():
+                self._metrics[mode][name].append(gather(value.detach()).mean().item())
+        return (loss, outputs) if return_outputs else loss
+
+
+def _trainer_args(cfg: RMTrainConfig) -> RewardConfig:
+    return cpu_safe_reward_config(
+        cfg.output_dir,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        max_length=cfg.max_length,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        logging_steps=cfg.logging_steps,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+    )
+
+
+def train_reward_model(model, tokenizer, train_ds, eval_ds, cfg: RMTrainConfig) -> dict:
+    """Validate the pairs, train `model` in place, save it (if `cfg.save_model`), evaluate; return metrics.
+
+    Metrics: `train_loss`, `train_steps`, `n_train_pairs`, `n_dropped_identical`, and when `eval_ds` is given
+    the `eval_*` metrics of `reward_model.evaluate.evaluate_preferences`. They are also written to
+    `<output_dir>/rm_metrics.json` together with the resolved config.
+    """
+    from reward_model.evaluate import evaluate_preferences
+    from reward_model.scorer import RewardScorer
+
+    train_ds, dropped = validate_preferences(train_ds)
+    trainer = MultiHeadRewardTrainer(
+        model,
+        _trainer_args(cfg),
+        level_probs=cfg.level_probs,
+        hard_labels=cfg.hard_labels,
+        grading_weight=cfg.grading_weight,
+        train_dataset=train_ds,
+        processing_class=tokenizer,
+    )
+    result = trainer.train()
+    metrics = {
+        "train_loss": float(result.training_loss),
+        "train_steps": int(result.global_step),
+        "n_train_pairs": len(trainer.train_dataset),
+        "n_dropped_identical": dropped,
+    }
+    out = Path(cfg.output_dir)
+    if cfg.save_model:
+        trainer.save_model(str(out))
+    if eval_ds is not None:
+        eval_ds, eval_dropped = validate_preferences(eval_ds)
+        scorer = RewardScorer(trainer.model, tokenizer, batch_size=cfg.eval_batch_size, max_length=cfg.max_length)
+        evals = evaluate_preferences(scorer, eval_ds, level_probs=cfg.level_probs)
+        metrics.update({f"eval_{k}": v for k, v in evals.items()})
+        metrics["eval_n_dropped_identical"] = eval_dropped
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rm_metrics.json").write_text(json.dumps({"config": asdict(cfg), "metrics": metrics}, indent=2))
+    return metrics

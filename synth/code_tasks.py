@@ -1,0 +1,372 @@
+"""Code family: Python-function problems with hidden unit tests, their verifier, reward and corruptions.
+
+generate(n, seed, difficulty) draws problems from `synth/code_problems.py` (46 problems on 20 topics);
+each item asks for one Python function with a given name and signature and carries hidden
+assert-statement tests computed from the trusted reference on random inputs (no sandbox at generation).
+
+Response format: the completion contains a fenced ```python code block with the function. The verifier
+takes the last python block (else the last unlabelled block, an unclosed block running to the end of
+the text, or finally the whole text) and runs it against the hidden tests in the sandbox; the score is
+passed/total (1.0 = all pass). Model-written code runs only through `synth.sandbox`.
+
+`verify` runs one completion through `run_tests` (one process, ~0.1 s). `verify_many` (used by
+`reward`) batches many (solution, tests) jobs into a few `run_python` processes: each job runs in its
+own namespace under try/except with a per-job alarm and reports "<nonce> <job> <passed>" on stdout; a
+job that kills its process is scored 0 only when it was first in its batch (the rest are re-run), so
+one crash cannot zero a whole batch. Simplification: jobs in one batch share a process, so a solution
+that patches modules (not builtins, which are copied per job) can disturb later jobs of its batch.
+
+AFM's execution-based rejection sampling [spec 6.3]: `select_solution` runs every candidate against the
+tests and keeps the one passing most, or drops the question when its pass fraction is below the
+threshold; `filter_questions` applies it to many items at once (with a progress bar).
+
+Run: `python -c "from synth.code_tasks import generate; print(generate(1, 0)[0])"`;
+benchmark: `python benchmarks/synth_code.py`; tests: `python -m pytest tests/synth/test_code_tasks.py`.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import pickle
+import random
+import re
+import secrets
+
+from tqdm import tqdm
+
+from synth.code_problems import BY_NAME, MUTANT_FNS, PROBLEMS, REFERENCE_FNS, Problem
+from synth.sandbox import run_python, run_tests
+
+DOMAIN = "code"
+MAX_DIFFICULTY = 3
+JOB_TIMEOUT_S = 2.0          # per solution, in verify and in each batched job
+BATCH_SIZE = 400             # jobs per sandbox process in verify_many
+GOOD = {"instruction_following": 2, "verbosity": 2, "truthfulness": 2, "harmlessness": 2}
+INSTRUCTION = "Reply with the function in a ```python code block."
+
+_FENCE = re.compile(r"```[ \t]*([\w+#-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+_PY_LANGS = ("python", "py", "python3")
+
+
+def extract_code(text: str) -> str:
+    """The last ```python block; else the last unlabelled block; else the whole text."""
+    blocks = _FENCE.findall(text)
+    for wanted in (lambda lang: lang.lower() in _PY_LANGS, lambda lang: not lang):
+        bodies = [body for lang, body in blocks if wanted(lang)]
+        if bodies:
+            return bodies[-1]
+    return text
+
+
+# ---- generation ---------------------------------------------------------------------------------
+def _safe_call(fn, args: tuple):
+    try:
+        return ("ok", fn(*pickle.loads(pickle.dumps(args))))
+    except Exception as exc:  # a mutant may crash: that counts as a different answer
+        return ("raised", type(exc).__name__)
+
+
+def _strengthen(problem: Problem, cases: list, rng: random.Random, difficulty: int) -> None:
+    """Add a case whenever a hand-written bug would still pass every test (so it stays detectable)."""
+    ref = REFERENCE_FNS[problem.name]
+    for kind in problem.bugs:
+        mutant = MUTANT_FNS[(problem.name, kind)]
+        if any(_safe_call(mutant, args) != ("ok", exp) for args, exp in cases):
+            continue
+        extra = list(problem.edge) + [problem.gen(rng, difficulty) for _ in range(10)]
+        for args in extra:
+            expected = ref(*args)
+            if _safe_call(mutant, args) != ("ok", expected):
+                cases.append((args, expected))
+                break
+
+
+def _make_item(problem: Problem, rng: random.Random, difficulty: int) -> dict:
+    ref, seen, cases = REFERENCE_FNS[problem.name], set(), []
+    for _ in range(2 * (4 + difficulty)):
+        args = problem.gen(rng, difficulty)
+        key = repr(args)
+        if key not in seen:
+            seen.add(key)
+            cases.append((args, ref(*args)))
+        if len(cases) == 4 + difficulty:
+            break
+    _strengthen(problem, cases, rng, difficulty)
+    tests = [f"assert {problem.name}({', '.join(map(repr, args))}) == {expected!r}" for args, expected in cases]
+    statement = f"Write a Python function `{problem.signature}` that {problem.statement} {INSTRUCTION}"
+    return {"prompt": [{"role": "user", "content": statement}], "domain": DOMAIN,
+            "verifier": {"entry_point": problem.name, "tests": tests, "timeout_s": JOB_TIMEOUT_S},
+            "source": f"synth/code/{problem.topic}/{problem.name}",
+            "reference": f"```python\n{problem.source}\n```"}
+
+
+def generate(n: int, seed: int, difficulty: int = 1) -> list[dict]:
+    """n code items, deterministic for (n, seed, difficulty); problems of level <= difficulty are drawn."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    if not isinstance(difficulty, int) or not 0 <= difficulty <= MAX_DIFFICULTY:
+        raise ValueError(f"difficulty must be an integer from 0 to {MAX_DIFFICULTY}, got {difficulty!r}.")
+    rng = random.Random(seed)
+    pool = [p for p in PROBLEMS if p.level <= difficulty]
+    return [_make_item(rng.choice(pool), rng, difficulty) for _ in range(n)]
+
+
+# ---- verification -------------------------------------------------------------------------------
+def _tests_of(verifier) -> tuple[list[str], float] | None:
+    """(tests, per-solution timeout) from a dict or JSON string, or None when unusable."""
+    if isinstance(verifier, str):
+        try:
+            verifier = json.loads(verifier)
+        except ValueError:
+            return None
+    if not isinstance(verifier, dict):
+        return None
+    tests, limit = verifier.get("tests"), verifier.get("timeout_s", JOB_TIMEOUT_S)
+    if not isinstance(tests, list) or not tests or not all(isinstance(t, str) for t in tests):
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 < limit <= 60:
+        limit = JOB_TIMEOUT_S
+    return tests, float(limit)
+
+
+def verify(completion: str, verifier: dict) -> float:
+    """Fraction of hidden tests the completion's code passes (one sandbox process); never raises."""
+    try:
+        parsed = _tests_of(verifier)
+        if not isinstance(completion, str) or parsed is None:
+            return 0.0
+        passed, total = run_tests(extract_code(completion), parsed[0], timeout_s=parsed[1] + 3.0)
+        return passed / total if total else 0.0
+    except Exception:
+        return 0.0
+
+
+_DRIVER = r'''
+import builtins as _bi, io as _io, json as _json, os as _os, signal as _sig, sys as _sys
+
+def _driver(nonce, jobs):
+    out, pristine = _os.dup(1), dict(_bi.__dict__)
+    class Timeout(BaseException):
+        pass
+    def on_alarm(signum, frame):
+        raise Timeout()
+    for i, (code, tests, limit) in enumerate(jobs):
+        _sys.stdout, _sys.stderr, passed = _io.StringIO(), _io.StringIO(), 0
+        try:
+            _sig.signal(_sig.SIGALRM, on_alarm)
+            _sig.setitimer(_sig.ITIMER_REAL, limit)
+            namespace = {"__name__": "__main__", "__builtins__": dict(pristine)}
+            exec(compile(code, "solution.py", "exec"), namespace)
+            for test in tests:
+                try:
+                    exec(compile(test, "test.py", "exec"), namespace)
+                    passed += 1
+                except Timeout:
+                    raise
+                except BaseException:
+                    pass
+        except BaseException:
+            pass
+        finally:
+            _sig.setitimer(_sig.ITIMER_REAL, 0)
+        _os.write(out, ("\n%s %d %d\n" % (nonce, i, passed)).encode())
+
+_driver(NONCE, _json.loads(JOBS))
+'''
+
+
+def _run_batch(jobs: list[tuple[str, list[str], float]]) -> tuple[dict[int, int], object]:
+    """Run jobs in one sandbox process; returns ({job index: passed} for jobs that reported, result)."""
+    nonce = secrets.token_hex(8)
+    source = _DRIVER.replace("NONCE", repr(nonce)).replace("JOBS", repr(json.dumps(jobs)))
+    timeout = 5.0 + max(limit for _, _, limit in jobs) + 0.02 * len(jobs)
+    result = run_python(source, timeout_s=timeout)
+    done: dict[int, int] = {}
+    for match in re.finditer(rf"^{nonce} (\d+) (\d+)$", result.stdout, re.M):
+        i, passed = int(match.group(1)), int(match.group(2))
+        if i < len(jobs) and passed <= len(jobs[i][1]):
+            done.setdefault(i, passed)
+    return done, result
+
+
+def run_jobs(jobs: list[tuple[str, list[str], float]], desc: str | None = None) -> list[int]:
+    """Tests passed by each (code, tests, timeout) job, batched into few sandbox processes."""
+    results: list[int | None] = [None] * len(jobs)
+    pending, first = list(range(len(jobs))), True
+    bar = tqdm(total=len(jobs), desc=desc, disable=desc is None)
+    while pending:
+        batch = pending[:BATCH_SIZE]
+        done, result = _run_batch([jobs[i] for i in batch])
+        if first and not done and not run_python("print('ok')").ok:
+            raise RuntimeError(f"the sandbox cannot run programs: {result.stderr[-500:]}")
+        first = False
+        for local, passed in done.items():
+            results[batch[local]] = passed
+        missing = [idx for local, idx in enumerate(batch) if local not in done]
+        if missing and missing[0] == batch[0]:
+            results[batch[0]] = 0  # it killed a process on its own: a crash scores 0
+            missing = missing[1:]
+        bar.update(len(batch) - len(missing))
+        pending = missing + pending[len(batch):]
+    bar.close()
+    return results
+
+
+def verify_many(completions: list[str], verifiers: list) -> list[float]:
+    """verify() for many rows at once (verifiers: dicts or JSON strings); never raises on bad rows."""
+    if len(completions) != len(verifiers):
+        raise ValueError(f"got {len(completions)} completions but {len(verifiers)} verifiers.")
+    scores, jobs, rows = [0.0] * len(completions), [], []
+    for row, (completion, verifier) in enumerate(zip(completions, verifiers)):
+        parsed = _tests_of(verifier)
+        if isinstance(completion, str) and parsed is not None:
+            jobs.append((extract_code(completion), parsed[0], parsed[1]))
+            rows.append(row)
+    for row, job, passed in zip(rows, jobs, run_jobs(jobs) if jobs else []):
+        scores[row] = passed / len(job[1])
+    return scores
+
+
+def _text(completion) -> str | None:
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list):
+        said = [m.get("content") for m in completion if isinstance(m, dict) and m.get("role") == "assistant"]
+        return said[-1] if said and isinstance(said[-1], str) else None
+    return None
+
+
+def reward(prompts, completions, **columns) -> list[float | None]:
+    """TRL reward function: test pass fraction for code rows, None for rows of other domains."""
+    verifiers = columns.get("verifier") or [None] * len(completions)
+    domains = columns.get("domain") or [DOMAIN] * len(completions)
+    mine = [i for i, domain in enumerate(domains) if domain == DOMAIN]
+    texts = [_text(completions[i]) for i in mine]
+    scores = verify_many(texts, [verifiers[i] for i in mine])
+    out: list[float | None] = [None] * len(completions)
+    for i, score in zip(mine, scores):
+        out[i] = score
+    return out
+
+
+# ---- grades and corruptions ---------------------------------------------------------------------
+_PADDING_BEFORE = (
+    "Great question! Let me explain the whole idea carefully and in detail before showing any code, "
+    "because understanding the reasoning behind a solution is just as important as the solution itself.",
+    "Sure! This is a classic programming exercise, and there are many ways to approach it. Below I go "
+    "through my thinking step by step so that everything is completely clear.",
+)
+_PADDING_AFTER = (
+    "This works because it follows the problem statement closely, one step at a time. As you can see, each "
+    "line does one small thing, which makes the function easy to read, easy to test and easy to change "
+    "later. I hope this explanation helps, and please let me know if you would like more examples!",
+    "To summarise: we read the input, we compute the answer and we return it. It is always a good idea to "
+    "test a function like this on many different inputs, including empty and very large ones, to make "
+    "sure it behaves correctly. Happy coding, and good luck with your project!",
+)
+_PROSE = (
+    "You can write `{name}` by looping over the input, keeping track of what you need, and returning the answer.",
+    "To solve this, think about the input carefully and build the result in `{name}` step by step.",
+)
+
+
+def reference_grades(item: dict) -> dict:
+    """The reference is correct, well formatted and short: good on every dimension."""
+    return dict(GOOD)
+
+
+def _literal_test(test: str) -> tuple[tuple, object] | None:
+    """(args, expected) of 'assert name(args) == expected' when all are literals, else None."""
+    try:
+        node = ast.parse(test).body[0]
+        call, expected = node.test.left, node.test.comparators[0]
+        return tuple(ast.literal_eval(a) for a in call.args), ast.literal_eval(expected)
+    except (SyntaxError, ValueError, AttributeError, IndexError, TypeError):
+        return None
+
+
+def _mutant_passes(name: str, kind: str, tests: list[str]) -> int | None:
+    """Tests our own hand-written mutant passes (in-process: the code is ours, the tests literals)."""
+    cases = [_literal_test(t) for t in tests]
+    if any(c is None for c in cases):
+        return None
+    return sum(_safe_call(MUTANT_FNS[(name, kind)], args) == ("ok", exp) for args, exp in cases)
+
+
+def _failing_code(problem: Problem, tests: list[str]) -> list[dict]:
+    out = []
+    for kind in problem.bugs:
+        passed = _mutant_passes(problem.name, kind, tests)
+        if passed is None or passed == len(tests):
+            continue
+        old, new = problem.bugs[kind]
+        out.append({"kind": kind, "completion": f"```python\n{problem.source.replace(old, new, 1)}\n```",
+                    "level": 3 if passed == 0 else 2, "grades": {**GOOD, "truthfulness": 0},
+                    "verifiable": True})
+    return out
+
+
+def corrupt(item: dict, rng: random.Random) -> list[dict]:
+    """Rejected responses: failing code per hand-written bug, a syntax error, prose only, padded code."""
+    code = extract_code(item["reference"]).strip("\n")
+    name = item["verifier"]["entry_point"]
+    problem = BY_NAME.get(name)
+    # Mutants run in-process, so only for our own canonical reference, never a model-written one.
+    out = _failing_code(problem, item["verifier"]["tests"]) if problem and code == problem.source else []
+    broken = re.sub(r"^(def \w+\(.*\)):", r"\1", code, count=1, flags=re.M)
+    if broken != code:
+        out.append({"kind": "syntax_error", "completion": f"```python\n{broken}\n```", "level": 3,
+                    "grades": {**GOOD, "truthfulness": 0}, "verifiable": True})
+    out.append({"kind": "prose_only", "completion": rng.choice(_PROSE).format(name=name), "level": 3,
+                "grades": {**GOOD, "instruction_following": 0, "truthfulness": 1}, "verifiable": True})
+    padded = f"{rng.choice(_PADDING_BEFORE)}\n\n```python\n{code}\n```\n\n{rng.choice(_PADDING_AFTER)}"
+    out.append({"kind": "padded", "completion": padded, "level": 1, "grades": {**GOOD, "verbosity": 0},
+                "verifiable": False})
+    return out
+
+
+# ---- execution-based rejection sampling (AFM spec 6.3) ------------------------------------------
+def _check_threshold(threshold: float) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be a number from 0 to 1, got {threshold!r}.")
+
+
+def _pick(candidates: list[str], fractions: list[float], threshold: float) -> tuple[str | None, float]:
+    best = max(range(len(candidates)), key=lambda i: (fractions[i], -i))  # first of the best
+    return (candidates[best] if fractions[best] >= threshold else None), fractions[best]
+
+
+def select_solution(candidates: list[str], tests: list[str], threshold: float) -> tuple[str | None, float]:
+    """The candidate passing the most tests and its pass fraction; None when that is below threshold."""
+    _check_threshold(threshold)
+    if not candidates or not all(isinstance(c, str) for c in candidates):
+        raise ValueError("candidates must be a non-empty list of strings.")
+    if not tests or not all(isinstance(t, str) for t in tests):
+        raise ValueError("tests must be a non-empty list of assert-statement strings.")
+    passed = run_jobs([(extract_code(c), tests, JOB_TIMEOUT_S) for c in candidates])
+    return _pick(candidates, [p / len(tests) for p in passed], threshold)
+
+
+def filter_questions(items: list[dict], candidates_per_item: list[list[str]], threshold: float) -> list[dict]:
+    """Keep items whose best candidate clears threshold; that candidate becomes the item's reference.
+
+    Kept items are copies with "reference" set to the selected candidate and "pass_rate" added; items
+    with no candidates or unusable tests are dropped. All candidates run in a few batched processes."""
+    _check_threshold(threshold)
+    if len(items) != len(candidates_per_item):
+        raise ValueError(f"got {len(items)} items but {len(candidates_per_item)} candidate lists.")
+    jobs, spans = [], []
+    for item, candidates in zip(items, candidates_per_item):
+        parsed = _tests_of(item.get("verifier"))
+        usable = [c for c in candidates if isinstance(c, str)] if parsed else []
+        spans.append((len(jobs), usable, len(parsed[0]) if parsed else 0))
+        jobs += [(extract_code(c), parsed[0], parsed[1]) for c in usable]
+    passed = run_jobs(jobs, desc="code rejection sampling") if jobs else []
+    kept = []
+    for item, (start, usable, total) in zip(items, spans):
+        if not usable:
+            continue
+        best, fraction = _pick(usable, [p / total for p in passed[start:start + len(usable)]], threshold)
+        if best is not None:
+            kept.append({**item, "reference": best, "pass_rate": fraction})
+    return kept

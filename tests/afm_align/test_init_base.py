@@ -1,0 +1,86 @@
+"""`afm-align init` on a very small config: it trains, reports, saves, and loads with the Auto classes."""
+import json
+
+import pytest
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from afm_align.cli import main as cli_main
+from afm_align.init_base import InitConfig, heldout_probes, drill_lines
+
+SMALL = ["steps=30", "drill_problems=3000", "family_items=20", "probes=40", "vocab_size=300",
+         "shape.hidden_size=32", "shape.num_layers=1", "shape.intermediate_size=64", "batch_size=16",
+         "seq_len=48", "warmup_steps=5", "threads=1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AFM_ALIGN_RUNS", str(runs))
+    assert cli_main(["init", "--run", "t", *SMALL]) == 0
+    mp.undo()
+    return runs / "t"
+
+
+def test_init_saves_a_loadable_afm_architecture_model(tiny_run):
+    base = tiny_run / "base"
+    model = AutoModelForCausalLM.from_pretrained(base)
+    tok = AutoTokenizer.from_pretrained(base)
+    cfg = model.config
+    assert cfg.tie_word_embeddings is True
+    assert cfg.rope_parameters["rope_theta"] == 500000.0
+    assert cfg.num_key_value_heads < cfg.num_attention_heads
+    assert model.get_input_embeddings().weight.data_ptr() == model.get_output_embeddings().weight.data_ptr()
+    # digits are single tokens, and the chat template knows all four roles
+    assert tok.tokenize("12345")[-5:] == list("12345")
+    text = tok.apply_chat_template([{"role": r, "content": "x"} for r in ("system", "user", "assistant", "tool")],
+                                   tokenize=False)
+    assert all(f"<|im_start|>{r}" in text for r in ("system", "user", "assistant", "tool"))
+
+
+def test_init_reports_loss_and_probe_accuracy(tiny_run):
+    meta = json.loads((tiny_run / "base" / "meta.json").read_text())
+    assert 0.0 <= meta["probe_exact_match"] <= 1.0 and meta["probes"] == 40
+    assert meta["heldout_lm_loss"] > 0
+    losses = [r["loss"] for r in map(json.loads, (tiny_run / "base" / "metrics.jsonl").read_text().splitlines())
+              if "loss" in r]
+    assert losses[-1] < losses[0]  # pre-training made progress
+    assert (tiny_run / "base" / "config.yaml").is_file()
+
+
+def test_probes_are_held_out_of_the_drill():
+    cfg = InitConfig(drill_problems=20000)
+    probes = heldout_probes(200, cfg.seed)
+    prompts = {p for p, _ in probes}
+    drill = drill_lines(cfg, exclude=prompts)
+    assert not any(line.rsplit("= ", 1)[0] + "= " in prompts for line in drill)
+    assert all(0 <= abs(int(a)) < 200 for _, a in probes)
+
+
+def test_base_path_is_used_instead(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("AFM_ALIGN_RUNS", str(tmp_path))
+    assert cli_main(["init", "--run", "other", "--base", str(tiny_run / "base")]) == 0
+    assert json.loads((tmp_path / "other" / "base" / "base.json").read_text())["path"] == str(tiny_run / "base")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "huge"], "unknown preset 'huge'"),
+    (["--base", "/no/such/dir"], "no such directory"),
+    (["stepz=1"], "unknown config key 'stepz'"),
+])
+def test_bad_input_is_one_line_exit_2(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("AFM_ALIGN_RUNS", str(tmp_path))
+    assert cli_main(["init", "--run", "bad", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "bad" / "base").exists()
+
+
+def test_base_dir_that_is_not_a_causal_lm(tmp_path, capsys):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text(json.dumps({"model_type": "vit"}))
+    assert cli_main(["init", "--run", "x", "--base", str(tmp_path / "m")]) == 2
+    assert "not a causal LM" in capsys.readouterr().err
+    (tmp_path / "m" / "config.json").write_text(json.dumps({"model_type": "qwen3"}))  # but no weights
+    assert cli_main(["init", "--run", "x", "--base", str(tmp_path / "m")]) == 2
+    assert "cannot load" in capsys.readouterr().err
