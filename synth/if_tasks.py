@@ -26,7 +26,7 @@ DOMAIN = "if"
 MAX_DIFFICULTY = 3
 TOPICS = ["gardening", "the ocean", "space travel", "healthy sleep", "city parks", "music practice",
           "recycling", "rainy days", "cooking at home", "public libraries", "cycling to work", "board games"]
-FORMS = ["short note", "short paragraph", "brief description", "short message", "brief explanation"]
+FORMS = ["short note", "short text", "brief description", "short message", "brief explanation"]
 BANK = ["Learning about {t} is worthwhile.", "Many people enjoy {t} in their free time.",
         "A little practice with {t} goes a long way.", "There is always something new to notice about {t}.",
         "Friends can share ideas about {t} with each other.", "Simple steps make {t} easier to start.",
@@ -91,7 +91,7 @@ INSTRUCTIONS = {
     "uppercase": lambda c: "Write everything in capital letters.",
     "ends_with": lambda c: f"End your response with the exact phrase '{c['phrase']}'",
     "starts_with": lambda c: f"Start your response with the word '{c['word']}'.",
-    "json": lambda c: f"Reply only with a JSON object with the keys {' and '.join(c['keys'])}.",
+    "json": lambda c: f"Reply only with a JSON object with the keys {', '.join(c['keys'][:-1])} and {c['keys'][-1]}.",
 }
 # structure constraint -> (how it sets the reference spec, how the spec is edited to violate it)
 STRUCTURES = {
@@ -217,24 +217,20 @@ def verify(completion: str, verifier: dict) -> float:
         return 0.0
 
 
-def _completion_text(completion) -> str:
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, dict):
-        return str(completion.get("content", ""))
-    if isinstance(completion, list):
-        said = [str(m.get("content", "")) for m in completion if isinstance(m, dict) and m.get("role") == "assistant"]
-        return "\n".join(said) if said else (_completion_text(completion[-1]) if completion else "")
-    return ""
+def _completion_text(c) -> str:
+    """A str completion, or the assistant contents of a chat-message list."""
+    if isinstance(c, list):
+        return "\n".join(str(m.get("content") or "") for m in c if isinstance(m, dict) and m.get("role", "assistant") == "assistant")
+    return c if isinstance(c, str) else ""
 
 
-def _verifier_dict(verifier) -> dict:
-    if isinstance(verifier, str):
-        try:
-            verifier = json.loads(verifier)
-        except ValueError:
-            return {}
-    return verifier if isinstance(verifier, dict) else {}
+def _verifier_dict(v) -> dict:
+    """A verifier given as a dict or a JSON string; anything malformed becomes {} (which verifies as 0.0)."""
+    try:
+        v = json.loads(v) if isinstance(v, str) else v
+    except ValueError:
+        return {}
+    return v if isinstance(v, dict) else {}
 
 
 def reward(prompts, completions, **columns) -> list[float | None]:

@@ -385,7 +385,7 @@ def _latex_value(segment: str):
         return None
     try:
         from math_verify import parse
-        logging.getLogger("math_verify").setLevel(logging.ERROR)
+        logging.getLogger("math_verify").setLevel(logging.ERROR)  # silence its "timeout disabled" warning
         for value in parse(segment, parsing_timeout=None):
             if getattr(value, "is_Rational", False):
                 return Fraction(int(value.p), int(value.q))
@@ -424,24 +424,20 @@ def verify(completion: str, verifier: dict) -> float:
         return 0.0
 
 
-def _completion_text(completion) -> str:
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, dict):
-        return str(completion.get("content", ""))
-    if isinstance(completion, list):
-        said = [str(m.get("content", "")) for m in completion if isinstance(m, dict) and m.get("role") == "assistant"]
-        return "\n".join(said) if said else (_completion_text(completion[-1]) if completion else "")
-    return ""
+def _completion_text(c) -> str:
+    """A str completion, or the assistant contents of a chat-message list."""
+    if isinstance(c, list):
+        return "\n".join(str(m.get("content") or "") for m in c if isinstance(m, dict) and m.get("role", "assistant") == "assistant")
+    return c if isinstance(c, str) else ""
 
 
-def _verifier_dict(verifier) -> dict:
-    if isinstance(verifier, str):
-        try:
-            verifier = json.loads(verifier)
-        except ValueError:
-            return {}
-    return verifier if isinstance(verifier, dict) else {}
+def _verifier_dict(v) -> dict:
+    """A verifier given as a dict or a JSON string; anything malformed becomes {} (which verifies as 0.0)."""
+    try:
+        v = json.loads(v) if isinstance(v, str) else v
+    except ValueError:
+        return {}
+    return v if isinstance(v, dict) else {}
 
 
 def reward(prompts, completions, **columns) -> list[float | None]:

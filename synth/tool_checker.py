@@ -21,7 +21,7 @@ and model-specific name mangling are left out. BFCL's "variable" rule is kept: w
 answers have another type than the schema (e.g. a variable name for an integer), a value of the
 answers' type is accepted when it equals one of them exactly.
 
-Run: ``python -c "from synth.tool_checker import parse_calls; print(parse_calls('<tool_call>{\\"name\\":\\"f\\",\\"arguments\\":{}}</tool_call>'))"``
+Run: ``python -c "from synth.tool_checker import *; print(parse_calls(format_call('f', {'x': 1})))"``
 """
 
 import json

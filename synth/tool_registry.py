@@ -320,7 +320,8 @@ def _ask_products(rng, opt_p):
 def _run_products(a):
     c = code(a["query"].lower())
     cap = a.get("max_price") or 150
-    return {"id": f"P{100 + c % 900}", "name": f"{BRANDS[c % 4]} {a['query']}", "price": round(10 + c % max(1, int(cap) - 10) + 0.99, 2)}
+    price = round(10 + c % max(1, int(cap) - 10) + 0.99, 2)
+    return {"id": f"P{100 + c % 900}", "name": f"{BRANDS[c % 4]} {a['query']}", "price": price}
 
 
 def _ask_cart(rng, opt_p):
@@ -359,13 +360,16 @@ TOOLS: dict[str, Tool] = {t.schema["name"]: t for t in [
        lambda a, r: (f"Event {r['event_id']} has been deleted.", [r["event_id"]])),
     _t(_S("calculate", "Evaluate an arithmetic expression", {"expression": "string"}), "math", _ask_calc, _run_calc,
        lambda a, r: (f"{a['expression']} = {r.get('result')}.", [r.get("result")])),
-    _t(_S("convert_units", "Convert a length, weight or volume", {"value": "number", "from_unit": "string", "to_unit": "string"}),
+    _t(_S("convert_units", "Convert a length, weight or volume",
+          {"value": "number", "from_unit": "string", "to_unit": "string"}),
        "math", _ask_units, lambda a: {"result": round(a["value"] * UNITS.get((a["from_unit"], a["to_unit"]), 1.0), 2)},
        lambda a, r: (f"{a['value']} {a['from_unit']} is {r['result']} {a['to_unit']}.", [r["result"]])),
-    _t(_S("convert_temperature", "Convert a temperature", {"value": "number", "from_scale": TEMP_SCALES, "to_scale": TEMP_SCALES}),
+    _t(_S("convert_temperature", "Convert a temperature",
+          {"value": "number", "from_scale": TEMP_SCALES, "to_scale": TEMP_SCALES}),
        "math", _ask_temp, _run_temp,
        lambda a, r: (f"{a['value']} degrees {a['from_scale']} is {r['result']} degrees {a['to_scale']}.", [r["result"]])),
-    _t(_S("convert_currency", "Convert money between currencies", {"amount": "number", "from_currency": "string", "to_currency": "string"}),
+    _t(_S("convert_currency", "Convert money between currencies",
+          {"amount": "number", "from_currency": "string", "to_currency": "string"}),
        "finance", _ask_convert,
        lambda a: {"result": round(a["amount"] / RATES.get(a["from_currency"], 1) * RATES.get(a["to_currency"], 1), 2)},
        lambda a, r: (f"{a['amount']} {a['from_currency']} is {r['result']} {a['to_currency']}.", [r["result"]])),

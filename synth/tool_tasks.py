@@ -5,7 +5,7 @@ Prompt rendering (exact): the first message is a system message
     "Tools: " + json.dumps([schema, ...], separators=(",", ":")) + "\n" + CALL_INSTRUCTION
 where the schemas are the candidate tools' OpenAI function definitions (synth.tool_registry), in a
 shuffled order. The oracle tool always comes with the two other tools of its group (get_weather /
-get_forecast / get_air_quality) and, with difficulty, tools from other groups (6 tools at most).
+get_forecast / get_air_quality) and, with difficulty, tools from other groups (MAX_TOOLS at most).
 Calls are lines ``<tool_call>{"name":"...","arguments":{...}}</tool_call>`` (synth.tool_checker);
 a response with no call is plain text. Kinds of item (verifier["kind"] in brackets):
   single    one call                                        [calls]
@@ -30,23 +30,24 @@ import random
 import re
 
 from synth.tool_checker import check_calls, format_call, parse_calls, standardize_string
-from synth.tool_registry import GROUPS, PARAM_POOLS, STATUSES, TITLES, CONDITIONS, TOOLS
+from synth.tool_registry import CONDITIONS, GOODS, GROUPS, LANDMARKS, PARAM_POOLS, PLACES, STATUSES, TITLES, TOOLS
 
 DOMAIN = "tool"
-CALL_INSTRUCTION = ('To use tools, reply with one line per call: <tool_call>{"name":...,"arguments":{...}}</tool_call>. '
+CALL_INSTRUCTION = ('Call tools one per line: <tool_call>{"name":...,"arguments":{...}}</tool_call>. '
                     "If no tool is needed or none fits, answer in plain text.")
-MAX_TOOLS = 6
+MAX_TOOLS = 5  # keeps the longest item (difficulty 3) well inside a 512-token context
 DIFFICULTY = {  # kind mix, unrelated tools added, most parallel calls, chance an optional parameter is asked for
     0: {"mix": {"single": 0.7, "no_call": 0.3}, "extra": 0, "max_parallel": 2, "opt_p": 0.0},
     1: {"mix": {"single": 0.4, "parallel": 0.2, "multistep": 0.2, "no_call": 0.2}, "extra": 1, "max_parallel": 2,
         "opt_p": 0.2},
     2: {"mix": {"single": 0.25, "parallel": 0.25, "multistep": 0.2, "chain": 0.1, "no_call": 0.2}, "extra": 2,
         "max_parallel": 3, "opt_p": 0.35},
-    3: {"mix": {"single": 0.15, "parallel": 0.3, "multistep": 0.2, "chain": 0.15, "no_call": 0.2}, "extra": 3,
+    3: {"mix": {"single": 0.15, "parallel": 0.3, "multistep": 0.2, "chain": 0.15, "no_call": 0.2}, "extra": 2,
         "max_parallel": 3, "opt_p": 0.5},
 }
 CHITCHAT = [("Hi there!", "Hello! How can I help you today?"), ("Thanks, that was helpful.", "You're welcome!"),
-            ("How are you?", "I'm well, thanks. How can I help?"), ("Good morning!", "Good morning! What can I do for you?"),
+            ("How are you?", "I'm well, thanks. How can I help?"),
+            ("Good morning!", "Good morning! What can I do for you?"),
             ("Who are you?", "I'm an assistant that can use tools to help you."), ("Bye!", "Goodbye! Have a great day.")]
 FACTS = [("How many days are in a week?", "A week has 7 days.", 7),
          ("How many minutes are in an hour?", "An hour has 60 minutes.", 60),
@@ -139,7 +140,7 @@ def _multistep(rng, cfg):
 
 
 def _chain_nearby(rng):
-    place, loc = rng.choice(PARAM_POOLS["place_type"]), rng.choice(PARAM_POOLS["location"])
+    place, loc = rng.choice(PLACES), rng.choice(LANDMARKS)
     args = {"place_type": place, "location": loc}
     res = TOOLS["find_nearby"].run(args)
     nxt = {"origin": [loc, loc.removeprefix("the ")], "destination": [res["name"]], "mode": ["walking"]}
@@ -148,7 +149,7 @@ def _chain_nearby(rng):
 
 
 def _chain_cart(rng):
-    query, qty = rng.choice(PARAM_POOLS["query"][-6:]), rng.randint(1, 4)
+    query, qty = rng.choice(GOODS), rng.randint(1, 4)
     args = {"query": query}
     res = TOOLS["search_products"].run(args)
     return f"Find {query} in the store and add {qty} of the best match to my cart.", "search_products", args, res, \
@@ -160,7 +161,8 @@ def _chain_cancel(rng):
     args = {"date": date}
     res = TOOLS["list_events"].run(args)
     event = rng.choice(res["events"])
-    return f"Cancel my {event['title']} on {date}.", "list_events", args, res, {"delete_event": {"event_id": [event["id"]]}}
+    nxt = {"delete_event": {"event_id": [event["id"]]}}
+    return f"Cancel my {event['title']} on {date}.", "list_events", args, res, nxt
 
 
 CHAINS = {"nearby_directions": _chain_nearby, "products_cart": _chain_cart, "events_delete": _chain_cancel}
@@ -177,8 +179,7 @@ def _chain(rng, cfg):
 
 def _no_call(rng, cfg):
     sub = rng.choice(["chitchat", "direct", "unsupported"])
-    group = rng.choice(sorted(g for g in GROUPS if g != "math"))  # math tools could fairly answer arithmetic
-    names = _candidates(rng, [group], cfg)
+    names = _candidates(rng, [rng.choice(sorted(GROUPS))], cfg)
     if sub == "chitchat":
         text, reference = rng.choice(CHITCHAT)
         must = []
@@ -186,9 +187,11 @@ def _no_call(rng, cfg):
         text, reference, answer = rng.choice(FACTS)
         must = [answer]
     else:
-        missing = sorted(n for n in TOOLS if n not in names)
-        text, _ = TOOLS[rng.choice(missing)].ask(rng, cfg["opt_p"])
-        reference, must = UNSUPPORTED, []
+        listed_groups = {TOOLS[n].group for n in names}  # a listed sibling tool could fairly serve the request
+        missing = sorted(n for n in TOOLS if TOOLS[n].group not in listed_groups)
+        wanted = rng.choice(missing)
+        text, _ = TOOLS[wanted].ask(rng, cfg["opt_p"])
+        reference, must, sub = UNSUPPORTED, [], f"unsupported/{wanted}"
     return _item("no_call", names, [{"role": "user", "content": text}],
                  {"kind": "no_call", "must_contain": must}, reference, sub)
 
@@ -244,7 +247,8 @@ def verify(completion: str, verifier: dict) -> float:
 
 def _completion_text(c) -> str:
     if isinstance(c, list):
-        return "\n".join(m.get("content") or "" for m in c if isinstance(m, dict) and m.get("role", "assistant") == "assistant")
+        return "\n".join(m.get("content") or "" for m in c
+                         if isinstance(m, dict) and m.get("role", "assistant") == "assistant")
     return c if isinstance(c, str) else ""
 
 

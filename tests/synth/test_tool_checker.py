@@ -93,7 +93,8 @@ def test_lists_and_dicts_element_wise():
 
 
 def test_parallel_is_order_free_and_needs_distinct_matches():
-    expected = [{"get_weather": {"city": ["Paris"], "unit": [""]}}, {"get_weather": {"city": ["Rome", "Paris"], "unit": [""]}}]
+    expected = [{"get_weather": {"city": ["Paris"], "unit": [""]}},
+                {"get_weather": {"city": ["Rome", "Paris"], "unit": [""]}}]
     a, b = call("get_weather", city="Paris"), call("get_weather", city="Rome")
     assert check_calls([a, b], expected, TOOLS)[0]
     assert check_calls([b, a], expected, TOOLS)[0]

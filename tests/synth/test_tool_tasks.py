@@ -93,6 +93,9 @@ def test_no_call_items_have_plain_references():
     assert {it["source"].split("/")[3] for it in no_call} == {"chitchat", "direct", "unsupported"}
     for it in no_call:
         assert parse_calls(it["reference"]) == []
+        if "/unsupported/" in it["source"]:  # no listed tool of the wanted tool's group
+            wanted = TOOLS[it["source"].rsplit("/", 1)[1]]
+            assert all(TOOLS[n].group != wanted.group for n in it["verifier"]["tools"])
 
 
 def test_corruptions_are_graded_and_verifiable_ones_score_lower():
@@ -168,3 +171,11 @@ def test_reward_handles_domains_message_lists_and_json_verifiers():
 def test_bad_args_raise_value_error(kwargs):
     with pytest.raises(ValueError):
         tt.generate(seed=0, **kwargs)
+
+
+def test_references_and_corruptions_over_many_seeds():
+    for seed in range(300):
+        for it in tt.generate(2, seed=seed, difficulty=seed % 4):
+            assert tt.verify(it["reference"], it["verifier"]) == 1.0
+            for c in tt.corrupt(it, random.Random(seed)):
+                assert (tt.verify(c["completion"], it["verifier"]) < 1.0) == c["verifiable"]
