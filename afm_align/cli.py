@@ -24,9 +24,6 @@ PLANNED = {
     "iterate": ("run iTeC committee rounds up to --round N", "issue #6 (committee rounds)"),
     "leaderboard": ("print the members' leaderboard of a run", "issue #6 (committee rounds)"),
     "compare": ("compare two committee members", "issue #6 (committee rounds)"),
-    "annotate": ("serve the Gradio annotation app", "issue #7 (annotation app)"),
-    "annotators": ("manage annotator accounts", "issue #7 (annotation app)"),
-    "labels": ("export labels from the label store", "issue #7 (annotation app)"),
 }
 
 
@@ -59,6 +56,54 @@ def _cmd_rm(args: argparse.Namespace) -> int:
     from reward_model import cli_handlers
 
     return cli_handlers.run(args)
+
+
+def _cmd_annotate(args: argparse.Namespace) -> int:
+    from ui import commands
+
+    return commands.annotate(args)
+
+
+def _cmd_annotators(args: argparse.Namespace) -> int:
+    from ui import commands
+
+    return commands.annotators(args)
+
+
+def _cmd_labels(args: argparse.Namespace) -> int:
+    from ui import commands
+
+    return commands.labels(args)
+
+
+def _add_label_commands(sub) -> None:
+    """`annotate`, `annotators` and `labels` (issue #7: the annotation app and the label store)."""
+    p = sub.add_parser("annotate", help="serve the Gradio annotation app of a run (login required)")
+    p.add_argument("--run", required=True, help="run name under ./runs")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--guidelines", default=None, help="a markdown file of guidelines (default: built in)")
+    p.set_defaults(handler=_cmd_annotate)
+
+    p = sub.add_parser("annotators", help="manage the annotator accounts of a run's label store")
+    p.add_argument("action", choices=["add", "passwd", "quota", "list"])
+    p.add_argument("name", nargs="?", default=None, help="annotator name")
+    p.add_argument("--run", default="default", help="run name under ./runs (default: default)")
+    p.add_argument("--admin", action="store_true", help="give the admin role (agreement pages)")
+    p.add_argument("--quota", type=int, default=None, help="labels this annotator should do (0: none)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(handler=_cmd_annotators)
+
+    p = sub.add_parser("labels", help="queue pairs for labelling, export labels, show labelling status")
+    p.add_argument("action", choices=["import", "export", "status"])
+    p.add_argument("--run", required=True, help="run name under ./runs")
+    p.add_argument("--round", type=int, default=None, help="only this round (import: default 0)")
+    p.add_argument("--data", default=None, help="import: a preference dataset folder")
+    p.add_argument("--k", type=int, default=2, help="import: annotators per pair (default 2)")
+    p.add_argument("--gold", action="store_true", help="import: chosen is the known answer (gold items)")
+    p.add_argument("--soft", action="store_true", help="export: one row per pair with target_prob")
+    p.add_argument("--out", default=None, help="export: output folder (default: the run's data/)")
+    p.set_defaults(handler=_cmd_labels)
 
 
 def _cmd_planned(args: argparse.Namespace) -> int:
@@ -114,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True)
     p.set_defaults(handler=_cmd_rm)
 
+    _add_label_commands(sub)
     for name, (what, issue) in PLANNED.items():
         p = sub.add_parser(name, help=f"{what} [arrives with {issue}]", add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)

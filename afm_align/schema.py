@@ -91,7 +91,7 @@ CONTRACTS: dict[str, tuple[dict[str, Callable], dict[str, Callable]]] = {
         {"id": _string, "prompt_id": _string, "member": _string, "round": _number,
          "completion": _text_or_messages},
         {"prompt": _messages, "sampling": _json_like, "verifier_score": _number, "rm_score": _number,
-         "domain": _one_of(DOMAINS)},
+         "rm_grades": _json_like, "domain": _one_of(DOMAINS)},
     ),
     "preference": (
         {"id": _string, "prompt": _messages, "chosen": _text_or_messages,

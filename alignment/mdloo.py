@@ -1,0 +1,278 @@
+"""Recipe: MDLOO online RL (AFM's RLHF algorithm), and RLOO with PPO clipping as its baseline config.
+
+Reads top to bottom: the config -> the trainer (TRL's `RLOOTrainer`, one level down) -> the pieces main
+needs (prompt dataset, TRL arguments, metrics file) -> `main(cfg)`: load the policy, the prompts and the
+reward, train, save a member directory, clean up.
+
+The algorithm (afm-spec §4), per outer iteration k: take n prompts, sample K responses each from the
+current policy pi_k; reward `R = RM score + sum_f w_f * verifier_f - beta * sum_t log(pi_k / pi_ref)` (the
+KL to the reference sits in the reward, AFM style, not in the loss); leave-one-out advantage over the K
+samples of a prompt, no std normalisation; then `num_iterations` (m >= 2) full-batch policy steps on
+`-mean(rho * A) + (1/t_k) * KL(pi_theta || pi_k)` (`alignment.losses.mdloo_loss`), the mirror-descent
+penalty replacing PPO's ratio clipping. TRL's RLOO already computes exactly this reward and advantage
+(weighted nansum of the reward functions, `- beta * (old - ref)` summed per sequence, LOO baseline,
+`normalize_advantages=False`), so `MDLOOTrainer` overrides two methods only:
+- `__init__`: validates (m >= 2 for MDLOO, one generation batch per optimizer step cycle) and stores the
+  loss settings;
+- `_compute_loss`: the policy loss, chosen from `LOSSES` (`"mdloo"` or `"ppo_clip"`, TRL's own loss, for
+  the `rloo` baseline). The per-token log-probs of pi_k (for the token-level KL) are the policy's own
+  log-probs on its first pass over the batch, when pi_theta still equals pi_k: no extra forward pass.
+  That is why `steps_per_generation` must equal `gradient_accumulation_steps` (both `micro_batches` here).
+`t_k` is constant or annealed linearly as in MDPO (`t_schedule`). LoRA: `lora_rank` 8/16/32 (0 = full).
+
+Outputs in `cfg.out` (written to a staging folder, then renamed): the weights (`save_pretrained`; LoRA
+adapters merged), the tokenizer, `meta.json` (recipe, source checkpoint, config, final metrics), the
+resolved `config.yaml` and `metrics.jsonl` (reward, KL to the reference, KL to pi_k, loss, ... per step).
+
+What it simplifies: single-turn prompts only; no evaluation during training; the reference model is the
+starting checkpoint (fixed for the run).
+
+Run: `afm-align train mdloo --preset tiny from_checkpoint=... data=... out=...` (or `train rloo`); from code
+`main(load("tiny", "mdloo", overrides=[...]))`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+from trl import RLOOConfig, RLOOTrainer
+
+from afm_align.config import config_dict, load_config, save_resolved
+from afm_align.tracking import MetricsLog
+from alignment.losses import KL_ESTIMATORS, T_SCHEDULES, mdloo_loss, ppo_clip_loss, t_schedule
+from alignment.rewards import RewardTerm
+from synth.corpus import FAMILIES
+
+
+@dataclass
+class MDLOOConfig:
+    """One online-RL run: MDLOO (`loss: mdloo`) or the RLOO + PPO-clip baseline (`loss: ppo_clip`)."""
+
+    from_checkpoint: str = ""  # the starting policy (a base/ or member directory); also the KL reference
+    data: str = ""  # a prompt dataset folder: rows with `prompt` messages, `domain`, `verifier` (JSON)
+    out: str = ""  # the member directory to write
+    rm: str | None = None  # a saved multi-head RM directory; None = verifier rewards only
+    loss: str = "mdloo"  # "mdloo" (mirror-descent penalty) or "ppo_clip" (RLOO baseline)
+    split: str = "train"  # use the prompt rows of this split ("" = every row)
+    k: int = 4  # samples per prompt (K of the leave-one-out advantage), at least 2
+    prompts_per_step: int = 4  # prompts per outer iteration (n); a batch holds n * K responses
+    steps: int = 4  # outer iterations: sample + score + `num_iterations` policy steps
+    num_iterations: int = 2  # inner policy steps per sampled batch (m); MDLOO needs at least 2
+    micro_batches: int = 1  # split each policy step's n * K responses into this many accumulation chunks
+    beta: float = 0.05  # coefficient of the sequence KL to the reference, subtracted from the reward
+    t0: float = 1.0  # mirror-descent step size at the first outer iteration (the KL weight is 1 / t_k)
+    t_schedule: str = "constant"  # "constant" or "linear" (MDPO: t_k = t0 * (1 - k / N))
+    kl_estimator: str = "token"  # "token" or "sequence" (see alignment.losses)
+    epsilon: float = 0.2  # PPO clip range (ppo_clip only)
+    lr: float = 1e-5  # AdamW learning rate (constant)
+    max_grad_norm: float = 1.0  # global gradient-norm clip
+    max_new_tokens: int = 64  # response length limit
+    temperature: float = 1.0  # sampling temperature
+    top_p: float = 1.0  # nucleus sampling
+    rm_weight: float = 1.0  # weight of the RM score
+    verifier_weight: float = 1.0  # weight of each synthetic family's verifier reward (0 = RM only)
+    families: list[str] = field(default_factory=lambda: list(FAMILIES))  # verifier families to use
+    lora_rank: int = 0  # 0 = full fine-tuning; 8 / 16 / 32 = LoRA on all attention and MLP projections
+    seed: int = 0  # sampling, shuffling and adapter initialisation
+    bf16: bool = False  # TRL defaults to bf16; off for CPU
+    gradient_checkpointing: bool = False  # TRL defaults to on; off for CPU
+    report_to: str = "none"  # optional tracker (wandb, trackio, ...); metrics.jsonl is always written
+    dataloader_num_workers: int = 0  # no worker processes on CPU
+    threads: int = 0  # torch CPU threads (0 = leave as is)
+
+
+def load(preset: str = "tiny", recipe: str = "mdloo", config_file: str | None = None, overrides=()) -> MDLOOConfig:
+    """The resolved config of `configs/<preset>/<recipe>.yaml` (`mdloo` or `rloo`) plus overrides."""
+    return load_config(MDLOOConfig, preset=preset, recipe=recipe, config_file=config_file, overrides=overrides)
+
+
+def check(cfg: MDLOOConfig) -> None:
+    """Reject bad settings with one clear sentence each, before anything is loaded."""
+    if cfg.loss not in LOSSES:
+        raise ValueError(f"unknown loss '{cfg.loss}'; choose one of: {', '.join(LOSSES)}.")
+    if cfg.loss == "mdloo" and cfg.num_iterations < 2:
+        raise ValueError(f"MDLOO needs num_iterations >= 2 (got {cfg.num_iterations}): with one inner step the "
+                         "KL penalty to the previous policy is always zero.")
+    if cfg.k < 2:
+        raise ValueError(f"k (samples per prompt) must be at least 2 for a leave-one-out baseline, got {cfg.k}.")
+    if (cfg.prompts_per_step * cfg.k) % cfg.micro_batches:
+        raise ValueError(f"micro_batches ({cfg.micro_batches}) must divide prompts_per_step * k "
+                         f"({cfg.prompts_per_step * cfg.k}).")
+    if cfg.t_schedule not in T_SCHEDULES or cfg.kl_estimator not in KL_ESTIMATORS:
+        raise ValueError(f"t_schedule must be one of {list(T_SCHEDULES)} and kl_estimator one of "
+                         f"{list(KL_ESTIMATORS)} (got '{cfg.t_schedule}', '{cfg.kl_estimator}').")
+    if not cfg.from_checkpoint or not Path(cfg.from_checkpoint).is_dir():
+        raise ValueError(f"from_checkpoint '{cfg.from_checkpoint}' is not an existing model directory.")
+    if not cfg.data or not Path(cfg.data).exists():
+        raise ValueError(f"data '{cfg.data}' is not an existing prompt dataset folder.")
+    if not cfg.out:
+        raise ValueError("out (the member directory to write) is not set.")
+
+
+# ---------------------------------------------------------------- the trainer
+def _mdloo(trainer, logp_new, logp_old, advantages, mask):
+    steps = trainer.state.global_step // trainer.num_iterations
+    total = max(1, trainer.state.max_steps // trainer.num_iterations)
+    t_k = t_schedule(trainer.t_schedule, trainer.t0, steps, total)
+    trainer._metrics["train"]["mdloo/t_k"].append(t_k)
+    return mdloo_loss(logp_new, logp_old, advantages, mask, t_k, trainer.kl_estimator)
+
+
+def _ppo_clip(trainer, logp_new, logp_old, advantages, mask):
+    return ppo_clip_loss(logp_new, logp_old, advantages, mask, trainer.epsilon_low, trainer.epsilon_high)
+
+
+LOSSES = {"mdloo": _mdloo, "ppo_clip": _ppo_clip}
+RECIPE_NAMES = {"mdloo": "mdloo", "ppo_clip": "rloo"}
+
+
+class MDLOOTrainer(RLOOTrainer):
+    """TRL's RLOOTrainer with the MDLOO policy step (overrides `__init__` and `_compute_loss`)."""
+
+    def __init__(self, *args, loss: str = "mdloo", t0: float = 1.0, t_schedule: str = "constant",
+                 kl_estimator: str = "token", **kwargs):
+        rloo_args = kwargs.get("args")
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss '{loss}'; choose one of: {', '.join(LOSSES)}.")
+        if rloo_args is None:
+            raise ValueError("MDLOOTrainer needs explicit args (an RLOOConfig).")
+        if loss == "mdloo" and rloo_args.num_iterations < 2:
+            raise ValueError(f"MDLOO needs num_iterations >= 2 (got {rloo_args.num_iterations}): with one inner "
+                             "step the KL penalty to the previous policy is always zero.")
+        if rloo_args.steps_per_generation != rloo_args.gradient_accumulation_steps:
+            raise ValueError("MDLOOTrainer needs steps_per_generation equal to gradient_accumulation_steps, so that "
+                             "the first pass over a sampled batch still sees the sampling policy.")
+        self.loss_name, self.t0, self.t_schedule, self.kl_estimator = loss, t0, t_schedule, kl_estimator
+        super().__init__(*args, **kwargs)
+
+    def _compute_loss(self, model, inputs):
+        prompt_ids, completion_ids = inputs["prompt_ids"], inputs["completion_ids"]
+        completion_mask = inputs["completion_mask"]
+        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+        attention_mask = torch.cat([inputs["prompt_mask"], completion_mask], dim=1)
+        logps, entropies, aux_loss = self._get_per_token_logps_and_entropies(
+            model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=True,
+            compute_aux_loss=self.aux_loss_enabled)
+        # First pass over this sampled batch: no optimizer step has been taken since sampling, so the
+        # policy's own log-probs are pi_k's; keep them (the buffered dict is reused on later passes).
+        first_pass = (self._step // self.args.steps_per_generation) % self.num_iterations == 0
+        if first_pass or "old_per_token_logps" not in inputs:
+            inputs["old_per_token_logps"] = logps.detach()
+        out = LOSSES[self.loss_name](self, logps, inputs["old_per_token_logps"], inputs["advantages"],
+                                     completion_mask)
+        loss = out.loss + (self.router_aux_loss_coef * aux_loss if self.aux_loss_enabled else 0.0)
+        mask = completion_mask.float()
+        metrics = self._metrics["train" if self.model.training else "eval"]
+        metrics["entropy"].append(((entropies * mask).sum() / mask.sum().clamp(min=1.0)).item())
+        metrics["kl_old"].append(self.accelerator.gather(out.kl_old.reshape(1)).mean().item())
+        metrics["ratio"].append(self.accelerator.gather(out.ratio.reshape(1)).mean().item())
+        metrics["clip_ratio"].append(self.accelerator.gather(out.clipped.reshape(1)).mean().item())
+        return loss
+
+
+# ---------------------------------------------------------------- what main needs
+def prompt_dataset(path: str | Path, split: str = "train"):
+    """The prompt rows of a dataset folder as a `datasets.Dataset` (prompt, domain, verifier)."""
+    from datasets import Dataset
+
+    from afm_align.store import read_rows
+
+    rows = [r for r in read_rows(path, kind="prompt") if not split or r.get("split") == split]
+    if not rows:
+        raise ValueError(f"{path}: no prompt rows in split '{split}'.")
+    return Dataset.from_list([{"prompt": r["prompt"], "domain": r["domain"], "verifier": r["verifier"]}
+                              for r in rows])
+
+
+def rloo_args(cfg: MDLOOConfig, output_dir: str | Path, reward_weights: list[float]) -> RLOOConfig:
+    """TRL arguments for `cfg`: one optimizer step per inner step over the whole n * K batch."""
+    batch = cfg.prompts_per_step * cfg.k
+    return RLOOConfig(
+        output_dir=str(output_dir), seed=cfg.seed, max_steps=cfg.steps * cfg.num_iterations,
+        per_device_train_batch_size=batch // cfg.micro_batches, gradient_accumulation_steps=cfg.micro_batches,
+        steps_per_generation=cfg.micro_batches, num_generations=cfg.k, num_iterations=cfg.num_iterations,
+        learning_rate=cfg.lr, lr_scheduler_type="constant", max_grad_norm=cfg.max_grad_norm, beta=cfg.beta,
+        epsilon=cfg.epsilon, normalize_advantages=False, reward_weights=reward_weights,
+        max_completion_length=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+        bf16=cfg.bf16, fp16=False, gradient_checkpointing=cfg.gradient_checkpointing, report_to=cfg.report_to,
+        dataloader_num_workers=cfg.dataloader_num_workers, dataloader_pin_memory=False, save_strategy="no",
+        logging_steps=1, disable_dropout=True, log_completions=False,
+        disable_tqdm=os.environ.get("AFM_ALIGN_QUIET") == "1",
+    )
+
+
+class MetricsCallback(TrainerCallback):
+    """Streams every TRL log record (reward, kl, kl_old, loss, ...) into `metrics.jsonl`."""
+
+    def __init__(self, path: str | Path):
+        self.log = MetricsLog(path)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            self.log.log(step=state.global_step, **logs)
+
+
+def final_metrics(history: list[dict]) -> dict:
+    """The latest value of each headline metric over the logged steps, plus run totals, for meta.json."""
+    keep = ("reward", "reward_std", "kl", "kl_old", "loss", "entropy", "completions/mean_length", "clip_ratio")
+    out: dict = {}
+    for record in history:
+        out.update({k: record[k] for k in keep if k in record})
+        out.update({k: record[k] for k in ("train_runtime", "train_samples_per_second") if k in record})
+    rewards = [h["reward"] for h in history if "reward" in h]
+    if rewards:
+        out["first_reward"] = rewards[0]
+    return out
+
+
+def main(cfg: MDLOOConfig, rewards: list[RewardTerm] | None = None) -> dict:
+    """Train from `cfg.from_checkpoint` on `cfg.data` and write the member `cfg.out`; returns final metrics.
+
+    `rewards` replaces the configured reward terms (RM + verifiers) when given, e.g. in tests.
+    """
+    from afm_align.base_model import load_base
+    from alignment.lora import lora_config_or_none, merged
+    from alignment.rewards import reward_terms
+
+    check(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    model, tokenizer = load_base(cfg.from_checkpoint)
+    tokenizer.padding_side = "left"  # TRL samples from left-padded prompts
+    dataset = prompt_dataset(cfg.data, cfg.split)
+    terms = rewards or reward_terms(cfg.rm, cfg.rm_weight, cfg.families, cfg.verifier_weight)
+
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        trainer = MDLOOTrainer(
+            model=model, reward_funcs=[t.fn for t in terms],
+            args=rloo_args(cfg, staging / "trainer", [t.weight for t in terms]),
+            train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config_or_none(cfg.lora_rank),
+            callbacks=[MetricsCallback(staging / "metrics.jsonl")],
+            loss=cfg.loss, t0=cfg.t0, t_schedule=cfg.t_schedule, kl_estimator=cfg.kl_estimator,
+        )
+        trainer.train()
+        shutil.rmtree(staging / "trainer", ignore_errors=True)
+        policy = merged(trainer.accelerator.unwrap_model(trainer.model))
+        policy.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        metrics = final_metrics(trainer.state.log_history)
+        meta = {"recipe": RECIPE_NAMES[cfg.loss], "source_checkpoint": str(Path(cfg.from_checkpoint).resolve()),
+                "data": str(cfg.data), "reward_terms": {t.name: t.weight for t in terms},
+                "config": config_dict(cfg), "final_metrics": metrics}
+        (staging / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        save_resolved(cfg, staging)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return metrics

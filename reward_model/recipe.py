@@ -1,0 +1,125 @@
+"""Recipe: `afm-align rm train` - train the multi-head RM on a preference dataset and report held-out metrics.
+
+Reads top to bottom: load the preference rows (validated by the store) -> split train / held-out (the
+rows' own `split`, else a seeded fraction) -> build the RM on the backbone (`--base PATH`, else the run's
+base model) -> train with `MultiHeadRewardTrainer` -> evaluate on held-out pairs -> save model, tokenizer,
+`meta.json`, `metrics.jsonl`, the resolved config, atomically (temp folder, then rename) -> print the table.
+
+Run: `afm-align rm train --data DIR --out DIR [--base PATH | --run NAME] [key=value ...]`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from afm_align.config import load_config, save_resolved
+from afm_align.rundir import RunDir
+from afm_align.tracking import MetricsLog
+from reward_model.trainer import RMTrainConfig
+
+LEVEL_KEYS = ("negligibly_better", "slightly_better", "better", "significantly_better")
+DIMENSIONS = ("instruction_following", "verbosity", "truthfulness", "harmlessness")
+
+
+def load(preset: str = "tiny", config_file: str | None = None, overrides=()) -> RMTrainConfig:
+    """The resolved RM config of a preset plus overrides."""
+    return load_config(RMTrainConfig, preset=preset, recipe="rm", config_file=config_file, overrides=overrides)
+
+
+def split_rows(rows: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """(train, heldout): the rows' own split when present, else a seeded random fraction."""
+    held = [r for r in rows if r.get("split") == "heldout"]
+    if held:
+        return [r for r in rows if r.get("split") != "heldout"], held
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    cut = max(1, int(len(rows) * fraction))
+    return [rows[i] for i in order[cut:]], [rows[i] for i in order[:cut]]
+
+
+def to_dataset(rows: list[dict]):
+    """Rows as a `datasets.Dataset` with the columns the trainer reads."""
+    from datasets import Dataset
+
+    keep = ("prompt", "chosen", "rejected", "level", "grades_chosen", "grades_rejected")
+    return Dataset.from_list([{k: r[k] for k in keep} for r in rows])
+
+
+def summary(metrics: dict) -> dict:
+    """The headline metrics in the documented JSON shape of `rm eval` / `rm train`."""
+    return {
+        "pairwise_accuracy": metrics.get("accuracy"),
+        "pairwise_accuracy_by_level": {k: metrics.get(f"accuracy_{k}") for k in LEVEL_KEYS},
+        "grading_accuracy": {d: metrics.get(f"grading_{d}_accuracy") for d in DIMENSIONS},
+        "grading_majority_baseline": {d: metrics.get(f"grading_{d}_majority_baseline") for d in DIMENSIONS},
+        "ece": metrics.get("ece"),
+        "length_correlation": metrics.get("length_correlation"),
+        "n_pairs": metrics.get("n_pairs"),
+    }
+
+
+def print_table(s: dict) -> None:
+    """A readable table of the headline metrics."""
+    fmt = lambda v: "  n/a" if v is None else f"{100 * v:5.1f}%"  # noqa: E731
+    print(f"pairwise accuracy      {fmt(s['pairwise_accuracy'])}   ({s['n_pairs']} held-out pairs)")
+    for level in reversed(LEVEL_KEYS):
+        print(f"  {level:<21}{fmt(s['pairwise_accuracy_by_level'][level])}")
+    print("grading head           accuracy  majority baseline")
+    for dim in DIMENSIONS:
+        print(f"  {dim:<21}{fmt(s['grading_accuracy'][dim])}    {fmt(s['grading_majority_baseline'][dim])}")
+    ece, corr = s["ece"], s["length_correlation"]
+    print(f"calibration (ECE)      {'n/a' if ece is None else f'{ece:.3f}'}")
+    print(f"reward-length corr.    {'n/a' if corr is None else f'{corr:+.3f}'}")
+
+
+def main(cfg: RMTrainConfig) -> dict:
+    """Train, evaluate and save the RM described by `cfg`; returns the headline metrics."""
+    import torch
+    from transformers import AutoTokenizer
+
+    import reward_model  # noqa: F401  (registers the Auto classes)
+    from afm_align.base_model import check_base_dir
+    from afm_align.store import read_rows
+    from reward_model.model import MultiHeadRewardModel
+    from reward_model.trainer import train_reward_model
+
+    if not cfg.data:
+        raise ValueError("rm train needs --data DIR (a preference dataset folder)")
+    rows = read_rows(cfg.data, "preference")
+    backbone = check_base_dir(cfg.base or RunDir.named(cfg.run).base_model_path())
+    train_rows, held_rows = split_rows(rows, cfg.heldout_fraction, cfg.seed)
+    out = Path(cfg.output_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        torch.manual_seed(cfg.seed)
+        tokenizer = AutoTokenizer.from_pretrained(backbone, local_files_only=True)
+        model = MultiHeadRewardModel.from_backbone(backbone)
+        run_cfg = replace(cfg, output_dir=str(staging))
+        metrics = train_reward_model(model, tokenizer, to_dataset(train_rows), to_dataset(held_rows), run_cfg)
+        evals = {k[len("eval_"):]: v for k, v in metrics.items() if k.startswith("eval_")}
+        headline = summary(evals)
+        log = MetricsLog(staging / "metrics.jsonl")
+        log.log(event="final", train_loss=metrics["train_loss"], train_steps=metrics["train_steps"],
+                dropped_identical=metrics["n_dropped_identical"], **{k: v for k, v in headline.items()
+                                                                    if not isinstance(v, dict)})
+        meta = {"recipe": "rm", "backbone": str(backbone), "data": str(cfg.data),
+                "train_pairs": metrics["n_train_pairs"], "heldout_pairs": len(held_rows),
+                "dropped_identical": metrics["n_dropped_identical"], "heldout": headline}
+        (staging / "meta.json").write_text(json.dumps(meta, indent=2))
+        save_resolved(cfg, staging)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if metrics["n_dropped_identical"]:
+        print(f"rm train: dropped {metrics['n_dropped_identical']} pairs whose two responses are identical")
+    print_table(headline)
+    print(f"rm train: saved {out}")
+    return headline

@@ -1,0 +1,121 @@
+"""MDLOO recipe: a few steps on the tiny LM change the weights and write a loadable member; bad input fails
+clearly; the first inner step's gradient equals TRL's RLOO gradient; the penalty bites on later steps."""
+import json
+import re
+
+import pytest
+import torch
+
+from afm_align.store import write_dataset
+from alignment import mdloo
+from alignment.rewards import RewardTerm
+
+
+def digit_reward(prompts, completions, **columns):
+    """Verifier-style toy reward: 1 if the completion contains a digit."""
+    texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+    return [1.0 if re.search(r"\d", t) else 0.0 for t in texts]
+
+
+def length_reward(prompts, completions, **columns):
+    """A dense toy reward (every group of K has spread): the completion's length in characters / 10."""
+    return [len(c[-1]["content"] if isinstance(c, list) else c) / 10 for c in completions]
+
+
+DIGIT = [RewardTerm("digit", digit_reward, 1.0)]
+
+
+@pytest.fixture
+def prompt_dir(tmp_path):
+    rows = [{"id": f"p{i}", "prompt": [{"role": "user", "content": f"{i} + {i + 1} ="}], "domain": "math",
+             "verifier": json.dumps({"answer": str(2 * i + 1)}), "source": "test", "split": "train"}
+            for i in range(8)]
+    write_dataset(rows, "prompt", tmp_path / "prompts", producer="test")
+    return tmp_path / "prompts"
+
+
+def tiny_cfg(base, data, out, **kw):
+    overrides = [f"from_checkpoint={base}", f"data={data}", f"out={out}", "steps=2", "k=4",
+                 "prompts_per_step=2", "max_new_tokens=8", "lr=0.01", "threads=1"]
+    overrides += [f"{k}={v}" for k, v in kw.items()]
+    return mdloo.load("tiny", "mdloo", overrides=overrides)
+
+
+def test_mdloo_trains_and_writes_a_member(tiny_base_dir, prompt_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    before = AutoModelForCausalLM.from_pretrained(tiny_base_dir).state_dict()
+    out = tmp_path / "member"
+    metrics = mdloo.main(tiny_cfg(tiny_base_dir, prompt_dir, out, num_iterations=2), rewards=DIGIT)
+
+    member = AutoModelForCausalLM.from_pretrained(out)
+    after = member.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before), "no parameter changed"
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "loss" in r]
+    assert len(steps) == 4  # 2 outer iterations x 2 inner steps, logged every step
+    assert {"reward", "kl", "kl_old", "loss"} <= set(steps[0])  # reward and kl: logged when sampling
+    # the penalty is zero on the first inner step (policy == pi_k) and positive on the second
+    assert steps[0]["kl_old"] == pytest.approx(0.0, abs=1e-6)
+    assert steps[1]["kl_old"] > 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["recipe"] == "mdloo" and meta["config"]["num_iterations"] == 2
+    assert "reward" in meta["final_metrics"]
+    assert (out / "config.yaml").is_file() and (out / "tokenizer_config.json").is_file()
+
+
+def test_rloo_baseline_config_and_lora(tiny_base_dir, prompt_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "rloo"
+    cfg = mdloo.load("tiny", "rloo", overrides=[
+        f"from_checkpoint={tiny_base_dir}", f"data={prompt_dir}", f"out={out}", "steps=1", "k=4",
+        "prompts_per_step=2", "max_new_tokens=6", "lora_rank=8", "lr=0.05", "num_iterations=1"])
+    assert cfg.loss == "ppo_clip"
+    mdloo.main(cfg, rewards=[RewardTerm("length", length_reward, 1.0)])
+    before = AutoModelForCausalLM.from_pretrained(tiny_base_dir).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(out).state_dict()  # adapters merged: plain weights
+    assert set(after) == set(before)
+    assert any(not torch.equal(before[k], after[k]) for k in before if "proj" in k)
+    assert json.loads((out / "meta.json").read_text())["recipe"] == "rloo"
+
+
+def test_bad_input_is_a_clear_error(tiny_base_dir, prompt_dir, tmp_path):
+    with pytest.raises(ValueError, match="num_iterations >= 2"):
+        mdloo.main(tiny_cfg(tiny_base_dir, prompt_dir, tmp_path / "m", num_iterations=1), rewards=DIGIT)
+    with pytest.raises(ValueError, match="not an existing model directory"):
+        mdloo.main(tiny_cfg(tmp_path / "missing", prompt_dir, tmp_path / "m"), rewards=DIGIT)
+    with pytest.raises(ValueError, match="unknown config key"):
+        mdloo.load("tiny", "mdloo", overrides=["nope=1"])
+
+
+def _trainer(base_dir, prompt_dir, tmp_path, loss):
+    from afm_align.base_model import load_base
+
+    cfg = tiny_cfg(base_dir, prompt_dir, tmp_path / "x", beta=0.0)
+    model, tok = load_base(base_dir)
+    return mdloo.MDLOOTrainer(model=model, reward_funcs=[digit_reward], args=mdloo.rloo_args(cfg, tmp_path / "t", [1.0]),
+                              train_dataset=mdloo.prompt_dataset(prompt_dir), processing_class=tok, loss=loss)
+
+
+def test_first_inner_step_gradient_equals_trl_rloo(tiny_base_dir, prompt_dir, tmp_path):
+    from trl import RLOOTrainer
+
+    trainer = _trainer(tiny_base_dir, prompt_dir, tmp_path, "mdloo")
+    model = trainer.model
+    model.train()
+    torch.manual_seed(0)
+    batch = trainer._generate_and_score_completions([trainer.train_dataset[i] for i in (0, 0, 1, 1, 2, 2, 3, 3)])
+    batch["advantages"] = torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 0.3, -0.3])  # non-trivial advantages
+
+    def grads(loss_fn):
+        model.zero_grad()
+        loss_fn(model, dict(batch)).backward()
+        return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    ours = grads(trainer._compute_loss)
+    theirs = grads(lambda m, b: RLOOTrainer._compute_loss(trainer, m, b))
+    assert len(ours) == len(theirs) > 0
+    assert max(float((a).abs().max()) for a in ours) > 0
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

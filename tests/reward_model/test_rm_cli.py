@@ -1,0 +1,64 @@
+"""`afm-align rm train|eval|score` end to end on a tiny backbone and synthetic preference pairs."""
+import json
+
+import pytest
+
+from afm_align.cli import main as cli_main
+from afm_align.store import read_rows
+from synth.builders import build
+
+
+@pytest.fixture(scope="module")
+def prefs(tmp_path_factory):
+    path = tmp_path_factory.mktemp("prefs") / "prefs"
+    build("prefs", 160, seed=0, out=path)
+    return path
+
+
+def test_train_eval_score(prefs, tiny_base_dir, tmp_path, capsys):
+    out = tmp_path / "rm"
+    assert cli_main(["rm", "train", "--data", str(prefs), "--out", str(out), "--base", str(tiny_base_dir),
+                     "num_epochs=1", "batch_size=8", "max_length=512"]) == 0
+    printed = capsys.readouterr().out
+    assert "pairwise accuracy" in printed and "significantly_better" in printed
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["train_pairs"] + meta["heldout_pairs"] <= 160 and meta["heldout_pairs"] > 0
+    assert (out / "config.yaml").is_file() and (out / "metrics.jsonl").is_file()
+
+    report = tmp_path / "eval.json"
+    assert cli_main(["rm", "eval", "--model", str(out), "--data", str(prefs), "--json", str(report)]) == 0
+    figures = json.loads(report.read_text())
+    assert 0.0 <= figures["pairwise_accuracy"] <= 1.0
+    assert set(figures["pairwise_accuracy_by_level"]) == {
+        "significantly_better", "better", "slightly_better", "negligibly_better"}
+    assert set(figures["grading_accuracy"]) == {"instruction_following", "verbosity", "truthfulness", "harmlessness"}
+    assert "ece" in figures and "length_correlation" in figures
+
+    sft = tmp_path / "sft"
+    build("math", 12, seed=0, out=sft, kind="sft")
+    assert cli_main(["rm", "score", "--model", str(out), "--data", str(sft), "--out", str(tmp_path / "scored")]) == 0
+    scored = read_rows(tmp_path / "scored", "response")
+    assert len(scored) == 12 and all(isinstance(r["rm_score"], float) for r in scored)
+
+
+def test_bad_rows_are_named(tmp_path, tiny_base_dir, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "x", "prompt": [{"role": "user", "content": "q"}], "chosen": "a",
+                               "level": 9}) + "\n")
+    from afm_align.store import write_dataset  # noqa: F401
+    folder = tmp_path / "badset"
+    folder.mkdir()
+    (folder / "rows.jsonl").write_text(bad.read_text())
+    (folder / "manifest.json").write_text(json.dumps({"kind": "preference", "rows": 1, "content_hash": "0",
+                                                      "producer": "hand"}))
+    assert cli_main(["rm", "train", "--data", str(folder), "--out", str(tmp_path / "o"),
+                     "--base", str(tiny_base_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "line 1" in err and "'rejected'" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_eval_of_a_non_rm_directory(tiny_base_dir, tmp_path, capsys):
+    build("prefs", 20, seed=0, out=tmp_path / "p")
+    assert cli_main(["rm", "eval", "--model", str(tiny_base_dir), "--data", str(tmp_path / "p")]) == 2
+    assert "not an afm-align RM" in capsys.readouterr().err

@@ -1,0 +1,147 @@
+"""Handlers of `afm-align annotate`, `afm-align annotators ...` and `afm-align labels ...`.
+
+`afm_align/cli.py` parses the arguments and calls these; only `annotate` imports Gradio.
+
+- `annotators add NAME [--admin] [--quota N]` (password from --password-stdin or a prompt),
+  `annotators passwd NAME`, `annotators quota NAME N`, `annotators list`
+- `labels import --data DIR [--round N] [--k K] [--gold]`: queue the pairs of a preference dataset
+  (response_a = chosen, response_b = rejected; `--gold` records chosen as the known answer)
+- `labels export [--round N] [--soft] [--out DIR]`: the preference dataset of DESIGN §2
+- `labels status`: progress and agreement figures
+
+Run: `afm-align labels export --run demo --round 1 --soft`.
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+import sys
+from pathlib import Path
+
+from afm_align.label_store import LabelStore
+from afm_align.rundir import RunDir
+
+
+def _store(run: str, must_exist: bool = True) -> tuple[RunDir, LabelStore]:
+    rd = RunDir.named(run)
+    rd.check_format()
+    if must_exist and not rd.labels.is_file():
+        raise ValueError(f"run '{run}' has no label store ({rd.labels} does not exist)")
+    rd.root.mkdir(parents=True, exist_ok=True)
+    return rd, LabelStore(rd.labels)
+
+
+def _password(args) -> str:
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def annotators(args) -> int:
+    """Create and manage annotator accounts of a run's label store."""
+    _, store = _store(args.run, must_exist=args.action != "add")
+    actions = {
+        "add": lambda: store.add_user(args.name, _password(args), admin=args.admin, quota=args.quota),
+        "passwd": lambda: store.set_user(args.name, password=_password(args)),
+        "quota": lambda: store.set_user(args.name, quota=args.quota),
+        "list": lambda: None,
+    }
+    if args.action in ("add", "passwd", "quota") and not args.name:
+        raise ValueError(f"'annotators {args.action}' needs an annotator NAME")
+    if args.action in ("passwd", "quota"):
+        store.user(args.name)    # an unknown user is a clear error before any prompt
+    actions[args.action]()
+    for user in store.users():
+        if args.action == "list" or user["name"] == args.name:
+            role = "admin" if user["admin"] else "annotator"
+            print(f"{user['name']}\t{role}\tquota={user['quota'] or '-'}\t{json.dumps(store.progress(user['name']))}")
+    return 0
+
+
+def labels(args) -> int:
+    """Import pairs into the queue, export the preference dataset, or print the labelling status."""
+    return {"import": _import, "export": _export, "status": _status}[args.action](args)
+
+
+def _import(args) -> int:
+    from afm_align.store import read_rows
+
+    if not args.data:
+        raise ValueError("'labels import' needs --data DIR (a preference dataset folder)")
+    round_ = args.round if args.round is not None else 0
+    rows = read_rows(args.data, "preference")
+    pairs = [{"pair_id": row["id"], "prompt": row["prompt"], "response_a": _text(row["chosen"]),
+              "response_b": _text(row["rejected"]), "member_a": row.get("member_chosen"),
+              "member_b": row.get("member_rejected"), "domain": row.get("domain"),
+              "gold": "a" if args.gold else None} for row in rows]
+    _, store = _store(args.run, must_exist=False)
+    added = store.add_pairs(pairs, round=round_, k=args.k)
+    print(f"queued {added} new pairs ({len(pairs) - added} already there) for round {round_}, "
+          f"{args.k} annotators each")
+    return 0
+
+
+def _text(value) -> str:
+    """A chosen/rejected value as text: a string, or the content of the assistant messages."""
+    if isinstance(value, str):
+        return value
+    return "\n\n".join(m["content"] for m in value if m.get("role") == "assistant") or value[-1]["content"]
+
+
+def _export(args) -> int:
+    from afm_align.store import dataset_dirname, write_dataset
+
+    rd, store = _store(args.run)
+    rows = store.export_preferences(round=args.round, soft=args.soft)
+    if not rows:
+        where = f"round {args.round} of " if args.round is not None else ""
+        raise ValueError(f"{where}run '{args.run}' has no labels to export")
+    out = Path(args.out) if args.out else None
+    if out is None:
+        from afm_align.store import content_hash
+        out = rd.data / dataset_dirname("preference", content_hash(rows))
+    manifest = write_dataset(rows, "preference", out, producer="afm-align labels export",
+                             config={"round": args.round, "soft": args.soft, "labels": str(rd.labels)})
+    print(f"wrote {manifest.rows} preference rows to {out}")
+    return 0
+
+
+def _status(args) -> int:
+    from ui.agreement import agreement_report, annotator_stats
+
+    _, store = _store(args.run)
+    labels = store.labels(round=args.round)
+    pairs = store.pairs(args.round)
+    print(f"pairs: {len(pairs)}  labelled pairs: {store.count_labelled(args.round)}  labels: {len(labels)}")
+    report = agreement_report(labels)
+    for dim, alpha in report["alpha"].items():
+        print(f"alpha[{dim}] = {'-' if alpha is None else f'{alpha:.3f}'} over {report['units'][dim]} units")
+    for row in annotator_stats(labels, pairs):
+        print(json.dumps(row))
+    return 0
+
+
+def check_port(host: str, port: int) -> None:
+    """A ValueError naming the port when it cannot be bound on `host`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise ValueError(f"port {port} on {host} is in use (or not available); pick another with --port") from None
+
+
+def annotate(args) -> int:
+    """Serve the annotation app until interrupted."""
+    rd, store = _store(args.run, must_exist=False)
+    if not store.users():
+        raise ValueError(f"run '{args.run}' has no annotators yet: add one with "
+                         f"'afm-align annotators add NAME --admin --run {args.run}'")
+    check_port(args.host, args.port)
+    from ui.annotate_app import serve
+
+    serve(rd, host=args.host, port=args.port, guidelines=args.guidelines)
+    return 0
