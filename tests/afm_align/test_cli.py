@@ -1,0 +1,39 @@
+"""The CLI: help lists the whole product, planned commands say where they come from, our packages are ours."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from afm_align.cli import PLANNED, main as cli_main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_help_lists_every_subcommand():
+    out = subprocess.run([sys.executable, "-m", "afm_align.cli", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for command in ("init", "synth", "rm", "train", "iterate", "leaderboard", "compare", "annotate", "labels"):
+        assert command in out
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = "import sys; from afm_align.cli import build_parser; build_parser(); " \
+           "print(sorted(m for m in ('torch', 'transformers', 'trl', 'gradio') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", sorted(PLANNED))
+def test_planned_commands_are_never_silent(command, capsys):
+    assert cli_main([command]) == 2
+    err = capsys.readouterr().err
+    assert "not built yet" in err and "issue #" in err
+
+
+def test_our_packages_are_not_the_pypi_namesakes():
+    import alignment
+    import synth
+
+    assert Path(alignment.__file__).resolve().is_relative_to(REPO)
+    assert Path(synth.__file__).resolve().is_relative_to(REPO)
