@@ -17,10 +17,11 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("AFM_ALIGN_QUIET") == "1":  # tests and scripts: no library progress bars either
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 # Subcommands that later issues bring: they say so instead of doing nothing.
 PLANNED = {
-    "train": ("train a policy member (sft, rs, dpo, ipo, mdloo, rloo)", "issue #5 (policy recipes)"),
     "iterate": ("run iTeC committee rounds up to --round N", "issue #6 (committee rounds)"),
     "leaderboard": ("print the members' leaderboard of a run", "issue #6 (committee rounds)"),
     "compare": ("compare two committee members", "issue #6 (committee rounds)"),
@@ -106,6 +107,12 @@ def _add_label_commands(sub) -> None:
     p.set_defaults(handler=_cmd_labels)
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from alignment import cli_handlers
+
+    return cli_handlers.run(args)
+
+
 def _cmd_planned(args: argparse.Namespace) -> int:
     what, issue = PLANNED[args.command]
     raise ValueError(f"'afm-align {args.command}' ({what}) is not built yet: it arrives with {issue}")
@@ -160,6 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_rm)
 
     _add_label_commands(sub)
+    p = sub.add_parser("train", help="train a policy member: sft, rs, dpo, ipo, mdloo or rloo")
+    p.add_argument("recipe", choices=["sft", "rs", "dpo", "ipo", "mdloo", "rloo"])
+    p.add_argument("--from", dest="from_checkpoint", required=True, help="starting checkpoint (base or member dir)")
+    p.add_argument("--data", required=True, help="dataset folder (sft, prompt or preference, by recipe)")
+    p.add_argument("--out", required=True, help="member directory to write")
+    p.add_argument("--rm", default=None, help="reward-model directory (RS reranking, MDLOO reward, SFT best-of-N)")
+    p.add_argument("--preset", default="tiny")
+    p.add_argument("--config", default=None, help="a YAML file of config keys")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.set_defaults(handler=_cmd_train)
+
     for name, (what, issue) in PLANNED.items():
         p = sub.add_parser(name, help=f"{what} [arrives with {issue}]", add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
@@ -169,7 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # key=value overrides may come before or after the options: collect the stray ones here.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "overrides") or any("=" not in e or e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2

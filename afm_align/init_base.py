@@ -47,6 +47,7 @@ class InitConfig:
     drill_problems: int = 60000  # arithmetic drill lines in the corpus
     drill_max_operand: int = 100  # operands below this; a tenth of the drill goes to 3 digits
     family_items: int = 2000  # chat-formatted synthetic items per synth family
+    drill_fraction: float = 0.75  # share of each batch drawn from the arithmetic drill (the rest: chat)
     seq_len: int = 64
     batch_size: int = 64
     steps: int = 1200
@@ -96,22 +97,28 @@ def drill_lines(cfg: InitConfig, exclude: set[str]) -> list[str]:
     return lines
 
 
-def pack(tokenizer, drill: list[str], chats: list[str], seq_len: int, seed: int):
-    """Token ids packed into [N, seq_len] rows, plus a loss mask (drill: answer tokens only)."""
+def drill_tokens(tokenizer, drill: list[str]) -> tuple[list[int], list[bool]]:
+    """The drill as one token stream; the mask marks answer tokens (and the newline after them)."""
+    newline = tokenizer.convert_tokens_to_ids("\u010a")  # byte-level BPE's "\n"
+    prompts = tokenizer([line.rsplit("= ", 1)[0] + "= " for line in drill], add_special_tokens=False)["input_ids"]
+    answers = tokenizer([line.rsplit("= ", 1)[1] for line in drill], add_special_tokens=False)["input_ids"]
+    ids, mask = [], []
+    for head, tail in zip(prompts, answers):
+        ids += head + tail + [newline]
+        mask += [False] * len(head) + [True] * (len(tail) + 1)
+    return ids, mask
+
+
+def chat_tokens(tokenizer, chats: list[str]) -> tuple[list[int], list[bool]]:
+    """Chat conversations as one token stream; every token counts."""
+    ids = [t for chat in tokenizer(chats, add_special_tokens=False)["input_ids"] for t in chat] if chats else []
+    return ids, [True] * len(ids)
+
+
+def pack(ids: list[int], mask: list[bool], seq_len: int, seed: int):
+    """A token stream packed into shuffled [N, seq_len] rows with its loss mask."""
     import torch
 
-    newline = tokenizer.convert_tokens_to_ids("\u010a")  # byte-level BPE's "\n"
-    ids, mask = [], []
-    for line in drill:
-        prompt, answer = line.rsplit("= ", 1)
-        head = tokenizer(prompt + "= ", add_special_tokens=False)["input_ids"]
-        tail = tokenizer(answer, add_special_tokens=False)["input_ids"] + [newline]
-        ids += head + tail
-        mask += [False] * len(head) + [True] * len(tail)
-    for text in chats:
-        chat = tokenizer(text, add_special_tokens=False)["input_ids"]
-        ids += chat
-        mask += [True] * len(chat)
     rows = len(ids) // seq_len
     ids_t = torch.tensor(ids[: rows * seq_len]).view(rows, seq_len)
     mask_t = torch.tensor(mask[: rows * seq_len]).view(rows, seq_len)
@@ -127,8 +134,8 @@ def lr_factor(step: int, cfg: InitConfig) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def pretrain(model, ids, mask, cfg: InitConfig, log: MetricsLog) -> None:
-    """AdamW on random batches of packed rows; loss on the masked tokens."""
+def pretrain(model, drill, chat, cfg: InitConfig, log: MetricsLog) -> None:
+    """AdamW on batches mixing drill rows and chat rows (`drill_fraction`); loss on the masked tokens."""
     import torch
 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
@@ -136,10 +143,13 @@ def pretrain(model, ids, mask, cfg: InitConfig, log: MetricsLog) -> None:
     gen = torch.Generator().manual_seed(cfg.seed)
     model.train()
     bar = progress(total=cfg.steps, desc="pre-training", unit="step")
+    n_drill = cfg.batch_size if len(chat[0]) == 0 else round(cfg.batch_size * cfg.drill_fraction)
+    sources = [(rows, n) for rows, n in ((drill, n_drill), (chat, cfg.batch_size - n_drill)) if n]
     for step in range(cfg.steps):
-        idx = torch.randint(0, len(ids), (cfg.batch_size,), generator=gen)
-        labels = ids[idx].masked_fill(~mask[idx], -100)
-        loss = model(input_ids=ids[idx], labels=labels).loss
+        picks = [(ids, mask, torch.randint(0, len(ids), (n,), generator=gen)) for (ids, mask), n in sources]
+        batch = torch.cat([ids[i] for ids, _, i in picks])
+        labels = batch.masked_fill(~torch.cat([mask[i] for _, mask, i in picks]), -100)
+        loss = model(input_ids=batch, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -214,21 +224,27 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None) -> dict
     drill = drill_lines(cfg, exclude={p for p, _ in probes})
     tokenizer = train_tokenizer(drill[:5000] + _chat_texts_raw(conversations or []), cfg.vocab_size)
     chats = [tokenizer.apply_chat_template(c, tokenize=False) for c in conversations or []]
-    ids, mask = pack(tokenizer, drill, chats, cfg.seq_len, cfg.seed)
-    held = min(cfg.heldout_sequences, len(ids) // 10)
+    drill_ids, drill_mask = pack(*drill_tokens(tokenizer, drill), cfg.seq_len, cfg.seed)
+    chat_ids, chat_mask = pack(*chat_tokens(tokenizer, chats), cfg.seq_len, cfg.seed)
+    held_d = min(cfg.heldout_sequences, len(drill_ids) // 10)
+    held_c = min(cfg.heldout_sequences, len(chat_ids) // 10)
     model = build_model(tokenizer, cfg.shape, seed=cfg.seed)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"init: {n_params:,} parameters, vocab {len(tokenizer)}, {ids.numel():,} corpus tokens")
+    n_tokens = drill_ids.numel() + chat_ids.numel()
+    print(f"init: {n_params:,} parameters, vocab {len(tokenizer)}, {n_tokens:,} corpus tokens "
+          f"({chat_ids.numel():,} of them chat)")
 
     run.ensure()
     staging = Path(tempfile.mkdtemp(prefix=".base.tmp-", dir=run.root))
     try:
         log = MetricsLog(staging / "metrics.jsonl")
-        pretrain(model, ids[held:], mask[held:], cfg, log)
+        pretrain(model, (drill_ids[held_d:], drill_mask[held_d:]), (chat_ids[held_c:], chat_mask[held_c:]), cfg, log)
+        held_ids = torch.cat([drill_ids[:held_d], chat_ids[:held_c]])
+        held_mask = torch.cat([drill_mask[:held_d], chat_mask[:held_c]])
         report = {
             "parameters": n_params,
             "architecture": describe_architecture(model.config),
-            "heldout_lm_loss": round(heldout_loss(model, ids[:held], mask[:held]), 4),
+            "heldout_lm_loss": round(heldout_loss(model, held_ids, held_mask), 4),
             "probe_exact_match": round(probe_accuracy(model, tokenizer, probes), 4),
             "probes": len(probes),
             "train_seconds": round(time.time() - start, 1),

@@ -1,7 +1,7 @@
 """Recipe: MDLOO online RL (AFM's RLHF algorithm), and RLOO with PPO clipping as its baseline config.
 
 Reads top to bottom: the config -> the trainer (TRL's `RLOOTrainer`, one level down) -> the pieces main
-needs (prompt dataset, TRL arguments, metrics file) -> `main(cfg)`: load the policy, the prompts and the
+needs (prompt dataset, TRL arguments, final metrics) -> `main(cfg)`: load the policy, the prompts and the
 reward, train, save a member directory, clean up.
 
 The algorithm (afm-spec §4), per outer iteration k: take n prompts, sample K responses each from the
@@ -20,9 +20,11 @@ penalty replacing PPO's ratio clipping. TRL's RLOO already computes exactly this
   That is why `steps_per_generation` must equal `gradient_accumulation_steps` (both `micro_batches` here).
 `t_k` is constant or annealed linearly as in MDPO (`t_schedule`). LoRA: `lora_rank` 8/16/32 (0 = full).
 
-Outputs in `cfg.out` (written to a staging folder, then renamed): the weights (`save_pretrained`; LoRA
-adapters merged), the tokenizer, `meta.json` (recipe, source checkpoint, config, final metrics), the
-resolved `config.yaml` and `metrics.jsonl` (reward, KL to the reference, KL to pi_k, loss, ... per step).
+Outputs: a member directory `cfg.out` in the `alignment.members` layout, written atomically: the weights
+(`save_pretrained`; LoRA adapters merged), the tokenizer, `meta.json` (member, recipe `mdloo` / `rloo`,
+round, source checkpoint, data hash, reward terms, the config, final metrics), `recipe_config.yaml` (the
+resolved config) and `metrics.jsonl` (per step: reward, `kl` to the reference, `kl_old` to pi_k, loss,
+entropy, ratio, ...; reward and `kl` on the sampling steps). CPU threads: `$AFM_ALIGN_THREADS` (default 1).
 
 What it simplifies: single-turn prompts only; no evaluation during training; the reference model is the
 starting checkpoint (fixed for the run).
@@ -32,20 +34,16 @@ Run: `afm-align train mdloo --preset tiny from_checkpoint=... data=... out=...` 
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import TrainerCallback
 from trl import RLOOConfig, RLOOTrainer
 
-from afm_align.config import config_dict, load_config, save_resolved
-from afm_align.tracking import MetricsLog
+from afm_align.config import config_dict, load_config
 from alignment.losses import KL_ESTIMATORS, T_SCHEDULES, mdloo_loss, ppo_clip_loss, t_schedule
+from alignment.members import check_common
 from alignment.rewards import RewardTerm
 from synth.corpus import FAMILIES
 
@@ -57,6 +55,8 @@ class MDLOOConfig:
     from_checkpoint: str = ""  # the starting policy (a base/ or member directory); also the KL reference
     data: str = ""  # a prompt dataset folder: rows with `prompt` messages, `domain`, `verifier` (JSON)
     out: str = ""  # the member directory to write
+    member: str = ""  # member name in provenance ("" = the name of `out`)
+    round: int = 0  # iTeC round this member belongs to
     rm: str | None = None  # a saved multi-head RM directory; None = verifier rewards only
     loss: str = "mdloo"  # "mdloo" (mirror-descent penalty) or "ppo_clip" (RLOO baseline)
     split: str = "train"  # use the prompt rows of this split ("" = every row)
@@ -84,7 +84,6 @@ class MDLOOConfig:
     gradient_checkpointing: bool = False  # TRL defaults to on; off for CPU
     report_to: str = "none"  # optional tracker (wandb, trackio, ...); metrics.jsonl is always written
     dataloader_num_workers: int = 0  # no worker processes on CPU
-    threads: int = 0  # torch CPU threads (0 = leave as is)
 
 
 def load(preset: str = "tiny", recipe: str = "mdloo", config_file: str | None = None, overrides=()) -> MDLOOConfig:
@@ -94,6 +93,7 @@ def load(preset: str = "tiny", recipe: str = "mdloo", config_file: str | None = 
 
 def check(cfg: MDLOOConfig) -> None:
     """Reject bad settings with one clear sentence each, before anything is loaded."""
+    check_common(cfg)
     if cfg.loss not in LOSSES:
         raise ValueError(f"unknown loss '{cfg.loss}'; choose one of: {', '.join(LOSSES)}.")
     if cfg.loss == "mdloo" and cfg.num_iterations < 2:
@@ -111,8 +111,6 @@ def check(cfg: MDLOOConfig) -> None:
         raise ValueError(f"from_checkpoint '{cfg.from_checkpoint}' is not an existing model directory.")
     if not cfg.data or not Path(cfg.data).exists():
         raise ValueError(f"data '{cfg.data}' is not an existing prompt dataset folder.")
-    if not cfg.out:
-        raise ValueError("out (the member directory to write) is not set.")
 
 
 # ---------------------------------------------------------------- the trainer
@@ -200,22 +198,11 @@ def rloo_args(cfg: MDLOOConfig, output_dir: str | Path, reward_weights: list[flo
         learning_rate=cfg.lr, lr_scheduler_type="constant", max_grad_norm=cfg.max_grad_norm, beta=cfg.beta,
         epsilon=cfg.epsilon, normalize_advantages=False, reward_weights=reward_weights,
         max_completion_length=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-        bf16=cfg.bf16, fp16=False, gradient_checkpointing=cfg.gradient_checkpointing, report_to=cfg.report_to,
+        bf16=cfg.bf16, fp16=False, activation_checkpointing=cfg.gradient_checkpointing, report_to=cfg.report_to,
         dataloader_num_workers=cfg.dataloader_num_workers, dataloader_pin_memory=False, save_strategy="no",
         logging_steps=1, disable_dropout=True, log_completions=False,
         disable_tqdm=os.environ.get("AFM_ALIGN_QUIET") == "1",
     )
-
-
-class MetricsCallback(TrainerCallback):
-    """Streams every TRL log record (reward, kl, kl_old, loss, ...) into `metrics.jsonl`."""
-
-    def __init__(self, path: str | Path):
-        self.log = MetricsLog(path)
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if state.is_world_process_zero and logs:
-            self.log.log(step=state.global_step, **logs)
 
 
 def final_metrics(history: list[dict]) -> dict:
@@ -236,43 +223,29 @@ def main(cfg: MDLOOConfig, rewards: list[RewardTerm] | None = None) -> dict:
 
     `rewards` replaces the configured reward terms (RM + verifiers) when given, e.g. in tests.
     """
-    from afm_align.base_model import load_base
     from alignment.lora import lora_config_or_none, merged
+    from alignment.members import WORK_DIR, data_meta, load_start, member_staging, train_summary, write_member
     from alignment.rewards import reward_terms
 
     check(cfg)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    model, tokenizer = load_base(cfg.from_checkpoint)
+    model, tokenizer = load_start(cfg.from_checkpoint)
     tokenizer.padding_side = "left"  # TRL samples from left-padded prompts
     dataset = prompt_dataset(cfg.data, cfg.split)
     terms = rewards or reward_terms(cfg.rm, cfg.rm_weight, cfg.families, cfg.verifier_weight)
-
-    out = Path(cfg.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with member_staging(cfg.out) as stage:
         trainer = MDLOOTrainer(
             model=model, reward_funcs=[t.fn for t in terms],
-            args=rloo_args(cfg, staging / "trainer", [t.weight for t in terms]),
+            args=rloo_args(cfg, stage / WORK_DIR, [t.weight for t in terms]),
             train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config_or_none(cfg.lora_rank),
-            callbacks=[MetricsCallback(staging / "metrics.jsonl")],
             loss=cfg.loss, t0=cfg.t0, t_schedule=cfg.t_schedule, kl_estimator=cfg.kl_estimator,
         )
         trainer.train()
-        shutil.rmtree(staging / "trainer", ignore_errors=True)
-        policy = merged(trainer.accelerator.unwrap_model(trainer.model))
-        policy.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        metrics = final_metrics(trainer.state.log_history)
-        meta = {"recipe": RECIPE_NAMES[cfg.loss], "source_checkpoint": str(Path(cfg.from_checkpoint).resolve()),
-                "data": str(cfg.data), "reward_terms": {t.name: t.weight for t in terms},
+        history = trainer.state.log_history
+        metrics = final_metrics(history)
+        meta = {"member": cfg.member or Path(cfg.out).name, "recipe": RECIPE_NAMES[cfg.loss], "round": cfg.round,
+                "from_checkpoint": str(cfg.from_checkpoint), **data_meta(cfg.data), "lora_rank": cfg.lora_rank,
+                "reward_terms": {t.name: t.weight for t in terms}, "train": train_summary(history),
                 "config": config_dict(cfg), "final_metrics": metrics}
-        (staging / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-        save_resolved(cfg, staging)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        policy = merged(trainer.accelerator.unwrap_model(trainer.model))
+        write_member(stage, policy, tokenizer, meta=meta, cfg=cfg, log_history=history)
     return metrics

@@ -195,7 +195,6 @@ def write_samples(cfg: RSConfig, scorer=None) -> tuple[Path, dict]:
 
 def main(cfg: RSConfig) -> Path:
     """The `rs` recipe: rejection-sample with the committee, then SFT on the kept samples."""
-    check_config(cfg)
     data, stats = write_samples(cfg)
     sft_cfg = replace(cfg.sft, from_checkpoint=cfg.from_checkpoint, data=str(data), out=cfg.out,
                       member=cfg.member, round=cfg.round)

@@ -36,7 +36,7 @@ def prompt_dir(tmp_path):
 
 def tiny_cfg(base, data, out, **kw):
     overrides = [f"from_checkpoint={base}", f"data={data}", f"out={out}", "steps=2", "k=4",
-                 "prompts_per_step=2", "max_new_tokens=8", "lr=0.01", "threads=1"]
+                 "prompts_per_step=2", "max_new_tokens=8", "lr=0.01"]
     overrides += [f"{k}={v}" for k, v in kw.items()]
     return mdloo.load("tiny", "mdloo", overrides=overrides)
 
@@ -59,9 +59,10 @@ def test_mdloo_trains_and_writes_a_member(tiny_base_dir, prompt_dir, tmp_path):
     assert steps[0]["kl_old"] == pytest.approx(0.0, abs=1e-6)
     assert steps[1]["kl_old"] > 0
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["recipe"] == "mdloo" and meta["config"]["num_iterations"] == 2
+    assert meta["recipe"] == "mdloo" and meta["config"]["num_iterations"] == 2 and meta["member"] == "member"
+    assert meta["from_checkpoint"] == str(tiny_base_dir) and meta["data_hash"]
     assert "reward" in meta["final_metrics"]
-    assert (out / "config.yaml").is_file() and (out / "tokenizer_config.json").is_file()
+    assert (out / "recipe_config.yaml").is_file() and (out / "tokenizer_config.json").is_file()
 
 
 def test_rloo_baseline_config_and_lora(tiny_base_dir, prompt_dir, tmp_path):
@@ -119,3 +120,11 @@ def test_first_inner_step_gradient_equals_trl_rloo(tiny_base_dir, prompt_dir, tm
     assert max(float((a).abs().max()) for a in ours) > 0
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_alignment_is_this_repo_package():
+    from pathlib import Path
+
+    import alignment
+
+    assert Path(alignment.__file__).resolve().parent == Path(__file__).resolve().parents[2] / "alignment"

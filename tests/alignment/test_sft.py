@@ -117,3 +117,30 @@ def test_missing_checkpoint_and_bad_lora_rank_raise(tmp_path):
         sft.main(small_cfg(tmp_path, tmp_path / "nope", tmp_path / "data"))
     with pytest.raises(ValueError, match="lora_rank"):
         sft.main(small_cfg(tmp_path, tmp_path, tmp_path / "data", lora_rank=4))
+
+
+def test_lora_sft_selects_among_adapter_checkpoints_and_saves_a_plain_model(tiny_base_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    write_dataset(sft_rows(4), "sft", tmp_path / "sft", producer="test")
+    write_dataset(heldout_prompts(2), "prompt", tmp_path / "prompts", producer="test")
+    cfg = small_cfg(tmp_path, tiny_base_dir, tmp_path / "sft", heldout=str(tmp_path / "prompts"), lora_rank=8,
+                    max_steps=2, num_checkpoints=2, learning_rate=5e-2)
+    out = sft.main(cfg)
+    meta = read_meta(out)
+    assert meta["lora_rank"] == 8 and [c["step"] for c in meta["selection"]["checkpoints"]] == [1, 2]
+    assert not (out / "adapter_config.json").exists()
+    member = AutoModelForCausalLM.from_pretrained(out)
+    start = dict(AutoModelForCausalLM.from_pretrained(tiny_base_dir).named_parameters())
+    assert not any("lora" in n for n, _ in member.named_parameters())
+    assert any(not torch.equal(p, start[n]) for n, p in member.named_parameters())
+
+
+def test_tiny_presets_load():
+    from afm_align.config import load_config
+    from alignment.rejection_sampling import RSConfig
+
+    cfg = load_config(SFTRecipeConfig, preset="tiny", recipe="sft")
+    assert cfg.lr_scheduler == "constant" and cfg.dropout == 0.1
+    rs_cfg = load_config(RSConfig, preset="tiny", recipe="rs", overrides=["sft.lora_rank=16", "min_score=null"])
+    assert rs_cfg.sft.dropout == 0.1 and rs_cfg.sft.lora_rank == 16 and rs_cfg.min_score is None

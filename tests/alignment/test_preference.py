@@ -1,0 +1,90 @@
+"""DPO and IPO (one recipe, two configs) on the tiny LM: loss type, training moves, level filter, errors."""
+import pytest
+import torch
+
+from afm_align.config import load_config
+from afm_align.store import write_dataset
+from alignment import preference
+from alignment.members import read_meta
+from alignment.preference import PreferenceConfig
+
+GRADES = {"instruction_following": 2, "verbosity": 2, "truthfulness": 2, "harmlessness": 2}
+
+
+def pref_rows(n=8, level=None):
+    rows = []
+    for i in range(n):
+        a, b = i + 1, i + 2
+        rows.append({"id": f"q{i}", "prompt": [{"role": "user", "content": f"{a} + {b} ="}],
+                     "chosen": f"{a + b}", "rejected": [{"role": "assistant", "content": f"{a + b + 3}"}],
+                     "level": i % 4 if level is None else level, "grades_chosen": GRADES,
+                     "grades_rejected": dict(GRADES, truthfulness=0), "annotator": "oracle", "source": "oracle",
+                     "guideline_version": "v1"})
+    return rows
+
+
+def test_level_filter_keeps_better_and_significantly_better():
+    rows = pref_rows(8)
+    pairs = preference.preference_pairs(rows, min_level=2)
+    assert len(pairs) == 4  # levels 2 and 3 of 0,1,2,3,0,1,2,3
+    assert pairs[0]["chosen"] == [{"role": "assistant", "content": "7"}]  # row q2 (3 + 4): strings become messages
+    assert pairs[0]["rejected"][0]["content"] == "10"
+    assert len(preference.preference_pairs(rows, min_level=0)) == 8
+    same = dict(rows[3], rejected=rows[3]["chosen"])
+    assert preference.preference_pairs([same, rows[2]], min_level=2) == [preference.preference_pairs(rows, 2)[0]]
+
+
+def test_no_pairs_after_filter_is_one_clear_error():
+    with pytest.raises(ValueError, match=r"has no preference pairs with level >= 2 among its 3 rows\.$"):
+        preference.preference_pairs(pref_rows(3, level=1), min_level=2)
+
+
+@pytest.mark.parametrize("recipe,loss_type", [("dpo", "sigmoid"), ("ipo", "ipo")])
+def test_dpo_and_ipo_train_a_member(recipe, loss_type, tiny_base_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    cfg = load_config(PreferenceConfig, preset="tiny", recipe=recipe, overrides=[
+        f"from_checkpoint={tiny_base_dir}", f"data={tmp_path / 'prefs'}", f"out={tmp_path / 'members' / recipe}",
+        "max_steps=4", "batch_size=2", "learning_rate=1e-2", "max_length=64", "logging_steps=1"])
+    assert cfg.loss_type == loss_type and cfg.min_level == 2
+    write_dataset(pref_rows(8), "preference", tmp_path / "prefs", producer="test")
+    out = preference.main(cfg)
+
+    meta = read_meta(out)
+    assert meta["recipe"] == recipe and meta["loss_type"] == loss_type
+    assert meta["pairs"] == {"rows": 8, "kept": 4, "min_level": 2}
+    assert meta["train"]["last_loss"] != meta["train"]["first_loss"]
+    member = AutoModelForCausalLM.from_pretrained(out)
+    start = dict(AutoModelForCausalLM.from_pretrained(tiny_base_dir).named_parameters())
+    assert any(not torch.equal(p, start[n]) for n, p in member.named_parameters())
+
+
+def test_trainer_uses_the_configured_loss(tiny_lm, tiny_tokenizer, tmp_path):
+    pairs = preference.preference_pairs(pref_rows(4), min_level=0)
+    cfg = PreferenceConfig(loss_type="ipo", nll_weight=0.2, max_steps=1, batch_size=2)
+    trainer = preference.build_trainer(tiny_lm, tiny_tokenizer, pairs, cfg, tmp_path / "work")
+    assert trainer.args.loss_type == ["ipo", "sft"] and trainer.args.loss_weights == [1.0, 0.2]
+    assert trainer.args.bf16 is False and trainer.args.gradient_checkpointing is False
+    assert trainer.args.report_to in ([], ["none"], "none")
+    assert trainer.ref_model is not None and trainer.ref_model is not trainer.model
+
+
+def test_lora_member_is_merged(tiny_base_dir, tmp_path):
+    write_dataset(pref_rows(4, level=3), "preference", tmp_path / "prefs", producer="test")
+    cfg = PreferenceConfig(from_checkpoint=str(tiny_base_dir), data=str(tmp_path / "prefs"),
+                           out=str(tmp_path / "members" / "dpo-lora"), lora_rank=8, max_steps=2, batch_size=2,
+                           learning_rate=1e-2, max_length=64)
+    out = preference.main(cfg)
+    assert read_meta(out)["lora_rank"] == 8
+    assert not (out / "adapter_config.json").exists()
+    from safetensors.torch import load_file
+
+    names = set(load_file(str(out / "model.safetensors")))
+    assert names and not any("lora" in n for n in names)
+
+
+def test_bad_config_raises(tmp_path):
+    with pytest.raises(ValueError, match="no such checkpoint directory"):
+        preference.main(PreferenceConfig(from_checkpoint=str(tmp_path / "missing"), data="d", out="o"))
+    with pytest.raises(ValueError, match="loss_type must be one of sigmoid, ipo"):
+        preference.main(PreferenceConfig(from_checkpoint=str(tmp_path), data="d", out="o", loss_type="hinge"))
