@@ -22,11 +22,11 @@ one deterministic worked solution instead of N sampled chain-of-thought answers.
 Run: python -c "import synth.math_tasks as m; print(m.generate(3, seed=0))"
 """
 import copy
-import json
 import logging
 import random
 import re
 from fractions import Fraction
+from synth.reward_signature import domain_reward
 
 DOMAIN = "math"
 MAX_DIFFICULTY = 3
@@ -424,29 +424,9 @@ def verify(completion: str, verifier: dict) -> float:
         return 0.0
 
 
-def _completion_text(c) -> str:
-    """A str completion, or the assistant contents of a chat-message list."""
-    if isinstance(c, list):
-        return "\n".join(str(m.get("content") or "") for m in c if isinstance(m, dict) and m.get("role", "assistant") == "assistant")
-    return c if isinstance(c, str) else ""
-
-
-def _verifier_dict(v) -> dict:
-    """A verifier given as a dict or a JSON string; anything malformed becomes {} (which verifies as 0.0)."""
-    try:
-        v = json.loads(v) if isinstance(v, str) else v
-    except ValueError:
-        return {}
-    return v if isinstance(v, dict) else {}
-
-
 def reward(prompts, completions, **columns) -> list[float | None]:
     """TRL reward function: verify() per row of this domain, None for rows of other domains."""
-    n = len(completions)
-    domains = columns.get("domain") or [DOMAIN] * n
-    verifiers = columns.get("verifier") or [{}] * n
-    return [verify(_completion_text(c), _verifier_dict(v)) if d == DOMAIN else None
-            for c, d, v in zip(completions, domains, verifiers)]
+    return domain_reward(DOMAIN, verify, completions, columns)
 
 
 def reference_grades(item: dict) -> dict:

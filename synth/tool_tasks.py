@@ -31,6 +31,7 @@ import re
 
 from synth.tool_checker import check_calls, format_call, parse_calls, standardize_string
 from synth.tool_registry import CONDITIONS, GOODS, GROUPS, LANDMARKS, PARAM_POOLS, PLACES, STATUSES, TITLES, TOOLS
+from synth.reward_signature import domain_reward
 
 DOMAIN = "tool"
 CALL_INSTRUCTION = ('Call tools one per line: <tool_call>{"name":...,"arguments":{...}}</tool_call>. '
@@ -245,24 +246,11 @@ def verify(completion: str, verifier: dict) -> float:
     return VERIFIERS[verifier["kind"]](completion, verifier)
 
 
-def _completion_text(c) -> str:
-    if isinstance(c, list):
-        return "\n".join(m.get("content") or "" for m in c
-                         if isinstance(m, dict) and m.get("role", "assistant") == "assistant")
-    return c if isinstance(c, str) else ""
-
-
 def reward(prompts, completions, **columns) -> list[float | None]:
     """TRL reward function: verify() for rows of this domain, None for rows of other domains."""
-    n = len(completions)
     if "verifier" not in columns:
         raise ValueError("reward() needs a 'verifier' column.")
-    domains = columns.get("domain") or [DOMAIN] * n
-    out = []
-    for c, d, v in zip(completions, domains, columns["verifier"]):
-        v = json.loads(v) if isinstance(v, str) else v
-        out.append(verify(_completion_text(c), v) if d == DOMAIN else None)
-    return out
+    return domain_reward(DOMAIN, verify, completions, columns)
 
 
 # ---------------------------------------------------------------- preference data

@@ -46,7 +46,7 @@ def test_mdloo_trains_and_writes_a_member(tiny_base_dir, prompt_dir, tmp_path):
 
     before = AutoModelForCausalLM.from_pretrained(tiny_base_dir).state_dict()
     out = tmp_path / "member"
-    metrics = mdloo.main(tiny_cfg(tiny_base_dir, prompt_dir, out, num_iterations=2), rewards=DIGIT)
+    mdloo.main(tiny_cfg(tiny_base_dir, prompt_dir, out, num_iterations=2), rewards=DIGIT)
 
     member = AutoModelForCausalLM.from_pretrained(out)
     after = member.state_dict()
