@@ -23,8 +23,6 @@ if os.environ.get("AFM_ALIGN_QUIET") == "1":  # tests and scripts: no library pr
 # Subcommands that later issues bring: they say so instead of doing nothing.
 PLANNED = {
     "iterate": ("run iTeC committee rounds up to --round N", "issue #6 (committee rounds)"),
-    "leaderboard": ("print the members' leaderboard of a run", "issue #6 (committee rounds)"),
-    "compare": ("compare two committee members", "issue #6 (committee rounds)"),
 }
 
 
@@ -107,6 +105,37 @@ def _add_label_commands(sub) -> None:
     p.set_defaults(handler=_cmd_labels)
 
 
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from committee import cli_handlers
+
+    return cli_handlers.leaderboard(args)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from committee import cli_handlers
+
+    return cli_handlers.compare(args)
+
+
+def _add_eval_commands(sub) -> None:
+    """`leaderboard` and `compare` (issue #6: evaluation of committee members; reads round files)."""
+    p = sub.add_parser("leaderboard", help="print the members' leaderboard of a run (held-out accuracy, Elo)")
+    p.add_argument("--run", default="default", help="run name under ./runs (default: default)")
+    p.add_argument("--round", type=int, default=None, help="round N (default: the latest evaluated)")
+    p.set_defaults(handler=_cmd_leaderboard)
+
+    p = sub.add_parser("compare", help="compare two committee members: per-domain deltas and samples")
+    p.add_argument("member_a", metavar="MEMBER_A", help="a member name, unique within the run (e.g. r1-dpo)")
+    p.add_argument("member_b", metavar="MEMBER_B", help="the member to compare against (e.g. r0-sft)")
+    p.add_argument("--run", default="default", help="run name under ./runs (default: default)")
+    p.add_argument("--round", type=int, default=None,
+                   help="read this round's eval files (default: the latest evaluated round holding both)")
+    p.add_argument("--samples", type=int, default=3, help="side-by-side samples to print (default 3)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.set_defaults(handler=_cmd_compare)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from alignment import cli_handlers
 
@@ -167,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_rm)
 
     _add_label_commands(sub)
+    _add_eval_commands(sub)
     p = sub.add_parser("train", help="train a policy member: sft, rs, dpo, ipo, mdloo or rloo")
     p.add_argument("recipe", choices=["sft", "rs", "dpo", "ipo", "mdloo", "rloo"])
     p.add_argument("--from", dest="from_checkpoint", required=True, help="starting checkpoint (base or member dir)")

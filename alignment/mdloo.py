@@ -107,8 +107,6 @@ def check(cfg: MDLOOConfig) -> None:
     if cfg.t_schedule not in T_SCHEDULES or cfg.kl_estimator not in KL_ESTIMATORS:
         raise ValueError(f"t_schedule must be one of {list(T_SCHEDULES)} and kl_estimator one of "
                          f"{list(KL_ESTIMATORS)} (got '{cfg.t_schedule}', '{cfg.kl_estimator}').")
-    if not cfg.from_checkpoint or not Path(cfg.from_checkpoint).is_dir():
-        raise ValueError(f"from_checkpoint '{cfg.from_checkpoint}' is not an existing model directory.")
     if not cfg.data or not Path(cfg.data).exists():
         raise ValueError(f"data '{cfg.data}' is not an existing prompt dataset folder.")
 

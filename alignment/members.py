@@ -137,6 +137,8 @@ def check_common(cfg: Any) -> None:
             raise ValueError(f"config key '{key}' must be set")
     if cfg.lora_rank not in LORA_RANKS:
         raise ValueError(f"lora_rank must be one of {', '.join(map(str, LORA_RANKS))} (got {cfg.lora_rank})")
+    if not Path(cfg.from_checkpoint).is_dir():  # checked before any data is read or model loaded
+        raise ValueError(f"{cfg.from_checkpoint}: no such checkpoint directory")
 
 
 def load_start(path: str | Path):
@@ -147,8 +149,8 @@ def load_start(path: str | Path):
 
     if not Path(path).is_dir():
         raise ValueError(f"from_checkpoint {path}: no such checkpoint directory.")
-    if not torch.cuda.is_available():
-        torch.set_num_threads(int(os.environ.get("AFM_ALIGN_THREADS", "1")))
+    if os.environ.get("AFM_ALIGN_THREADS"):  # default: torch's own choice (all cores)
+        torch.set_num_threads(int(os.environ["AFM_ALIGN_THREADS"]))
     model, tokenizer = load_base(path)
     model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer

@@ -18,6 +18,8 @@ import html
 import re
 
 MAX_BODY_BYTES = 1_000_000
+# Event listeners are not exposed as API endpoints (no API docs, not callable by Gradio clients).
+PRIVATE = {"api_visibility": "private"}
 _CODE = re.compile(r"(^[ \t]*```.*?(?:^[ \t]*```[^\n]*$|\Z)|^[ \t]*~~~.*?(?:^[ \t]*~~~[^\n]*$|\Z)|`[^`\n]+`)",
                    re.S | re.M)
 

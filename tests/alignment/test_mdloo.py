@@ -84,7 +84,7 @@ def test_rloo_baseline_config_and_lora(tiny_base_dir, prompt_dir, tmp_path):
 def test_bad_input_is_a_clear_error(tiny_base_dir, prompt_dir, tmp_path):
     with pytest.raises(ValueError, match="num_iterations >= 2"):
         mdloo.main(tiny_cfg(tiny_base_dir, prompt_dir, tmp_path / "m", num_iterations=1), rewards=DIGIT)
-    with pytest.raises(ValueError, match="not an existing model directory"):
+    with pytest.raises(ValueError, match="no such checkpoint directory"):
         mdloo.main(tiny_cfg(tmp_path / "missing", prompt_dir, tmp_path / "m"), rewards=DIGIT)
     with pytest.raises(ValueError, match="unknown config key"):
         mdloo.load("tiny", "mdloo", overrides=["nope=1"])

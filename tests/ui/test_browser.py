@@ -1,0 +1,214 @@
+"""Browser acceptance test: Playwright drives Debian's Chromium against `afm-align annotate` on localhost.
+
+A wrong password is refused; then an annotator logs in and, with the keyboard only, labels three
+pairs, undoes the third, edits it, skips the next pair with a reason, opens the guidelines and logs out. The label store must then hold exactly that: three
+current labels with the values typed (un-swapped from the A/B order shown), the undone label's
+history (original, retraction, edit), and nothing else. Model text with `<script>` and an `onerror`
+image shows as text and never runs. A screenshot is saved under the test's temporary directory.
+
+Needs /usr/bin/chromium (`apt-get install -y chromium`) and the `playwright` package (no browser
+download). Without them the test skips, except under CI=true, where it fails.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from afm_align.label_store import LabelStore
+from afm_align.rundir import RunDir
+from afm_align.schema import GRADE_DIMENSIONS
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# What the annotator types for each pair: better (on screen), level key, grade digits for q w e r and u i o p.
+PLAN = [("a", "3", "2122", "0102", ""), ("b", "1", "1111", "2222", "close call"), ("a", "4", "2222", "0000", "")]
+EDIT = ("b", "2", "1111", "2212")
+
+
+def _need_browser():
+    missing = []
+    if not (Path(CHROMIUM).is_file() or shutil.which("chromium")):
+        missing.append("Debian's chromium (apt-get install -y chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package (pip install playwright)")
+    if missing:
+        reason = "browser test needs " + " and ".join(missing)
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path, pairs):
+    """`afm-align annotate` in a subprocess on a free port, with one annotator and five queued pairs."""
+    run = RunDir(tmp_path / "runs" / "browser").ensure()
+    store = LabelStore(run.labels)
+    store.add_user("ann", "ann-password-1")
+    store.add_user("boss", "boss-password-1", admin=True)
+    store.add_pairs(pairs(5), round=1, k=2)
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO), GRADIO_ANALYTICS_ENABLED="False")
+    log = open(tmp_path / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "afm_align.cli", "annotate", "--run", str(run.root),
+                             "--port", str(port)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 90
+    while True:
+        try:
+            urllib.request.urlopen(url + "config", timeout=2)
+        except urllib.error.HTTPError as err:
+            assert err.code == 401, "the app must refuse /config before login"
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                raise AssertionError(f"the app did not start:\n{(tmp_path / 'app.log').read_text()}")
+            time.sleep(0.5)
+    yield url, store
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+def _shown_pair(page) -> str:
+    return page.locator("#prompt").inner_text().split("Pair ")[1].split()[0]
+
+
+def _label_with_keys(page, better, level, grades_a, grades_b, why):
+    keys = page.keyboard
+    keys.press(better)
+    keys.press(level)
+    for slot, grade in zip("qwer" + "uiop", grades_a + grades_b):
+        keys.press(slot)
+        keys.press(grade)
+    if why:
+        keys.press("n")
+        keys.type(why)
+        keys.press("Escape")
+    keys.press("Enter")
+
+
+def _expect_progress(page, done: int):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#progress")).to_contain_text(f"labelled {done}", timeout=20_000)
+
+
+@pytest.mark.slow
+def test_keyboard_labelling_session(served, tmp_path):
+    _need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    url, store = served
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.get_by_label("username").fill("ann")
+        page.get_by_label("password").fill("wrong-password")
+        page.keyboard.press("Enter")
+        expect(page.get_by_text("Incorrect Credentials")).to_be_visible(timeout=10_000)
+        assert page.locator("#submit-btn").count() == 0
+        page.get_by_label("username").fill("ann")
+        page.get_by_label("password").fill("ann-password-1")
+        page.keyboard.press("Enter")
+        expect(page.locator("#prompt")).to_contain_text("Pair p", timeout=30_000)
+        expect(page.get_by_role("tab", name="Admin")).to_have_count(0)
+
+        assert _shown_pair(page) == "p0"                          # p0's response B carries <script>
+        expect(page.locator("#response-a, #response-b").get_by_text("<script>window.__pwned")).to_have_count(1)
+        shown = []
+        for i, (better, level, ga, gb, why) in enumerate(PLAN):
+            shown.append(_shown_pair(page))
+            _label_with_keys(page, better, level, ga, gb, why)
+            _expect_progress(page, i + 1)
+        assert page.evaluate("window.__pwned") is None           # shown as text, never run
+
+        page.keyboard.press("z")                                   # undo the third label
+        expect(page.locator("#message")).to_contain_text("withdrawn", timeout=20_000)
+        assert _shown_pair(page) == shown[2]
+        assert page.locator("#choice input[value=A]").is_checked()  # it comes back as it was
+        _label_with_keys(page, *EDIT, "")
+        _expect_progress(page, 3)
+        expect(page.locator("#message")).to_contain_text("Saved label", timeout=20_000)
+        skipped = _shown_pair(page)
+        page.keyboard.press("s")                                   # skip the next pair, with a reason
+        page.keyboard.type("cannot judge this")
+        page.keyboard.press("Enter")
+        expect(page.locator("#message")).to_contain_text("Skipped.", timeout=20_000)
+        page.keyboard.press("g")                                   # the guidelines panel opens
+        expect(page.get_by_text("Guideline version: builtin-v1")).to_be_visible(timeout=10_000)
+        page.screenshot(path=str(tmp_path / "annotate.png"), full_page=True)
+        page.keyboard.press("Shift+L")                             # log out
+        expect(page.get_by_label("password")).to_be_visible(timeout=20_000)
+        browser.close()
+    assert (tmp_path / "annotate.png").stat().st_size > 0
+    _check_database(store, shown, skipped)
+
+
+def _grades(digits: str) -> dict:
+    return dict(zip(GRADE_DIMENSIONS, map(int, digits)))
+
+
+def _check_database(store: LabelStore, shown: list[str], skipped: str):
+    swapped = {a["pair_id"]: bool(a["swapped"]) for a in store.assignments("ann")}
+    expected = {}
+    for pair, (better, level, ga, gb, why) in zip(shown, PLAN[:2] + [EDIT + ("",)]):
+        flip = swapped[pair]
+        expected[pair] = {"better": "a" if (better == "a") != flip else "b", "level": int(level) - 1,
+                          "grades_a": _grades(gb if flip else ga), "grades_b": _grades(ga if flip else gb),
+                          "justification": why, "user": "ann"}
+    current = {label["pair_id"]: label for label in store.labels()}
+    assert set(current) == set(shown)
+    for pair, want in expected.items():
+        assert {key: current[pair][key] for key in want} == want
+    history = store.labels(current_only=False)
+    assert [(h["pair_id"], h["version"], h["status"]) for h in history] == [
+        (shown[0], 1, "active"), (shown[1], 1, "active"), (shown[2], 1, "active"), (shown[2], 2, "retracted"),
+        (shown[2], 3, "active")]
+    original = history[2]
+    assert original["level"] == 3 and original["better"] == ("a" if not swapped[shown[2]] else "b")
+    states = {a["pair_id"]: (a["state"], a["skip_reason"]) for a in store.assignments()}
+    assert states.pop(skipped) == ("skipped", "cannot judge this")
+    assert sorted(states.values()) == [("done", None)] * 3 + [("open", None)]   # the fifth was shown only
+    assert {h["guideline_version"] for h in history if h["status"] == "active"} == {"builtin-v1"}
+
+
+@pytest.mark.slow
+def test_admin_sees_agreement_and_compare_tabs(served, round_writer):
+    _need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    url, store = served
+    round_writer(RunDir(store.path.parent))
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.get_by_label("username").fill("boss")
+        page.get_by_label("password").fill("boss-password-1")
+        page.keyboard.press("Enter")
+        page.get_by_role("tab", name="Admin").click()
+        page.locator("#admin-refresh").click()
+        expect(page.get_by_text("5 pairs queued")).to_be_visible(timeout=20_000)
+        page.get_by_role("tab", name="Compare").click()
+        expect(page.locator("span", has_text="[0.600, 0.800]").first).to_be_visible(timeout=20_000)   # member b's CI
+        expect(page.get_by_text("RM 0.5 · verifier 1.0").first).to_be_visible(timeout=20_000)
+        expect(page.locator("p", has_text="b says 0 <b>bold</b>")).to_be_visible()   # model HTML as text
+        assert page.locator("b", has_text="bold").count() == 0
+        browser.close()

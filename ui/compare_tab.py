@@ -1,0 +1,171 @@
+"""The researchers' Compare tab: two committee members side by side on the same held-out prompts.
+
+It reads round files only and loads no model (the module imports neither torch nor transformers;
+Gradio is imported inside `build`). The files, written by the committee's evaluation stage:
+
+- `runs/<run>/round_<N>/eval/leaderboard.json`: a list of entries
+  `{"member": str, "round": int, "recipe": str, "promoted": bool,
+    "heldout": {"<domain>": accuracy, ..., "mean": accuracy}, "heldout_ci95": [low, high], "elo": float}`
+- `runs/<run>/round_<N>/eval/samples.jsonl`: one JSON object a line,
+  `{"prompt_id": str, "prompt": chat messages or str, "domain": str, "member": str, "completion": str,
+    "rm_score": float | null, "verifier_score": float | null}`
+- `runs/<run>/round_<N>/plots/*.png`: the round's plots, shown in a gallery.
+
+Missing files make empty tables, not errors. The tab is shown to admins (researchers log in with an
+admin account): RM scores beside responses would bias an annotator.
+Run: inside the app (`afm-align annotate --run NAME`), log in as an admin, open "Compare".
+"""
+import json
+import re
+from pathlib import Path
+
+from afm_align.rundir import RunDir
+from ui.security import messages_markdown, safe_markdown
+
+LEADERBOARD_COLUMNS = ["member", "round", "recipe", "promoted", "heldout mean", "ci95", "elo"]
+
+
+def rounds(run: RunDir) -> list[int]:
+    """Round numbers that have an eval/ folder, ascending."""
+    found = []
+    for path in run.root.glob("round_*"):
+        match = re.fullmatch(r"round_(\d+)", path.name)
+        if match and (path / "eval").is_dir():
+            found.append(int(match.group(1)))
+    return sorted(found)
+
+
+def leaderboard(run: RunDir, n: int) -> list[dict]:
+    file = run.round(n) / "eval" / "leaderboard.json"
+    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else []
+
+
+def samples(run: RunDir, n: int) -> list[dict]:
+    file = run.round(n) / "eval" / "samples.jsonl"
+    if not file.is_file():
+        return []
+    with open(file, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def members(run: RunDir, n: int) -> list[str]:
+    """Members of round n: the leaderboard's order, then any others that have samples."""
+    names = [entry["member"] for entry in leaderboard(run, n)]
+    return names + sorted({s["member"] for s in samples(run, n)} - set(names))
+
+
+def leaderboard_rows(run: RunDir, n: int) -> tuple[list[str], list[list]]:
+    """(headers, rows) of the leaderboard table, with one accuracy column per held-out domain."""
+    entries = leaderboard(run, n)
+    domains = sorted({d for e in entries for d in (e.get("heldout") or {}) if d != "mean"})
+    rows = []
+    for e in sorted(entries, key=lambda e: -(e.get("elo") or 0.0)):
+        heldout = e.get("heldout") or {}
+        ci = e.get("heldout_ci95")
+        ci_text = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else str(ci or "")
+        rows.append([e.get("member"), e.get("round"), e.get("recipe"), bool(e.get("promoted")),
+                     _num(heldout.get("mean")), ci_text, _num(e.get("elo"), 1)]
+                    + [_num(heldout.get(d)) for d in domains])
+    return LEADERBOARD_COLUMNS + domains, rows
+
+
+def _num(value, digits: int = 3):
+    return None if value is None else round(float(value), digits)
+
+
+def side_by_side(run: RunDir, n: int, first: str, second: str) -> list[dict]:
+    """The prompts both members answered in round n, with each one's completion, RM and verifier scores."""
+    by_member: dict[str, dict[str, dict]] = {first: {}, second: {}}
+    order: list[str] = []
+    for s in samples(run, n):
+        if s["member"] in by_member and s["prompt_id"] not in by_member[s["member"]]:
+            by_member[s["member"]][s["prompt_id"]] = s
+            if s["member"] == first:
+                order.append(s["prompt_id"])
+    rows = []
+    for pid in order:
+        if pid in by_member[second]:
+            one, two = by_member[first][pid], by_member[second][pid]
+            rows.append({"prompt_id": pid, "domain": one.get("domain"), "prompt": one.get("prompt"),
+                         "completion_1": one.get("completion"), "rm_1": one.get("rm_score"),
+                         "verifier_1": one.get("verifier_score"), "completion_2": two.get("completion"),
+                         "rm_2": two.get("rm_score"), "verifier_2": two.get("verifier_score")})
+    return rows
+
+
+def plots(run: RunDir, n: int) -> list[Path]:
+    return sorted((run.round(n) / "plots").glob("*.png"))
+
+
+def _prompt_text(prompt) -> str:
+    if isinstance(prompt, list):
+        return " / ".join(str(m.get("content", "")) for m in prompt if m.get("role") == "user")
+    return str(prompt or "")
+
+
+def _member_markdown(member: str, rm, verifier, completion: str) -> str:
+    return f"### {safe_markdown(member)}\nRM {rm} · verifier {verifier}\n\n" + safe_markdown(completion)
+
+
+def build(run: RunDir, store):
+    """The Compare tab (hidden until the load handler finds an admin)."""
+    import gradio as gr
+    from PIL import Image
+
+    from ui.security import PRIVATE, require_admin
+
+    with gr.Tab("Compare", visible=False) as tab:
+        with gr.Row():
+            round_box = gr.Dropdown(label="Round", choices=[])
+            first = gr.Dropdown(label="Member 1", choices=[])
+            second = gr.Dropdown(label="Member 2", choices=[])
+            load = gr.Button("Load rounds", elem_id="compare-load")
+        board = gr.Dataframe(label="Leaderboard", interactive=False)
+        table = gr.Dataframe(headers=["prompt", "domain", "member 1", "rm 1", "verifier 1", "member 2", "rm 2",
+                                      "verifier 2"], label="Held-out prompts", interactive=False, wrap=True)
+        index = gr.Number(value=0, precision=0, minimum=0, label="Prompt shown below (index)")
+        shown_prompt = gr.Markdown()
+        with gr.Row():
+            left, right = gr.Markdown(container=True), gr.Markdown(container=True)
+        gallery = gr.Gallery(label="Round plots", columns=3, height=320)
+        pairs_state = gr.State([])
+
+        def list_rounds(request: gr.Request):
+            require_admin(store, request)
+            found = rounds(run)
+            return gr.update(choices=found, value=found[-1] if found else None)
+
+        def pick_round(n, request: gr.Request):
+            require_admin(store, request)
+            if n is None:
+                return gr.update(choices=[]), gr.update(choices=[]), None, []
+            names = members(run, int(n))
+            headers, rows = leaderboard_rows(run, int(n))
+            images = [Image.open(p).copy() for p in plots(run, int(n))]
+            return (gr.update(choices=names, value=names[0] if names else None),
+                    gr.update(choices=names, value=names[1] if len(names) > 1 else None),
+                    gr.update(value=rows, headers=headers), images)
+
+        def compare(n, m1, m2, request: gr.Request):
+            require_admin(store, request)
+            rows = side_by_side(run, int(n), m1, m2) if n is not None and m1 and m2 else []
+            table_rows = [[_prompt_text(r["prompt"])[:200], r["domain"], r["completion_1"], r["rm_1"], r["verifier_1"],
+                           r["completion_2"], r["rm_2"], r["verifier_2"]] for r in rows]
+            return rows, table_rows, gr.update(maximum=max(len(rows) - 1, 0), value=0), *show(rows, 0, m1, m2)
+
+        def show(rows, i, m1, m2):
+            if not rows:
+                return "*No prompt answered by both members.*", "", ""
+            r = rows[min(max(int(i or 0), 0), len(rows) - 1)]
+            return (f"**{r['prompt_id']}** ({r['domain']})\n\n" + messages_markdown(r["prompt"]),
+                    _member_markdown(m1, r["rm_1"], r["verifier_1"], r["completion_1"]),
+                    _member_markdown(m2, r["rm_2"], r["verifier_2"], r["completion_2"]))
+
+        load.click(list_rounds, None, round_box, **PRIVATE)
+        tab.select(list_rounds, None, round_box, **PRIVATE)
+        round_box.change(pick_round, round_box, [first, second, board, gallery], **PRIVATE)
+        for box in (first, second):
+            box.change(compare, [round_box, first, second],
+                       [pairs_state, table, index, shown_prompt, left, right], **PRIVATE)
+        index.change(show, [pairs_state, index, first, second], [shown_prompt, left, right], **PRIVATE)
+    return tab
