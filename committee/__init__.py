@@ -1,0 +1,1 @@
+"""iTeC committee rounds: round runner, evaluation, Bradley-Terry/Elo leaderboard, promotion, reports."""

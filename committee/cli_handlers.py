@@ -1,0 +1,149 @@
+"""The `afm-align leaderboard` and `afm-align compare` handlers: tables printed from round files.
+
+- `leaderboard(args)`: every member of the run up to `--round` (default: the latest evaluated round),
+  from `round_<N>/eval/leaderboard.json`: member, round, recipe, promoted, held-out mean [95% CI],
+  per-domain accuracy, Elo [95% CI].
+- `compare(args)`: MEMBER_A against MEMBER_B on the held-out prompts both answered, from
+  `round_<N>/eval/samples.jsonl` (default: the latest evaluated round holding both): per-domain and mean
+  accuracy deltas (A - B) with paired bootstrap 95% intervals, the RM win rate of A over B, then
+  `--samples` prompts side by side (prompts where the verifier disagrees first).
+Member names are unique within a run (the round runner names them `r<N>-<recipe>`, e.g. `r1-dpo`).
+Unknown run, round or member: a one-sentence ValueError (exit 2 from the CLI). No model is loaded.
+
+Run: `afm-align leaderboard --run default`, `afm-align compare r3-mdloo r0-sft --run default`.
+"""
+from __future__ import annotations
+
+import itertools
+import textwrap
+
+from afm_align.rundir import RunDir
+from committee.evaluation import (
+    domain_differences,
+    eval_rounds,
+    paired_difference,
+    read_leaderboard,
+    read_samples,
+    win_rates,
+)
+
+COLUMN = 48  # width of each side in the side-by-side samples
+
+
+def _run(name: str) -> tuple[RunDir, list[int]]:
+    run = RunDir.named(name)
+    if not run.root.is_dir():
+        raise ValueError(f"run '{name}' not found (no folder {run.root}).")
+    rounds = eval_rounds(run)
+    if not rounds:
+        raise ValueError(f"run '{name}' has no evaluated round yet (no round_<N>/eval/leaderboard.json).")
+    return run, rounds
+
+
+def _pick_round(rounds: list[int], wanted: int | None, name: str) -> int:
+    if wanted is None:
+        return rounds[-1]
+    if wanted not in rounds:
+        raise ValueError(f"run '{name}' has no evaluated round {wanted} (evaluated: {', '.join(map(str, rounds))}).")
+    return wanted
+
+
+def _interval(ci, digits: int = 3) -> str:
+    return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else ""
+
+
+def leaderboard_lines(entries: list[dict]) -> list[str]:
+    """The leaderboard as aligned text lines, best held-out mean first."""
+    domains = sorted({d for e in entries for d in (e.get("heldout") or {}) if d != "mean"})
+    head = ["member", "round", "recipe", "promoted", "held-out mean [95% CI]", *domains, "Elo [95% CI]"]
+    rows = [head]
+    for e in entries:
+        mean = e["heldout"].get("mean")
+        rows.append([e["member"], str(e["round"]), str(e.get("recipe") or "-"), "yes" if e.get("promoted") else "no",
+                     ("-" if mean is None else f"{mean:.3f} ") + _interval(e.get("heldout_ci95")),
+                     *["-" if e["heldout"].get(d) is None else f"{e['heldout'][d]:.3f}" for d in domains],
+                     ("-" if e.get("elo") is None else f"{e['elo']:.0f} ") + _interval(e.get("elo_ci95"), 0)])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def leaderboard(args) -> int:
+    """Print the leaderboard of `--run` at `--round` (default: the latest evaluated round)."""
+    run, rounds = _run(args.run)
+    round_n = _pick_round(rounds, args.round, args.run)
+    entries = read_leaderboard(run, round_n)
+    print(f"run {args.run}, round {round_n}: {len(entries)} members")
+    print("\n".join(leaderboard_lines(entries)))
+    return 0
+
+
+def _round_with(run: RunDir, rounds: list[int], wanted: int | None, name: str, members: list[str]) -> tuple[int, list]:
+    """(round, its samples): `wanted`, else the latest evaluated round whose samples hold both members."""
+    for round_n in ([_pick_round(rounds, wanted, name)] if wanted is not None else reversed(rounds)):
+        samples = read_samples(run, round_n)
+        present = {s["member"] for s in samples}
+        missing = [m for m in members if m not in present]
+        if not missing:
+            return round_n, samples
+        if wanted is not None:
+            raise ValueError(f"member '{missing[0]}' has no samples in round {round_n} of run '{name}'.")
+    raise ValueError(f"no evaluated round of run '{name}' holds both '{members[0]}' and '{members[1]}' "
+                     "(member names look like r1-dpo; see `afm-align leaderboard`).")
+
+
+def _side_by_side(left: str, right: str, width: int = COLUMN) -> list[str]:
+    def wrap(text: str) -> list[str]:
+        return [w for line in str(text).splitlines() or [""] for w in (textwrap.wrap(line, width) or [""])]
+
+    return [f"  {a.ljust(width)} | {b}" for a, b in itertools.zip_longest(wrap(left), wrap(right), fillvalue="")]
+
+
+def _prompt_text(prompt) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    return "\n".join(str(m.get("content", "")) for m in prompt if m.get("role") == "user") or str(prompt)
+
+
+def sample_lines(samples: list[dict], member_a: str, member_b: str, n: int) -> list[str]:
+    """`n` prompts both members answered, side by side; prompts where their verifier scores differ first."""
+    a = {s["prompt_id"]: s for s in samples if s["member"] == member_a}
+    b = {s["prompt_id"]: s for s in samples if s["member"] == member_b}
+    shared = sorted(set(a) & set(b), key=lambda p: (a[p].get("verifier_score") == b[p].get("verifier_score"), p))
+    lines = []
+    for pid in shared[:n]:
+        sa, sb = a[pid], b[pid]
+        lines += ["", f"[{sa['domain']}] {pid}: " + textwrap.shorten(_prompt_text(sa["prompt"]), 160)]
+        lines += _side_by_side(f"{member_a} (verifier {sa.get('verifier_score')}, RM {_score(sa)})",
+                               f"{member_b} (verifier {sb.get('verifier_score')}, RM {_score(sb)})")
+        lines += _side_by_side("-" * 20, "-" * 20)
+        lines += _side_by_side(sa["completion"], sb["completion"])
+    return lines
+
+
+def _score(sample: dict) -> str:
+    value = sample.get("rm_score")
+    return "-" if value is None else f"{value:.2f}"
+
+
+def compare(args) -> int:
+    """Print per-domain deltas (A - B) with paired bootstrap intervals and a few side-by-side samples."""
+    if args.member_a == args.member_b:
+        raise ValueError("compare needs two different members.")
+    if args.samples < 0:
+        raise ValueError(f"--samples must be 0 or more (got {args.samples}).")
+    run, rounds = _run(args.run)
+    a, b = args.member_a, args.member_b
+    round_n, samples = _round_with(run, rounds, args.round, args.run, [a, b])
+    per_domain = domain_differences(samples, a, b, n_boot=args.bootstrap, seed=args.seed)
+    delta, ci = paired_difference(samples, a, b, n_boot=args.bootstrap, seed=args.seed)
+    print(f"run {args.run}, round {round_n}: {a} - {b} (held-out accuracy, paired bootstrap 95% interval)")
+    width = max(len(d) for d in [*per_domain, "mean"])
+    for domain, (d, dci, n) in per_domain.items():
+        print(f"  {domain.ljust(width)}  {d:+.3f} {_interval(dci)}  ({n} prompts)")
+    above = " (interval above zero)" if ci[0] > 0 else " (interval below zero)" if ci[1] < 0 else ""
+    print(f"  {'mean'.ljust(width)}  {delta:+.3f} {_interval(ci)}{above}")
+    rate = win_rates(samples, [a, b]).get((a, b))
+    if rate is not None:
+        print(f"RM win rate of {a} over {b}: {rate:.3f}")
+    print("\n".join(sample_lines(samples, a, b, args.samples)))
+    return 0

@@ -1,0 +1,366 @@
+"""Evaluation of committee members on held-out verifiable prompts: accuracy with CIs, RM win rates, Elo.
+
+What it does, for round N (`evaluate_round`):
+1. every member trained in round N answers each held-out prompt once, greedily (temperature 0), through
+   the one sampling path (`alignment.generation.generate`); members of earlier rounds are never
+   regenerated: their answers are copied from their own `round_<M>/eval/samples.jsonl`;
+2. new answers are graded by their family's verifier (`synth.<family>_tasks.reward`, batched per domain;
+   the code family runs its tests in the sandbox in parallel), copied answers keep their grade;
+3. every answer, old and new, is scored by the round-N reward model, so win rates and the Elo
+   leaderboard compare all members under one judge;
+4. `round_<N>/eval/samples.jsonl` (all members of rounds 0..N: prompt_id, prompt, domain, member,
+   completion, rm_score, verifier_score), `round_<N>/eval/winrates.json` and
+   `round_<N>/eval/leaderboard.json` are written atomically. The leaderboard holds one entry per member of
+   rounds 0..N, ranked by held-out mean: member, round, recipe, promoted, heldout {domain: acc, mean},
+   heldout_ci95, elo, elo_ci95, winrate_vs_prev_best, n_prompts, path, and kl / reward for RL members.
+   `promoted` is False for round-N members until `committee.promotion.mark_promoted` records the decision;
+   earlier members keep the flag of their own round.
+
+Statistics (pure functions over sample rows): held-out accuracy is the mean over domains of per-domain
+accuracy (each domain counts once, however many prompts it has); its 95% interval is a seeded percentile
+bootstrap over prompts, stratified by domain. `paired_difference` bootstraps the difference of two
+members on the prompts both answered. Win rates: on each prompt, higher RM score wins, ties count half.
+
+Member names are unique within a run (the runner names them `r<N>-<recipe>`, e.g. `r1-dpo`).
+What it simplifies: one greedy answer per prompt (no pass@k); a verifier score is a fraction in [0, 1]
+(code: share of tests passed), counted as accuracy as is.
+
+Run: called by the round runner (`afm-align iterate`); tests: `python -m pytest tests/committee/test_evaluation.py`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from afm_align.rundir import RunDir
+from afm_align.store import write_json_atomic
+from committee.leaderboard import elo_ratings, score_matrix
+
+SAMPLES_FILE = "samples.jsonl"
+LEADERBOARD_FILE = "leaderboard.json"
+WINRATES_FILE = "winrates.json"
+SAMPLE_KEYS = ("prompt_id", "prompt", "domain", "member", "completion", "rm_score", "verifier_score")
+
+
+@dataclass
+class EvalSettings:
+    """Evaluation knobs, read from the round config's `eval_*` keys (and `seed`)."""
+
+    max_new_tokens: int = 128  # eval_max_new_tokens: greedy answer length
+    batch_size: int = 32  # eval_batch_size: sequences per generate call
+    rm_batch_size: int = 16  # eval_rm_batch_size: rows per RM forward pass
+    n_boot: int = 1000  # eval_bootstrap: bootstrap resamples for every interval
+    bt_prior: float = 0.01  # eval_bt_prior: L2 prior of the Bradley-Terry fit
+    seed: int = 0  # seed: generation and bootstrap seed
+
+    @classmethod
+    def from_cfg(cls, cfg=None) -> EvalSettings:
+        """From an EvalSettings, a dict or any config object; missing keys keep the defaults."""
+        if isinstance(cfg, cls):
+            return cfg
+        get = cfg.get if isinstance(cfg, dict) else (lambda key, default: getattr(cfg, key, default))
+        out = cls()
+        for f in fields(cls):
+            key = "seed" if f.name == "seed" else "eval_" + {"n_boot": "bootstrap"}.get(f.name, f.name)
+            value = get(key, None)
+            if value is not None:
+                setattr(out, f.name, type(getattr(out, f.name))(value))
+        return out
+
+
+# ---- sampling, verifying, scoring ---------------------------------------------------------------------
+
+def sample_members(members: dict[str, Path], heldout_rows: list[dict], *, max_new_tokens: int = 128,
+                   batch_size: int = 32, seed: int = 0) -> list[dict]:
+    """Greedy answers of every member on the held-out rows: {prompt_id, prompt, domain, member, completion}."""
+    import torch
+
+    from afm_align.base_model import load_base
+    from alignment.generation import generate
+
+    prompts = [row["prompt"] for row in heldout_rows]
+    out = []
+    for name, path in members.items():
+        model, tokenizer = load_base(path)
+        if torch.cuda.is_available():
+            model = model.to("cuda")
+        texts = generate(model, tokenizer, prompts, k=1, max_new_tokens=max_new_tokens, temperature=0.0,
+                         batch_size=batch_size, seed=seed)
+        out += [{"prompt_id": row["id"], "prompt": row["prompt"], "domain": row["domain"], "member": name,
+                 "completion": text[0]} for row, text in zip(heldout_rows, texts)]
+        del model
+    return out
+
+
+def verify_samples(samples: list[dict], heldout_rows: list[dict]) -> list[dict]:
+    """Copies of `samples` with `verifier_score` from their family's reward function (None: no verifier)."""
+    from synth.corpus import FAMILIES, family_module
+
+    by_id = {row["id"]: row for row in heldout_rows}
+    missing = sorted({s["prompt_id"] for s in samples} - set(by_id))
+    if missing:
+        raise ValueError(f"samples refer to prompt ids not among the held-out rows (e.g. '{missing[0]}').")
+    out = [{**s, "verifier_score": None} for s in samples]
+    for domain in FAMILIES:
+        module = family_module(domain)
+        mine = [s for s in out if s["domain"] == domain]
+        if module is None or not mine:
+            continue
+        rows = [by_id[s["prompt_id"]] for s in mine]
+        scores = module.reward([r["prompt"] for r in rows], [s["completion"] for s in mine],
+                               domain=[domain] * len(mine), verifier=[r.get("verifier") for r in rows])
+        for s, score in zip(mine, scores):
+            s["verifier_score"] = None if score is None else float(score)
+    return out
+
+
+def _rm_scorer(rm, batch_size: int):
+    """A TRL-signature reward function: `rm` itself when callable, else the RM saved at that path."""
+    if rm is None or callable(rm):
+        return rm
+    import torch
+
+    from reward_model.cli_handlers import load_rm
+    from reward_model.scorer import RewardScorer
+
+    model, tokenizer = load_rm(str(rm))
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    return RewardScorer(model, tokenizer, batch_size=batch_size)
+
+
+def score_samples(samples: list[dict], rm_dir, *, batch_size: int = 16) -> list[dict]:
+    """Copies of `samples` with `rm_score` from the RM at `rm_dir` (or a callable scorer; None: no scores)."""
+    scorer = _rm_scorer(rm_dir, batch_size)
+    if scorer is None or not samples:
+        return [{**s, "rm_score": None} for s in samples]
+    rewards = scorer([s["prompt"] for s in samples], [s["completion"] for s in samples])
+    return [{**s, "rm_score": float(r)} for s, r in zip(samples, rewards)]
+
+
+def rm_accuracy(rm_dir, preference_rows: list[dict]) -> float:
+    """Pairwise accuracy of the RM at `rm_dir` on held-out labelled preference pairs (chosen scored higher)."""
+    from reward_model.cli_handlers import load_rm
+    from reward_model.evaluate import evaluate_preferences
+    from reward_model.recipe import to_dataset
+    from reward_model.scorer import RewardScorer
+
+    if not preference_rows:
+        raise ValueError("rm_accuracy needs at least one held-out preference pair.")
+    model, tokenizer = load_rm(str(rm_dir))
+    return float(evaluate_preferences(RewardScorer(model, tokenizer), to_dataset(preference_rows))["accuracy"])
+
+
+# ---- statistics -------------------------------------------------------------------------------------
+
+def _by_domain(samples: list[dict], member: str) -> dict[str, dict[str, float]]:
+    """{domain: {prompt_id: verifier_score}} of one member's graded samples."""
+    out: dict[str, dict[str, float]] = {}
+    for s in samples:
+        if s.get("member") == member and s.get("verifier_score") is not None:
+            out.setdefault(s["domain"], {})[s["prompt_id"]] = float(s["verifier_score"])
+    return out
+
+
+def _stratified_ci(groups: dict[str, np.ndarray], n_boot: int, seed: int) -> list[float]:
+    """Percentile 95% interval of the mean over groups of each group's mean, resampling within groups."""
+    rng = np.random.default_rng(seed)
+    means = np.zeros(n_boot)
+    for values in groups.values():
+        idx = rng.integers(0, len(values), size=(n_boot, len(values)))
+        means += values[idx].mean(axis=1)
+    means /= len(groups)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return [round(float(low), 4), round(float(high), 4)]
+
+
+def heldout_accuracy(samples: list[dict], member: str, *, n_boot: int = 1000,
+                     seed: int = 0) -> tuple[dict[str, float], float, list[float]]:
+    """(per-domain accuracy, mean over domains, bootstrap 95% interval of that mean) of one member."""
+    graded = _by_domain(samples, member)
+    if not graded:
+        raise ValueError(f"member '{member}' has no verifier-graded held-out samples.")
+    groups = {d: np.array([scores[p] for p in sorted(scores)]) for d, scores in sorted(graded.items())}
+    per_domain = {d: round(float(v.mean()), 4) for d, v in groups.items()}
+    mean = round(float(np.mean([v.mean() for v in groups.values()])), 4)
+    return per_domain, mean, _stratified_ci(groups, n_boot, seed)
+
+
+def _paired(samples: list[dict], member_a: str, member_b: str) -> dict[str, np.ndarray]:
+    """{domain: per-prompt score differences a - b} on the prompts both members answered."""
+    a, b = _by_domain(samples, member_a), _by_domain(samples, member_b)
+    for name, graded in ((member_a, a), (member_b, b)):
+        if not graded:
+            raise ValueError(f"member '{name}' has no verifier-graded held-out samples.")
+    out = {}
+    for domain in sorted(set(a) & set(b)):
+        shared = sorted(set(a[domain]) & set(b[domain]))
+        if shared:
+            out[domain] = np.array([a[domain][p] - b[domain][p] for p in shared])
+    if not out:
+        raise ValueError(f"members '{member_a}' and '{member_b}' share no graded held-out prompt.")
+    return out
+
+
+def paired_difference(samples: list[dict], member_a: str, member_b: str, *, n_boot: int = 1000,
+                      seed: int = 0) -> tuple[float, list[float]]:
+    """(a - b in mean-over-domains accuracy, its 95% interval), paired on shared prompts, stratified by domain."""
+    diffs = _paired(samples, member_a, member_b)
+    delta = float(np.mean([d.mean() for d in diffs.values()]))
+    return round(delta, 4), _stratified_ci(diffs, n_boot, seed)
+
+
+def domain_differences(samples: list[dict], member_a: str, member_b: str, *, n_boot: int = 1000,
+                       seed: int = 0) -> dict[str, tuple[float, list[float], int]]:
+    """{domain: (a - b accuracy, 95% interval, prompts)} on the prompts both members answered."""
+    return {domain: (round(float(d.mean()), 4), _stratified_ci({domain: d}, n_boot, seed), len(d))
+            for domain, d in _paired(samples, member_a, member_b).items()}
+
+
+def win_rates(samples: list[dict], members: list[str]) -> dict[tuple[str, str], float]:
+    """RM-judged {(a, b): share of shared prompts where a's rm_score beats b's (ties 0.5)}.
+
+    Pairs without a prompt that both members answered (with RM scores) are absent.
+    """
+    _, scores = score_matrix(samples, list(members))
+    out = {}
+    for i, a in enumerate(members):
+        for j, b in enumerate(members):
+            both = ~np.isnan(scores[:, i]) & ~np.isnan(scores[:, j])
+            if i != j and both.any():
+                sa, sb = scores[both, i], scores[both, j]
+                out[(a, b)] = round(float(np.mean((sa > sb) + 0.5 * (sa == sb))), 4)
+    return out
+
+
+# ---- round files ------------------------------------------------------------------------------------
+
+def as_run(run_dir) -> RunDir:
+    """A RunDir from a RunDir or the run's directory path."""
+    return run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
+
+
+def eval_rounds(run: RunDir) -> list[int]:
+    """Rounds of the run that have an `eval/leaderboard.json`, ascending."""
+    found = []
+    for path in run.root.glob("round_*"):
+        suffix = path.name[len("round_"):]
+        if suffix.isdigit() and (path / "eval" / LEADERBOARD_FILE).is_file():
+            found.append(int(suffix))
+    return sorted(found)
+
+
+def read_leaderboard(run: RunDir, round_n: int) -> list[dict]:
+    """The entries of `round_<N>/eval/leaderboard.json`; a missing file is a one-line ValueError."""
+    file = run.round(round_n) / "eval" / LEADERBOARD_FILE
+    if not file.is_file():
+        raise ValueError(f"round {round_n} of run {run.root} has no leaderboard ({file} is missing).")
+    return json.loads(file.read_text(encoding="utf-8"))
+
+
+def read_samples(run: RunDir, round_n: int) -> list[dict]:
+    """The rows of `round_<N>/eval/samples.jsonl` (empty when absent)."""
+    file = run.round(round_n) / "eval" / SAMPLES_FILE
+    if not file.is_file():
+        return []
+    with open(file, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def earlier_entries(run: RunDir, round_n: int) -> list[dict]:
+    """Each earlier member's entry from its own round's leaderboard (rounds below N that were evaluated)."""
+    return [e for m in eval_rounds(run) if m < round_n for e in read_leaderboard(run, m) if e["round"] == m]
+
+
+def _reused_samples(run: RunDir, entries: list[dict], prompt_ids: set[str]) -> list[dict]:
+    """Earlier members' graded answers, copied from their own round's samples (never regenerated)."""
+    out, cache = [], {}
+    for entry in entries:
+        m = entry["round"]
+        cache.setdefault(m, read_samples(run, m))
+        rows = [s for s in cache[m] if s["member"] == entry["member"] and s["prompt_id"] in prompt_ids]
+        if not rows:
+            raise ValueError(f"no held-out samples of earlier member '{entry['member']}' in "
+                             f"{run.round(m) / 'eval' / SAMPLES_FILE}; evaluate round {m} first.")
+        out += [{k: s.get(k) for k in SAMPLE_KEYS if k != "rm_score"} for s in rows]
+    return out
+
+
+def _rl_metrics(path) -> dict:
+    """kl / reward of an RL member (meta.json `final_metrics`, or top level), else {}."""
+    file = Path(path or "") / "meta.json"
+    if not path or not file.is_file():
+        return {}
+    meta = json.loads(file.read_text(encoding="utf-8"))
+    final = {**meta, **(meta.get("final_metrics") or {})}
+    return {k: final[k] for k in ("kl", "reward") if isinstance(final.get(k), (int, float))}
+
+
+def _entry(samples: list[dict], info: dict, elo: dict, rates: dict, previous_best: str | None,
+           s: EvalSettings) -> dict:
+    name = info["member"]
+    try:
+        per_domain, mean, ci = heldout_accuracy(samples, name, n_boot=s.n_boot, seed=s.seed)
+    except ValueError:  # no graded prompt (e.g. only general prompts): no accuracy, still on the board
+        per_domain, mean, ci = {}, None, None
+    entry = {"member": name, "round": info["round"], "recipe": info.get("recipe"), "path": info.get("path"),
+             "promoted": bool(info.get("promoted", False)), "heldout": {**per_domain, "mean": mean},
+             "heldout_ci95": ci, "n_prompts": len({x["prompt_id"] for x in samples if x["member"] == name}),
+             "winrate_vs_prev_best": rates.get((name, previous_best)), **elo[name]}
+    entry.update({k: info[k] for k in ("kl", "reward") if k in info})
+    return entry
+
+
+def evaluate_round(run_dir, round_n: int, members: list[dict], heldout_rows: list[dict], rm_dir,
+                   previous_best: str | None, *, cfg=None) -> list[dict]:
+    """Evaluate round N's members against every earlier member and write the round's eval files.
+
+    members: [{name, recipe, path, round}] trained this round. heldout_rows: prompt rows (id, prompt,
+    domain, verifier). rm_dir: the round's RM directory (or a callable scorer, or None for no RM).
+    previous_best: the member the win rate is taken against (None in round 0). cfg: see EvalSettings.
+    Returns the leaderboard entries (all members of rounds 0..N, best held-out mean first).
+    """
+    run, s = as_run(run_dir), EvalSettings.from_cfg(cfg)
+    earlier = earlier_entries(run, round_n)
+    names = [m["name"] for m in members] + [e["member"] for e in earlier]
+    if len(set(names)) != len(names):
+        raise ValueError(f"member names must be unique within a run; round {round_n} repeats one of {names}.")
+    if previous_best is not None and previous_best not in names:
+        raise ValueError(f"previous best '{previous_best}' is not a member of rounds 0..{round_n}.")
+    new = sample_members({m["name"]: Path(m["path"]) for m in members}, heldout_rows,
+                         max_new_tokens=s.max_new_tokens, batch_size=s.batch_size, seed=s.seed)
+    old = _reused_samples(run, earlier, {r["id"] for r in heldout_rows})
+    samples = score_samples(old + verify_samples(new, heldout_rows), rm_dir, batch_size=s.rm_batch_size)
+    samples = sorted(({k: x.get(k) for k in SAMPLE_KEYS} for x in samples),
+                     key=lambda x: (x["member"], x["prompt_id"]))
+    infos = [{**e} for e in earlier] + [
+        {"member": m["name"], "round": m.get("round", round_n), "recipe": m.get("recipe"),
+         "path": str(m["path"]), "promoted": False, **_rl_metrics(m["path"])} for m in members]
+    elo = elo_ratings(samples, names, n_boot=s.n_boot, seed=s.seed, prior=s.bt_prior)
+    rates = win_rates(samples, names)
+    entries = [_entry(samples, info, elo, rates, previous_best, s) for info in infos]
+    entries.sort(key=lambda e: (e["heldout"]["mean"] is None, -(e["heldout"]["mean"] or 0.0), e["member"]))
+    out = run.round(round_n) / "eval"
+    _write_jsonl_atomic(out / SAMPLES_FILE, samples)
+    order = [e["member"] for e in entries]
+    write_json_atomic(out / WINRATES_FILE, {"members": order, "matrix": [
+        [rates.get((a, b)) for b in order] for a in order]})
+    write_json_atomic(out / LEADERBOARD_FILE, entries)
+    return entries

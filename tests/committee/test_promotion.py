@@ -1,0 +1,67 @@
+"""The promotion rule: top-k by held-out mean, a minimum gain over the best earlier member, keep the best earlier."""
+import json
+
+import pytest
+
+from committee.promotion import PromotionRule, best_member, mark_promoted, promote
+
+
+def _e(member, round_n, mean, elo=1000.0):
+    return {"member": member, "round": round_n, "recipe": member.split("-")[1], "promoted": False,
+            "heldout": {"math": mean, "mean": mean}, "elo": elo}
+
+
+ROUND1 = [_e("r0-sft", 0, 0.40), _e("r0-rs", 0, 0.35), _e("r1-dpo", 1, 0.50), _e("r1-ipo", 1, 0.45),
+          _e("r1-mdloo", 1, 0.55), _e("r1-broken", 1, None)]
+
+
+def test_round_zero_promotes_its_top_k():
+    promoted, committee, reason = promote(ROUND1[:2], PromotionRule(top_k=1), [])
+    assert promoted == ["r0-sft"] and committee == ["r0-sft"]
+    assert "round 0" in reason and "r0-sft" in reason
+
+
+def test_top_k_candidates_that_beat_the_previous_best_join_with_the_best_earlier_member():
+    promoted, committee, reason = promote(ROUND1, PromotionRule(top_k=2, min_improvement=0.0), ["r0-sft"])
+    assert promoted == ["r1-mdloo", "r1-dpo"]
+    assert committee == ["r1-mdloo", "r1-dpo", "r0-sft"]  # best of earlier rounds always kept
+    assert "r0-sft" in reason and "0.550" in reason
+
+
+def test_min_improvement_filters_candidates():
+    promoted, committee, _ = promote(ROUND1, PromotionRule(top_k=3, min_improvement=0.12), ["r0-sft"])
+    assert promoted == ["r1-mdloo"]  # 0.55 >= 0.40 + 0.12; dpo's 0.50 is not
+    assert committee == ["r1-mdloo", "r0-sft"]
+    promoted, committee, reason = promote(ROUND1, PromotionRule(top_k=3, min_improvement=0.2), ["r0-sft", "r0-rs"])
+    assert promoted == [] and committee == ["r0-sft", "r0-rs"]  # nothing beats it: committee unchanged
+    assert "unchanged" in reason and "r1-mdloo" in reason
+
+
+def test_ties_break_on_elo_and_keep_best_earlier_zero():
+    entries = [_e("r0-sft", 0, 0.2), _e("r1-a", 1, 0.5, elo=990), _e("r1-b", 1, 0.5, elo=1010)]
+    promoted, committee, _ = promote(entries, PromotionRule(top_k=1, keep_best_earlier=0))
+    assert promoted == ["r1-b"] and committee == ["r1-b"]
+
+
+def test_best_member_and_bad_rules():
+    assert best_member(ROUND1) == "r1-mdloo"
+    assert best_member(ROUND1, before_round=1) == "r0-sft"
+    assert best_member(ROUND1, before_round=0) is None
+    with pytest.raises(ValueError, match="top_k"):
+        PromotionRule(top_k=0)
+    with pytest.raises(ValueError, match="at least one"):
+        promote([], PromotionRule())
+
+
+def test_mark_promoted_rewrites_the_round_leaderboard(tmp_path):
+    file = tmp_path / "round_1" / "eval" / "leaderboard.json"
+    file.parent.mkdir(parents=True)
+    file.write_text(json.dumps([{**ROUND1[0], "promoted": True}, *ROUND1[1:]]))
+    entries = mark_promoted(tmp_path, 1, ["r1-mdloo"])
+    on_disk = json.loads(file.read_text())
+    assert on_disk == entries
+    assert {e["member"] for e in on_disk if e["promoted"]} == {"r0-sft", "r1-mdloo"}  # r0's own flag kept
+    with pytest.raises(ValueError, match="not members of round 1"):
+        mark_promoted(tmp_path, 1, ["r0-rs"])
+    with pytest.raises(ValueError, match="no leaderboard"):
+        mark_promoted(tmp_path, 2, [])

@@ -1,0 +1,82 @@
+"""The round report: report.md and the four plots from fixture round files; skipped plots are said so."""
+import json
+from pathlib import Path
+
+import pytest
+
+from committee.report import write_report
+
+
+def _entry(member, round_n, recipe, promoted, math, code, elo, path=None, **extra):
+    mean = round((math + code) / 2, 4)
+    return {"member": member, "round": round_n, "recipe": recipe, "promoted": promoted,
+            "heldout": {"math": math, "code": code, "mean": mean}, "heldout_ci95": [mean - 0.05, mean + 0.05],
+            "elo": elo, "elo_ci95": [elo - 20, elo + 20], "winrate_vs_prev_best": 0.6 if round_n else None,
+            "path": path, **extra}
+
+
+def make_run(root: Path, with_rl: bool = True) -> Path:
+    """round_0 (one SFT member) and round_1 (DPO + MDLOO) with leaderboards, samples, manifests."""
+    run = root / "demo"
+    members = run / "round_1" / "members" / "r1-mdloo"
+    members.mkdir(parents=True)
+    (members / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
+        {"step": 1, "kl": 0.0, "reward": 0.2}, {"step": 2, "loss": 0.5}, {"step": 3, "kl": 0.05, "reward": 0.5},
+        {"step": 5, "kl": 0.12, "reward": 0.8}]))
+    r0 = [_entry("r0-sft", 0, "sft", True, 0.3, 0.2, 1000.0)]
+    rl = {"kl": 0.12, "reward": 0.8} if with_rl else {}
+    r1 = [_entry("r1-mdloo", 1, "mdloo" if with_rl else "sft", True, 0.6, 0.4, 1060.0, str(members), **rl),
+          _entry("r1-dpo", 1, "dpo", False, 0.5, 0.3, 1010.0), {**r0[0], "elo": 930.0}]
+    for n, entries in ((0, r0), (1, r1)):
+        (run / f"round_{n}" / "eval").mkdir(parents=True, exist_ok=True)
+        (run / f"round_{n}" / "eval" / "leaderboard.json").write_text(json.dumps(entries))
+    order = [e["member"] for e in r1]
+    (run / "round_1" / "eval" / "winrates.json").write_text(json.dumps(
+        {"members": order, "matrix": [[None, 0.7, 0.8], [0.3, None, 0.6], [0.2, 0.4, None]]}))
+    (run / "round_0" / "manifest.json").write_text(json.dumps({"rm_accuracy": 0.71}))
+    (run / "round_1" / "manifest.json").write_text(json.dumps({
+        "rm_accuracy": {"accuracy": 0.78}, "promotion": {"promoted": ["r1-mdloo"], "committee": ["r1-mdloo", "r0-sft"],
+                                                       "reason": "r1-mdloo beat r0-sft by 0.250."},
+        "stages": {"sample": {"status": "done", "seconds": 12.5}, "rm": {"status": "done", "seconds": 30.0}}}))
+    return run
+
+
+def test_report_writes_markdown_and_all_plots(tmp_path):
+    run = make_run(tmp_path)
+    report = write_report(run, 1)
+    assert report == run / "round_1" / "report.md"
+    text = report.read_text()
+    for needle in ("# Round 1 report", "Promoted this round: r1-mdloo", "r1-mdloo beat r0-sft",
+                   "| r1-dpo | 1 | dpo |", "round 0: pairwise accuracy 0.710", "round 1: pairwise accuracy 0.780",
+                   "| rm | 30.0 |", "Next committee: r1-mdloo, r0-sft"):
+        assert needle in text
+    for name in ("accuracy_by_domain", "rm_accuracy", "winrate_matrix", "reward_vs_kl"):
+        png = run / "round_1" / "plots" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+        assert f"(plots/{name}.png)" in text
+
+
+def test_report_skips_plots_without_data_and_needs_a_leaderboard(tmp_path):
+    run = make_run(tmp_path, with_rl=False)
+    (run / "round_0" / "manifest.json").unlink()
+    (run / "round_1" / "manifest.json").unlink()
+    text = write_report(run, 1).read_text()
+    assert "reward_vs_kl.png: skipped" in text and "rm_accuracy.png: skipped" in text
+    assert not (run / "round_1" / "plots" / "reward_vs_kl.png").exists()
+    assert (run / "round_1" / "plots" / "winrate_matrix.png").is_file()
+    assert "no RM accuracy recorded" in text
+    with pytest.raises(ValueError, match="no leaderboard"):
+        write_report(run, 2)
+
+
+def test_samples_give_win_rates_and_the_paired_delta_against_round_zero(tmp_path):
+    run = make_run(tmp_path)
+    (run / "round_1" / "eval" / "winrates.json").unlink()
+    quality = {"r1-mdloo": (1.0, 1.0), "r1-dpo": (0.0, 0.5), "r0-sft": (-1.0, 0.0)}
+    rows = [{"prompt_id": f"p{i}", "member": m, "domain": "math", "rm_score": rm + i, "verifier_score": v,
+             "prompt": "q", "completion": "a"} for i in range(3) for m, (rm, v) in quality.items()]
+    (run / "round_1" / "eval" / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = write_report(run, 1).read_text()
+    assert "(plots/winrate_matrix.png)" in text  # recomputed from the samples
+    assert "## Against round 0 (r0-sft)" in text
+    assert "- r1-mdloo - r0-sft: +100.0 points [+100.0, +100.0]" in text
