@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import shutil
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 from afm_align.base_model import ModelShape
 from afm_align.config import load_config, save_resolved
 from afm_align.rundir import RunDir
+from afm_align.store import publish_dir
 from afm_align.tracking import MetricsLog, progress
 
 
@@ -254,9 +254,7 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None) -> dict
         tokenizer.save_pretrained(staging)
         (staging / "meta.json").write_text(json.dumps({"recipe": "init", **report}, indent=2))
         save_resolved(cfg, staging)
-        if run.base.exists():
-            shutil.rmtree(run.base)
-        os.replace(staging, run.base)
+        publish_dir(staging, run.base)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     print(f"init: held-out LM loss {report['heldout_lm_loss']:.3f}; greedy exact match on "

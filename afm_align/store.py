@@ -75,6 +75,22 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
         raise
 
 
+def publish_dir(staging: str | Path, out: str | Path) -> None:
+    """Move a fully written `staging` folder to `out`, replacing an older `out` only at the last moment.
+
+    Both are on one filesystem, so each step is a rename: a crash leaves either the old folder or the new one
+    in place (plus a hidden leftover), never a half-written `out`.
+    """
+    staging, out = Path(staging), Path(out)
+    if out.exists():
+        trash = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, trash)
+        os.replace(staging, out)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, out)
+
+
 def write_dataset(rows: list[dict], kind: str, out_dir: str | Path, *, producer: str,
                   config: dict | None = None, parents: list[str] | None = None) -> Manifest:
     """Validate, hash and atomically write `rows` as a dataset folder at `out_dir`.
@@ -100,13 +116,7 @@ def write_dataset(rows: list[dict], kind: str, out_dir: str | Path, *, producer:
         with open(tmp / ROWS_FILE, "w", encoding="utf-8") as fh:
             fh.writelines(line + "\n" for line in lines)
         write_json_atomic(tmp / MANIFEST_FILE, asdict(manifest))
-        if out_dir.exists():
-            trash = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, trash)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
+        publish_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return manifest

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from afm_align.config import save_resolved
-from afm_align.store import read_manifest, write_json_atomic
+from afm_align.store import publish_dir, read_manifest, write_json_atomic
 from afm_align.tracking import MetricsLog
 
 MEMBER_FORMAT = 1
@@ -64,13 +64,7 @@ def member_staging(out: str | Path) -> Iterator[Path]:
         if not (stage / META_FILE).is_file():
             raise RuntimeError(f"{out}: the recipe finished without writing {META_FILE}")
         shutil.rmtree(stage / WORK_DIR, ignore_errors=True)
-        if out.exists():  # replace an older member only once the new one is complete
-            trash = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, trash)
-            os.replace(stage, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(stage, out)
+        publish_dir(stage, out)  # replaces an older member only once the new one is complete
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 

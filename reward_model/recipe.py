@@ -10,7 +10,6 @@ Run: `afm-align rm train --data DIR --out DIR [--base PATH | --run NAME] [key=va
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from afm_align.config import load_config, save_resolved
 from afm_align.rundir import RunDir
+from afm_align.store import publish_dir
 from afm_align.tracking import MetricsLog
 from reward_model.trainer import RMTrainConfig
 
@@ -113,9 +113,7 @@ def main(cfg: RMTrainConfig) -> dict:
                 "dropped_identical": metrics["n_dropped_identical"], "heldout": headline}
         (staging / "meta.json").write_text(json.dumps(meta, indent=2))
         save_resolved(cfg, staging)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
+        publish_dir(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if metrics["n_dropped_identical"]:
