@@ -9,12 +9,8 @@ recomputed) and `evolve_breadth` (the same math in another setting). Difficulty 
 100; higher difficulties widen numbers, add all types, and at 3 add an extra step.
 
 Answer format: the reference is a very short worked solution whose last line is `Answer: <number>`, e.g.
-"34 + 57 = 91\\nAnswer: 91". Answers are integers or short decimals (exact, never rounded).
-`verify` takes the text after the last `Answer:` (after its last "=" if any), parses the first number exactly
-(tolerates "1,000", "12.50", "3/4", "$5", a trailing period) and compares Fractions: 1.0 on a match; 0.5 when
-there is no `Answer:` line but the last number of the text matches (right value, format ignored); else 0.0.
-LaTeX answers ("\\frac{3}{4}") go through math_verify's parser (optional dependency) with its signal-based
-timeout off, only on short inputs without powers or factorials, so it cannot hang and works off the main thread.
+"34 + 57 = 91\\nAnswer: 91". Answers are integers or short decimals (exact, never rounded). The checker
+(`verify`, exact Fractions, LaTeX via math_verify where it helps) lives in `synth/math_answers.py`.
 
 Simplifies: templated English instead of LLM-written problems; every problem has ground truth, so no LLM judge;
 one deterministic worked solution instead of N sampled chain-of-thought answers.
@@ -22,10 +18,10 @@ one deterministic worked solution instead of N sampled chain-of-thought answers.
 Run: python -c "import synth.math_tasks as m; print(m.generate(3, seed=0))"
 """
 import copy
-import logging
 import random
 import re
 from fractions import Fraction
+from synth.math_answers import parse_answer, to_fraction, verify  # noqa: F401  (part of this family's interface)
 from synth.reward_signature import domain_reward
 
 DOMAIN = "math"
@@ -368,62 +364,6 @@ def generate(n: int, seed: int, difficulty: int = 1) -> list[dict]:
     return items
 
 
-_NUM = re.compile(r"[-\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?")
-_ANSWER = re.compile(r"answer\s*:([^\n]*)", re.I)
-
-
-def _to_fraction(token: str):
-    try:
-        return Fraction(token.replace(",", "").replace("\u2212", "-").replace(" ", ""))
-    except (ValueError, ZeroDivisionError):
-        return None
-
-
-def _latex_value(segment: str):
-    """Exact value of a short LaTeX answer via math_verify (timeout off: inputs are short and power-free)."""
-    if len(segment) > 80 or any(s in segment for s in ("^", "!", "**")):
-        return None
-    try:
-        from math_verify import parse
-        logging.getLogger("math_verify").setLevel(logging.ERROR)  # silence its "timeout disabled" warning
-        for value in parse(segment, parsing_timeout=None):
-            if getattr(value, "is_Rational", False):
-                return Fraction(int(value.p), int(value.q))
-            if getattr(value, "is_Float", False):
-                return Fraction(str(value))
-    except Exception:  # math_verify/sympy may fail on odd input; that is just "no value"
-        return None
-    return None
-
-
-def parse_answer(segment: str):
-    """Exact value of an answer segment ('1,000', '12.50', '3/4', '$5.', '\\frac{3}{4}'), or None."""
-    seg = segment.strip()[:200]
-    if "=" in seg:
-        seg = seg.rsplit("=", 1)[1]
-    if "\\" in seg or "{" in seg:
-        value = _latex_value(seg.strip().strip("$").strip())
-        if value is not None:
-            return value
-    match = _NUM.search(seg)
-    return _to_fraction(match.group()) if match else None
-
-
-def verify(completion: str, verifier: dict) -> float:
-    """1.0: last `Answer:` value equals the ground truth; 0.5: no `Answer:` line but the last number
-    equals it; 0.0 otherwise. Never raises."""
-    try:
-        gold = _to_fraction(str(verifier["answer"]))
-        text = completion if isinstance(completion, str) else ""
-        answers = _ANSWER.findall(text)
-        if answers:
-            return 1.0 if gold is not None and parse_answer(answers[-1]) == gold else 0.0
-        numbers = _NUM.findall(text)
-        return 0.5 if numbers and gold is not None and _to_fraction(numbers[-1]) == gold else 0.0
-    except Exception:  # the grading path must never crash a training loop
-        return 0.0
-
-
 def reward(prompts, completions, **columns) -> list[float | None]:
     """TRL reward function: verify() per row of this domain, None for rows of other domains."""
     return domain_reward(DOMAIN, verify, completions, columns)
@@ -441,7 +381,7 @@ def _grades(i=2, v=2, t=2, h=2) -> dict:
 def corrupt(item: dict, rng: random.Random) -> list[dict]:
     """Rejected responses: wrong answers, a slip, a missing answer line, padding, truncation."""
     lines = item["reference"].split("\n")
-    working, gold = lines[:-1], _to_fraction(item["verifier"]["answer"])
+    working, gold = lines[:-1], to_fraction(item["verifier"]["answer"])
     near = gold + rng.choice([-3, -2, -1, 1, 2, 3])
     nums = [int(x) for x in re.findall(r"\d+", item["prompt"][-1]["content"])] + [2, 3]
     a, b = nums[0], nums[1]

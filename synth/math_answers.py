@@ -1,0 +1,67 @@
+"""The math family's final-answer format and its exact checker.
+
+A math response ends with a line `Answer: <number>`. `verify` takes the text after the last `Answer:` (after
+its last "=" if any), parses the first number exactly (tolerates "1,000", "12.50", "3/4", "$5", a trailing
+period) and compares Fractions with the ground truth: 1.0 on a match; 0.5 when there is no `Answer:` line but
+the last number of the text matches (right value, format ignored); else 0.0. LaTeX answers ("\\frac{3}{4}") go
+through math_verify's parser (the optional `math` extra) with its signal-based timeout off, only on short
+inputs without powers or factorials, so it cannot hang and works off the main thread. Nothing here raises.
+"""
+import logging
+import re
+from fractions import Fraction
+
+_NUM = re.compile(r"[-\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?")
+_ANSWER = re.compile(r"answer\s*:([^\n]*)", re.I)
+
+
+def to_fraction(token: str):
+    try:
+        return Fraction(token.replace(",", "").replace("\u2212", "-").replace(" ", ""))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _latex_value(segment: str):
+    """Exact value of a short LaTeX answer via math_verify (timeout off: inputs are short and power-free)."""
+    if len(segment) > 80 or any(s in segment for s in ("^", "!", "**")):
+        return None
+    try:
+        from math_verify import parse
+        logging.getLogger("math_verify").setLevel(logging.ERROR)  # silence its "timeout disabled" warning
+        for value in parse(segment, parsing_timeout=None):
+            if getattr(value, "is_Rational", False):
+                return Fraction(int(value.p), int(value.q))
+            if getattr(value, "is_Float", False):
+                return Fraction(str(value))
+    except Exception:  # math_verify/sympy may fail on odd input; that is just "no value"
+        return None
+    return None
+
+
+def parse_answer(segment: str):
+    """Exact value of an answer segment ('1,000', '12.50', '3/4', '$5.', '\\frac{3}{4}'), or None."""
+    seg = segment.strip()[:200]
+    if "=" in seg:
+        seg = seg.rsplit("=", 1)[1]
+    if "\\" in seg or "{" in seg:
+        value = _latex_value(seg.strip().strip("$").strip())
+        if value is not None:
+            return value
+    match = _NUM.search(seg)
+    return to_fraction(match.group()) if match else None
+
+
+def verify(completion: str, verifier: dict) -> float:
+    """1.0: last `Answer:` value equals the ground truth; 0.5: no `Answer:` line but the last number
+    equals it; 0.0 otherwise. Never raises."""
+    try:
+        gold = to_fraction(str(verifier["answer"]))
+        text = completion if isinstance(completion, str) else ""
+        answers = _ANSWER.findall(text)
+        if answers:
+            return 1.0 if gold is not None and parse_answer(answers[-1]) == gold else 0.0
+        numbers = _NUM.findall(text)
+        return 0.5 if numbers and gold is not None and to_fraction(numbers[-1]) == gold else 0.0
+    except Exception:  # the grading path must never crash a training loop
+        return 0.0
