@@ -20,10 +20,24 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 if os.environ.get("AFM_ALIGN_QUIET") == "1":  # tests and scripts: no library progress bars either
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-# Subcommands that later issues bring: they say so instead of doing nothing.
-PLANNED = {
-    "iterate": ("run iTeC committee rounds up to --round N", "issue #6 (committee rounds)"),
-}
+
+def _cmd_iterate(args: argparse.Namespace) -> int:
+    from committee import rounds
+
+    return rounds.cli_main(args)
+
+
+def _add_iterate_command(sub) -> None:
+    """`iterate` (issue #6: the resumable iTeC round runner)."""
+    p = sub.add_parser("iterate", help="run iTeC committee rounds up to --round N (resumable; round 0 = init + SFT)")
+    p.add_argument("--round", type=int, required=True, help="run every missing round up to N (N >= 1)")
+    p.add_argument("--run", default=None, help="run name under ./runs (default: the preset's, 'default')")
+    p.add_argument("--annotator", default=None, help="oracle | human | judge (default: the preset's, oracle)")
+    p.add_argument("--members", default=None, help="candidates of each round, e.g. sft,rs,dpo,ipo,mdloo")
+    p.add_argument("--preset", default="tiny", help="config preset under configs/ (default: tiny)")
+    p.add_argument("--config", default=None, help="a YAML file of config keys")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    p.set_defaults(handler=_cmd_iterate)
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -142,11 +156,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return cli_handlers.run(args)
 
 
-def _cmd_planned(args: argparse.Namespace) -> int:
-    what, issue = PLANNED[args.command]
-    raise ValueError(f"'afm-align {args.command}' ({what}) is not built yet: it arrives with {issue}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="afm-align",
@@ -208,10 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.set_defaults(handler=_cmd_train)
 
-    for name, (what, issue) in PLANNED.items():
-        p = sub.add_parser(name, help=f"{what} [arrives with {issue}]", add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(handler=_cmd_planned)
+    _add_iterate_command(sub)
     return parser
 
 

@@ -2,9 +2,9 @@
 
 `chat_corpus(n_per_family, seed)` returns conversations (prompt messages + the reference as the
 assistant turn) from each family module that exists, at difficulties 0 and 1, so the base model has
-seen the formats (answer lines, tool calls, code blocks, refusals) before SFT. Items from the families'
-held-out splits are not excluded here: the base model's own probes are plain arithmetic owned by
-`afm_align.init_base`, and the later evaluation uses prompts generated from other seeds.
+seen the formats (answer lines, tool calls, code blocks, refusals) before SFT. Prompts on the held-out
+side of the builders' fixed split (`synth.builders.split_of`) are left out, so evaluation prompts never
+appear in pre-training.
 
 Run: `python -c "from synth.corpus import chat_corpus; print(len(chat_corpus(10, 0)))"`.
 """
@@ -25,8 +25,10 @@ def family_module(name: str):
         raise
 
 
-def chat_corpus(n_per_family: int, seed: int) -> list[list[dict]]:
-    """Conversations from every available family; deterministic for (n_per_family, seed)."""
+def chat_corpus(n_per_family: int, seed: int, heldout: float = 0.1) -> list[list[dict]]:
+    """Train-split conversations from every available family; deterministic for (n_per_family, seed)."""
+    from synth.builders import near_dup_key, split_of
+
     conversations = []
     for offset, name in enumerate(FAMILIES):
         module = family_module(name)
@@ -34,5 +36,6 @@ def chat_corpus(n_per_family: int, seed: int) -> list[list[dict]]:
             continue
         for difficulty in (0, 1):
             items = module.generate(max(1, n_per_family // 2), seed * 1000 + 17 * offset + difficulty, difficulty)
-            conversations += [item["prompt"] + [{"role": "assistant", "content": item["reference"]}] for item in items]
+            conversations += [item["prompt"] + [{"role": "assistant", "content": item["reference"]}]
+                              for item in items if split_of(near_dup_key(item["prompt"]), heldout) == "train"]
     return conversations

@@ -1,0 +1,135 @@
+"""The config of `afm-align iterate`: one dataclass (`IterateConfig`) with every knob of an iTeC round.
+
+Loaded like every recipe config (`afm_align.config.load_config`): dataclass defaults, then
+`configs/<preset>/iterate.yaml`, then `--config FILE`, then `key=value` overrides. Each candidate recipe
+keeps its own preset YAML (`configs/<preset>/<recipe>.yaml`); `recipes.<name>` adds `key=value` overrides
+on top of it (e.g. `recipes.dpo=[max_steps=4]`), so the round config only says what differs in a round.
+The resolved config is recorded in every round's manifest.
+
+`check(cfg)` rejects bad settings with one sentence each (unknown member or annotator, sizes < 1, ...).
+
+Run: `python -c "from committee.round_config import load; print(load('tiny'))"`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from afm_align.config import load_config
+from committee.promotion import PromotionRule
+
+# candidate recipes of a round >= 1 (name -> what it is); the runner maps each to its trainer
+CANDIDATES = {
+    "sft": "SFT on the round's fresh prompts with the families' reference answers",
+    "rs": "committee distillation: the committee's samples reranked per prompt by the RM + verifiers, then SFT",
+    "dpo": "DPO on the round's labelled pairs",
+    "ipo": "IPO on the round's labelled pairs",
+    "mdloo": "MDLOO online RL on the round's prompts with the round's RM + verifiers",
+}
+ANNOTATORS = ("oracle", "human", "judge")
+VERIFIED_FAMILIES = ("math", "tool", "code", "if", "safety")
+
+
+@dataclass
+class RecipeOverrides:
+    """`key=value` overrides for each recipe, applied on top of `configs/<preset>/<recipe>.yaml`."""
+
+    init: list[str] = field(default_factory=list)  # the base model (`afm-align init`), when the run has none
+    sft0: list[str] = field(default_factory=list)  # round 0's SFT member (recipe sft)
+    sft: list[str] = field(default_factory=list)  # the `sft` candidate of rounds >= 1 (recipe sft)
+    rs: list[str] = field(default_factory=list)  # the `rs` candidate (its `sft.*` keys train it)
+    dpo: list[str] = field(default_factory=list)  # the `dpo` candidate
+    ipo: list[str] = field(default_factory=list)  # the `ipo` candidate
+    mdloo: list[str] = field(default_factory=list)  # the `mdloo` candidate
+    rm: list[str] = field(default_factory=list)  # the reward model refreshed each round
+
+
+@dataclass
+class IterateConfig:
+    """Every knob of `afm-align iterate` (the round runner)."""
+
+    run: str = "default"  # run name under ./runs (or a path)
+    preset: str = "tiny"  # preset folder of every recipe's YAML (configs/<preset>/)
+    seed: int = 0  # global seed; each stage is seeded from (seed, round, stage)
+    threads: int = 1  # torch threads (fixed, so a resumed run computes exactly what an uninterrupted one did)
+    annotator: str = "oracle"  # who labels the pairs: oracle (synth verifiers), human (label store), judge (an RM)
+    members: list[str] = field(default_factory=lambda: list(CANDIDATES))  # candidate recipes of rounds >= 1
+    families: list[str] = field(default_factory=lambda: list(VERIFIED_FAMILIES))  # synth families used
+    difficulty: int = 1  # synth difficulty of every prompt
+    heldout_fraction: float = 0.1  # share of prompt keys held out (the builders' fixed hash split)
+    sft_items: int = 200  # round 0: reference (prompt, answer) items per family for the SFT member
+    eval_prompts: int = 20  # held-out evaluation prompts per family (fixed for the run)
+    prompts_per_round: int = 24  # fresh train-split prompts per family in each round >= 1
+    k: int = 2  # samples per prompt from each committee member
+    temperature: float = 1.0  # committee sampling temperature
+    top_p: float = 1.0  # committee sampling nucleus mass
+    max_new_tokens: int = 64  # committee answer length cap
+    gen_batch_size: int = 32  # sequences per generation batch
+    pairs_per_prompt: int = 2  # labelled pairs formed per prompt (one across members, the rest within)
+    oracle_flip: float = 0.1  # oracle: probability of flipping a close (level 0) pair; less for clearer pairs
+    oracle_level_jitter: float = 0.2  # oracle: probability that the level moves by one
+    human_k: int = 1  # human: annotators each queued pair goes to
+    human_min_labels: int = 0  # human: labelled pairs needed before the round goes on (0 = all; may change on resume)
+    judge_model: str = ""  # judge: an RM directory ("" = the latest RM of an earlier round)
+    judge_levels: list[float] = field(default_factory=lambda: [0.25, 0.75, 1.5])  # judge: RM gaps for levels 1, 2, 3
+    rm_bootstrap_pairs: int = 300  # synthetic (reference vs corruption) pairs in the RM data from round 0 on
+    rm_eval_pairs: int = 100  # held-out synthetic pairs the RM is scored on every round (its `rm_accuracy`)
+    rs_rm_weight: float = 1.0  # rs: score = verifier reward + rs_rm_weight * RM score
+    rs_min_score: float = 0.5  # rs: a prompt's best sample needs at least this score to be kept
+    eval_max_new_tokens: int = 64  # evaluation: greedy answer length
+    eval_batch_size: int = 32  # evaluation: sequences per generate call
+    eval_bootstrap: int = 1000  # evaluation: bootstrap resamples of every interval
+    promotion: PromotionRule = field(default_factory=PromotionRule)  # who joins the next committee
+    recipes: RecipeOverrides = field(default_factory=RecipeOverrides)  # per-recipe `key=value` overrides
+
+
+def load(preset: str = "tiny", config_file: str | None = None, overrides=()) -> IterateConfig:
+    """The resolved IterateConfig of a preset plus a config file and overrides, checked."""
+    cfg = load_config(IterateConfig, preset=preset, recipe="iterate", config_file=config_file, overrides=overrides)
+    if cfg.preset != preset:
+        cfg.preset = preset
+    return check(cfg)
+
+
+def check(cfg: IterateConfig) -> IterateConfig:
+    """`cfg` itself, or a one-sentence ValueError for the first bad setting."""
+    unknown = [m for m in cfg.members if m not in CANDIDATES]
+    if unknown:
+        raise ValueError(f"unknown member '{unknown[0]}'; members are: {', '.join(CANDIDATES)}")
+    if not cfg.members or len(set(cfg.members)) != len(cfg.members):
+        raise ValueError(f"members must name at least one candidate, each once (got {','.join(cfg.members)})")
+    if cfg.annotator not in ANNOTATORS:
+        raise ValueError(f"unknown annotator '{cfg.annotator}'; annotators are: {', '.join(ANNOTATORS)}")
+    bad_family = [f for f in cfg.families if f not in VERIFIED_FAMILIES]
+    if bad_family or not cfg.families:
+        raise ValueError(f"families must be some of {', '.join(VERIFIED_FAMILIES)} (got {cfg.families})")
+    sizes = {"sft_items": cfg.sft_items, "eval_prompts": cfg.eval_prompts, "k": cfg.k, "threads": cfg.threads,
+             "prompts_per_round": cfg.prompts_per_round, "pairs_per_prompt": cfg.pairs_per_prompt,
+             "max_new_tokens": cfg.max_new_tokens, "human_k": cfg.human_k, "gen_batch_size": cfg.gen_batch_size,
+             "rm_eval_pairs": cfg.rm_eval_pairs}
+    small = [k for k, v in sizes.items() if v < 1]
+    if small:
+        raise ValueError(f"{small[0]} must be at least 1 (got {sizes[small[0]]})")
+    if not (0.0 <= cfg.oracle_flip <= 0.5 and 0.0 <= cfg.oracle_level_jitter <= 1.0):
+        raise ValueError(f"oracle_flip must be in [0, 0.5] and oracle_level_jitter in [0, 1] "
+                         f"(got {cfg.oracle_flip}, {cfg.oracle_level_jitter})")
+    if not 0.0 < cfg.heldout_fraction < 1.0:
+        raise ValueError(f"heldout_fraction must be in (0, 1) (got {cfg.heldout_fraction})")
+    if len(cfg.judge_levels) != 3 or sorted(cfg.judge_levels) != list(cfg.judge_levels):
+        raise ValueError(f"judge_levels must be three increasing RM-score gaps (got {cfg.judge_levels})")
+    return cfg
+
+
+def recipe_config(cfg: IterateConfig, cls, recipe: str, overrides, **fields):
+    """A recipe's config: `configs/<preset>/<recipe>.yaml` + `overrides`, then the round's `fields` on top."""
+    from dataclasses import replace
+
+    return replace(load_config(cls, preset=cfg.preset, recipe=recipe, overrides=list(overrides)), **fields)
+
+
+def parse_members(text: str) -> list[str]:
+    """`--members sft,rs,dpo` -> ['sft', 'rs', 'dpo'] (checked against the known candidates)."""
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in CANDIDATES]
+    if unknown or not names:
+        raise ValueError(f"unknown member '{unknown[0] if unknown else text}'; members are: {', '.join(CANDIDATES)}")
+    return names

@@ -1,0 +1,91 @@
+"""The data of iTeC rounds: the run's fixed datasets, each round's fresh prompts, the committee's answers.
+
+- `run_datasets(cfg)` (round 0, written once per run): per family, `sft_items` train-split prompts with the
+  family's reference answer (the SFT data of `r0-sft`), `eval_prompts` held-out prompts (the evaluation set
+  of every round), and the synthetic RM pairs (reference vs corruption, synth.builders.preference_rows):
+  `rm_bootstrap_pairs` train-split pairs that start the RM's data and `rm_eval_pairs` held-out ones its
+  accuracy is measured on, every round.
+- `round_prompts(cfg, n, seed)`: `prompts_per_round` fresh train-split prompts per family (a new seed per
+  round; the builders' fixed hash split keeps every held-out prompt out), each with its `reference`, and
+  the same as sft rows (the `sft` candidate's data).
+- `committee_responses(cfg, committee, prompts, n, seed)`: K samples per prompt from each committee member
+  through the one sampling path (member i samples with seed + i), graded by the families' verifiers.
+Every function is deterministic for its arguments. Seeds of families are `pair_seed(seed, family)`.
+
+What it simplifies: the held-out split is the builders' hash bucket, so small families (code, safety) have
+only a few distinct held-out prompts.
+
+Run: called by `committee.rounds`; `python -c "from committee.round_data import run_datasets; ..."`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from committee.annotators import pair_seed
+from committee.round_config import IterateConfig
+
+
+def _family_rows(family: str, want: int, share: float, seed: int, cfg: IterateConfig, split: str) -> list[dict]:
+    """About `want` prompt rows of one split (over-generating by the split's share), with references."""
+    from synth.builders import family_items, item_to_prompt_row
+
+    items = family_items(family, int(want / share * 1.25) + 8, seed, cfg.difficulty)
+    rows = [{**item_to_prompt_row(family, it, cfg.heldout_fraction), "reference": it["reference"]} for it in items]
+    return [r for r in rows if r["split"] == split][:want]
+
+
+def _as_sft(row: dict, round_n: int) -> dict:
+    keep = {k: row[k] for k in ("id", "prompt", "domain", "verifier", "source", "split")}
+    return {**keep, "completion": [{"role": "assistant", "content": row["reference"]}], "member": "reference",
+            "round": round_n, "score": 1.0}
+
+
+def run_datasets(cfg: IterateConfig) -> dict[str, tuple[str, list[dict]]]:
+    """{name: (kind, rows)}: reference SFT rows, held-out eval prompts, synthetic RM pairs (train + held out)."""
+    from synth.builders import preference_rows
+
+    sft, held = [], []
+    for family in cfg.families:
+        sft += [_as_sft(r, 0) for r in _family_rows(family, cfg.sft_items, 1 - cfg.heldout_fraction,
+                                                    pair_seed(cfg.seed, f"sft-{family}") % 2 ** 31, cfg, "train")]
+        held += [{k: v for k, v in r.items() if k != "reference"} for r in _family_rows(
+            family, cfg.eval_prompts, cfg.heldout_fraction, pair_seed(cfg.seed, f"eval-{family}") % 2 ** 31, cfg,
+            "heldout")]
+    n_pairs = int(max(cfg.rm_bootstrap_pairs / (1 - cfg.heldout_fraction), cfg.rm_eval_pairs / cfg.heldout_fraction))
+    pairs, _ = preference_rows(int(n_pairs * 1.2), pair_seed(cfg.seed, "rm-pairs") % 2 ** 31, cfg.difficulty,
+                               cfg.heldout_fraction, tuple(cfg.families))
+    rm_pairs = ([r for r in pairs if r["split"] == "train"][:cfg.rm_bootstrap_pairs]
+                + [r for r in pairs if r["split"] == "heldout"][:cfg.rm_eval_pairs])
+    if not held:
+        raise ValueError("the families gave no held-out prompt to evaluate on; raise eval_prompts")
+    return {"sft_data": ("sft", sft), "heldout": ("prompt", held), "rm_pairs": ("preference", rm_pairs)}
+
+
+def round_prompts(cfg: IterateConfig, round_n: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """Fresh train-split prompt rows of every family (with `reference`), and the same as sft rows."""
+    prompts = []
+    for family in cfg.families:
+        prompts += _family_rows(family, cfg.prompts_per_round, 1 - cfg.heldout_fraction,
+                                pair_seed(seed, family) % 2 ** 31, cfg, "train")
+    return prompts, [_as_sft(r, round_n) for r in prompts]
+
+
+def committee_responses(cfg: IterateConfig, committee: dict[str, Path], prompts: list[dict], round_n: int,
+                        seed: int) -> list[dict]:
+    """K sampled answers of every committee member to every prompt, each graded by its family's verifier."""
+    from afm_align.base_model import load_base
+    from alignment.generation import generate
+    from committee.evaluation import verify_samples
+
+    sampling = {"k": cfg.k, "temperature": cfg.temperature, "top_p": cfg.top_p, "max_new_tokens": cfg.max_new_tokens}
+    rows = []
+    for i, (name, path) in enumerate(committee.items()):
+        model, tokenizer = load_base(path)  # one member in memory at a time
+        texts = generate(model, tokenizer, [p["prompt"] for p in prompts], k=cfg.k, max_new_tokens=cfg.max_new_tokens,
+                         temperature=cfg.temperature, top_p=cfg.top_p, batch_size=cfg.gen_batch_size, seed=seed + i)
+        rows += [{"id": f"{name}-{p['id']}-{j}", "prompt_id": p["id"], "member": name, "round": round_n,
+                  "completion": text, "prompt": p["prompt"], "domain": p["domain"],
+                  "sampling": {**sampling, "seed": seed + i}}
+                 for p, samples in zip(prompts, texts) for j, text in enumerate(samples)]
+        del model
+    return verify_samples(rows, prompts)

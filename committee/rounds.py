@@ -1,0 +1,438 @@
+"""The resumable iTeC round runner behind `afm-align iterate --round N` (afm-spec §3, DESIGN §3).
+
+`iterate(cfg, target)` runs every missing round 0..N of the run in order. Round 0: `base` (the init
+recipe, when the run has no base model), `data` (the run's fixed datasets: reference SFT data, the
+held-out evaluation prompts, the synthetic RM pairs), `members/sft` (member `r0-sft`), `eval`,
+`promotion`, `report`. Each round N >= 1:
+  prompts      fresh train-split prompts from the synth families (never the held-out split)
+  responses    the committee (promoted members of the last round + the best earlier ones) answers, K each
+  preferences  pairs across and within members, labelled by the oracle, humans or a judge RM
+  rm           the RM refreshed on all preference data so far (synthetic pairs + every round's labels)
+  members/<r>  one stage per candidate recipe, each from the round's start (the last round's best promoted)
+  eval, promotion, report   committee.evaluation / committee.promotion / committee.report
+Members are named `r<N>-<recipe>` (unique within the run).
+
+Resuming: every stage writes its outputs atomically (temp path, then rename) and then marks itself done
+in `round_<N>/manifest.json` with its outputs, seed, wall time and peak memory; a stage recorded done whose
+outputs exist is skipped. Every stage is seeded from (seed, round, stage) and the torch thread count is
+fixed (`threads`), so a run killed at any point (SIGKILL included) and started again gives the same
+files as an uninterrupted run. Everything is checked before any work starts: the round number, the
+config, the run stamp, every round manifest (a corrupt one, or one of another format, is a one-line
+ValueError and nothing is touched), that the run's fixed settings (`RUN_FIXED`) did not change, and that an
+unfinished round is resumed with the config it began with (only `human_min_labels` may change).
+The human annotator stops the round (`RoundPaused`, exit 0) until enough pairs are labelled.
+
+What it simplifies: the RM is retrained from the base model each round (not warm-started); RS reuses the
+round's committee responses instead of sampling again; one process runs the stages one after another.
+
+Run: `afm-align iterate --round 3 [--run NAME] [--annotator oracle|human|judge] [--members sft,rs,dpo]`.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from afm_align.config import config_dict
+from afm_align.rundir import RunDir
+from afm_align.store import content_hash, dataset_dirname, read_rows, write_dataset
+from committee import manifest as mf
+from committee.annotators import label_pairs
+from committee.candidates import TRAINERS, CandidateInputs, train_rm, train_sft
+from committee.round_config import IterateConfig, load, parse_members
+from committee.round_data import committee_responses, round_prompts, run_datasets
+
+ROUND0_STAGES = ("base", "data", "members/sft", "eval", "promotion", "report")
+# settings that define the run's fixed data: they cannot change after round 0
+RUN_FIXED = ("seed", "families", "difficulty", "heldout_fraction", "eval_prompts", "sft_items",
+             "rm_bootstrap_pairs", "preset")
+# settings an unfinished round may be resumed with changed (e.g. accept fewer human labels)
+RESUME_FREE = {"run", "human_min_labels"}
+
+
+class RoundPaused(Exception):
+    """A round waits for something outside the process (human labels); re-running resumes it."""
+
+
+def round_stages(n: int, members: list[str]) -> tuple[str, ...]:
+    if n == 0:
+        return ROUND0_STAGES
+    return ("prompts", "responses", "preferences", "rm", *[f"members/{m}" for m in members],
+            "eval", "promotion", "report")
+
+
+def member_name(n: int, recipe: str) -> str:
+    return f"r{n}-{recipe}"
+
+
+def member_path(run: RunDir, name: str) -> Path:
+    """A member's directory from its name `r<N>-<recipe>`."""
+    match = re.match(r"^r(\d+)-", name)
+    if not match:
+        raise ValueError(f"member name '{name}' is not of the form r<N>-<recipe>")
+    return run.member(int(match.group(1)), name)
+
+
+def say(text: str) -> None:
+    print(f"iterate: {text}", flush=True)
+
+
+@dataclass
+class Round:
+    """One round being run: its config, run directory, number and manifest."""
+
+    cfg: IterateConfig
+    run: RunDir
+    n: int
+    manifest: mf.Manifest
+
+    @property
+    def dir(self) -> Path:
+        return self.run.round(self.n)
+
+    def round0(self) -> mf.Manifest:
+        return mf.Manifest(self.run.round(0) / mf.MANIFEST_FILE, self.run.root,
+                           mf.read(self.run.round(0) / mf.MANIFEST_FILE))
+
+    def start_path(self) -> Path:
+        start = self.manifest.data["start"]
+        return self.run.base_model_path() if start == "base" else member_path(self.run, start)
+
+
+# ---- validation (nothing is written before all of it passes) -------------------------------------------
+
+def existing_rounds(run: RunDir) -> dict[int, dict]:
+    """{round: manifest} of the run's round folders; a corrupt manifest is a one-line ValueError."""
+    found = {}
+    if run.root.is_dir():
+        for path in sorted(run.root.glob("round_*")):
+            suffix = path.name[len("round_"):]
+            data = mf.read(path / mf.MANIFEST_FILE) if suffix.isdigit() else None
+            if data is not None:
+                found[int(suffix)] = data
+    return found
+
+
+def check_run(cfg: IterateConfig, target: int) -> RunDir:
+    """The run directory, after checking the target round, the run stamp and every round manifest."""
+    if target < 1:
+        raise ValueError(f"--round must be 1 or more (got {target}); round 0 (init + SFT) runs as part of round 1")
+    run = RunDir.named(cfg.run)
+    run.check_format()
+    rounds = existing_rounds(run)
+    now = config_dict(cfg)
+    if 0 in rounds:
+        changed = [k for k in RUN_FIXED if rounds[0]["config"].get(k) != now[k]]
+        if changed:
+            raise ValueError(f"run '{cfg.run}' was made with another '{changed[0]}' "
+                             f"({rounds[0]['config'].get(changed[0])!r}); it is fixed for a run: start another --run")
+    for n, data in sorted(rounds.items()):
+        stages = round_stages(n, data["config"].get("members", []))
+        done = all(data["stages"].get(s, {}).get("status") == "done" for s in stages)
+        keys = sorted((set(now) | set(data["config"])) - RESUME_FREE)
+        diff = next((k for k in keys if data["config"].get(k) != now.get(k)), None)
+        if not done and n <= target and diff is not None:
+            raise ValueError(f"round {n} of run '{cfg.run}' was started with another '{diff}' "
+                             f"({data['config'].get(diff)!r}); resume it with the same settings")
+    if cfg.annotator == "judge" and not cfg.judge_model and 1 not in rounds:
+        raise ValueError("the judge annotator needs an RM before round 1 has one: pass judge_model=PATH "
+                         "(an RM directory), or label round 1 with --annotator oracle")
+    if cfg.judge_model and not (Path(cfg.judge_model) / "config.json").is_file():
+        raise ValueError(f"judge_model {cfg.judge_model}: not a reward-model directory")
+    return run
+
+
+# ---- the stage runner ---------------------------------------------------------------------------------
+
+def stage_seed(seed: int, round_n: int, stage: str) -> int:
+    """The seed of one stage, from (global seed, round, stage); stable across runs and machines."""
+    import hashlib
+
+    return int(hashlib.sha256(f"{seed}:{round_n}:{stage}".encode()).hexdigest()[:8], 16) % (2 ** 31 - 1)
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def run_stage(rnd: Round, name: str, fn) -> dict:
+    """Skip `name` when done; else run `fn(rnd, seed) -> (outputs, extras)` and record it in the manifest."""
+    m = rnd.manifest
+    if m.is_done(name):
+        say(f"round {rnd.n}: {name}: done before, skipped")
+        return m.stage(name)
+    seed = stage_seed(rnd.cfg.seed, rnd.n, name)
+    m.start(name, seed)
+    say(f"round {rnd.n}: {name}: running (seed {seed})")
+    seed_everything(seed)
+    before, start = mf.peak_rss_mb(), time.perf_counter()
+    outputs, extra = fn(rnd, seed)
+    record = m.finish(name, outputs, time.perf_counter() - start, before, **extra)
+    say(f"round {rnd.n}: {name}: done in {record['seconds']:.1f} s (peak RSS {record['peak_rss_mb']:.0f} MiB)")
+    return record
+
+
+def write_run_dataset(run: RunDir, rows: list[dict], kind: str, producer: str, config: dict) -> Path:
+    """Write `rows` under the run's `data/<kind>-<hash>/` (idempotent) and return the folder."""
+    out = run.data / dataset_dirname(kind, content_hash(rows))
+    write_dataset(rows, kind, out, producer=producer, config=config)
+    return out
+
+
+# ---- stages shared by every round ----------------------------------------------------------------------
+
+def heldout_rows(rnd: Round) -> list[dict]:
+    return read_rows(rnd.round0().output("data", "heldout"), "prompt")
+
+
+def this_round_members(rnd: Round) -> list[dict]:
+    """[{name, recipe, path, round}] of the members this round trained (skipped candidates left out)."""
+    recipes = ["sft"] if rnd.n == 0 else rnd.manifest.data["config"]["members"]
+    out = []
+    for recipe in recipes:
+        name = member_name(rnd.n, recipe)
+        if rnd.run.member(rnd.n, name).is_dir():
+            out.append({"name": name, "recipe": recipe, "path": str(rnd.run.member(rnd.n, name).resolve()),
+                        "round": rnd.n})
+    return out
+
+
+def stage_eval(rnd: Round, seed: int):
+    from committee.evaluation import evaluate_round, read_leaderboard
+    from committee.promotion import best_member
+
+    members = this_round_members(rnd)
+    if not members:
+        raise RuntimeError(f"round {rnd.n}: no candidate produced a member to evaluate")
+    previous = best_member(read_leaderboard(rnd.run, rnd.n - 1)) if rnd.n > 0 else None
+    rm_dir = rnd.manifest.output("rm", "rm") if rnd.n > 0 else None
+    entries = evaluate_round(rnd.run, rnd.n, members, heldout_rows(rnd), rm_dir, previous, cfg=rnd.cfg)
+    top = {e["member"]: e["heldout"]["mean"] for e in entries}
+    return {"leaderboard": rnd.dir / "eval" / "leaderboard.json",
+            "samples": rnd.dir / "eval" / "samples.jsonl"}, {"heldout_mean": top, "previous_best": previous}
+
+
+def stage_promotion(rnd: Round, seed: int):
+    from dataclasses import asdict
+
+    from committee.evaluation import read_leaderboard
+    from committee.promotion import mark_promoted, promote
+
+    entries = read_leaderboard(rnd.run, rnd.n)
+    promoted, committee, reason = promote(entries, rnd.cfg.promotion, rnd.manifest.data.get("committee", []))
+    mark_promoted(rnd.run, rnd.n, promoted)
+    rnd.manifest.set(promotion={"rule": asdict(rnd.cfg.promotion), "promoted": promoted,
+                                "committee": committee, "reason": reason})
+    say(reason)
+    return {"leaderboard": rnd.dir / "eval" / "leaderboard.json"}, {}
+
+
+def stage_report(rnd: Round, seed: int):
+    from committee.report import write_report
+
+    return {"report": write_report(rnd.run, rnd.n)}, {}
+
+
+# ---- round 0 --------------------------------------------------------------------------------------------
+
+def stage_base(rnd: Round, seed: int):
+    """The base model: kept when the run has one, else the init recipe (seeded with the run's seed)."""
+    from afm_align import init_base
+
+    base = rnd.run.base
+    if (base / "config.json").is_file() or (base / "base.json").is_file():
+        return {"base": base}, {"reused": True}
+    overrides = [f"seed={rnd.cfg.seed}", f"threads={rnd.cfg.threads}", *rnd.cfg.recipes.init]
+    init_cfg = init_base.load(rnd.cfg.preset, None, overrides)
+    init_cfg.run = str(rnd.run.root)
+    conversations = None
+    if not init_cfg.base:
+        from synth.corpus import chat_corpus
+
+        conversations = chat_corpus(init_cfg.family_items, init_cfg.seed)
+    report = init_base.main(init_cfg, conversations)
+    return {"base": base}, {"init": {k: v for k, v in report.items() if not isinstance(v, dict)}}
+
+
+def stage_data(rnd: Round, seed: int):
+    """The run's fixed datasets: SFT references, held-out eval prompts, synthetic RM pairs."""
+    rows = run_datasets(rnd.cfg)
+    conf = config_dict(rnd.cfg)
+    out = {name: write_run_dataset(rnd.run, r, kind, f"committee.rounds/{name}", conf)
+           for name, (kind, r) in rows.items()}
+    return out, {"rows": {name: len(r) for name, (_, r) in rows.items()}}
+
+
+def stage_sft0(rnd: Round, seed: int):
+    name = member_name(0, "sft")
+    data = rnd.manifest.output("data", "sft_data")
+    train_sft(rnd.cfg, rnd.run.base_model_path(), data, rnd.run.member(0, name), name, 0, seed, rnd.cfg.recipes.sft0)
+    return {"member": rnd.run.member(0, name)}, {}
+
+
+# ---- round N >= 1 ---------------------------------------------------------------------------------------
+
+def stage_prompts(rnd: Round, seed: int):
+    prompts, sft = round_prompts(rnd.cfg, rnd.n, seed)
+    p_dir, s_dir = rnd.dir / "prompts", rnd.dir / "sft-data"
+    write_dataset(prompts, "prompt", p_dir, producer="committee.rounds/prompts", config={"round": rnd.n})
+    write_dataset(sft, "sft", s_dir, producer="committee.rounds/prompts", config={"round": rnd.n})
+    return {"prompts": p_dir, "sft_data": s_dir}, {"rows": len(prompts)}
+
+
+def stage_responses(rnd: Round, seed: int):
+    committee = {name: member_path(rnd.run, name) for name in rnd.manifest.data["committee"]}
+    prompts = read_rows(rnd.manifest.output("prompts", "prompts"), "prompt")
+    rows = committee_responses(rnd.cfg, committee, prompts, rnd.n, seed)
+    out = rnd.dir / "responses"
+    write_dataset(rows, "response", out, producer="committee.rounds/responses", config={"round": rnd.n})
+    return {"responses": out}, {"rows": len(rows), "committee": list(committee)}
+
+
+def stage_preferences(rnd: Round, seed: int):
+    from collections import Counter
+
+    prompts = {r["id"]: r for r in read_rows(rnd.manifest.output("prompts", "prompts"), "prompt")}
+    responses = read_rows(rnd.manifest.output("responses", "responses"), "response")
+    rows, message = label_pairs(rnd.cfg, rnd.run, rnd.n, prompts, responses, seed, latest_rm(rnd))
+    if rows is None:
+        rnd.manifest.wait("preferences", message)
+        raise RoundPaused(message)
+    if not rows:
+        raise ValueError(f"round {rnd.n}: the committee's answers gave no pair of distinct responses to label")
+    out = rnd.dir / "preferences"
+    write_dataset(rows, "preference", out, producer=f"committee.annotators/{rnd.cfg.annotator}",
+                  config={"round": rnd.n, "annotator": rnd.cfg.annotator})
+    levels = Counter(r["level"] for r in rows)
+    return {"preferences": out}, {"pairs": len(rows), "levels": {str(k): levels[k] for k in sorted(levels)}}
+
+
+def latest_rm(rnd: Round) -> Path | None:
+    """The judge's RM: `judge_model`, else the RM of the latest earlier round."""
+    if rnd.cfg.judge_model:
+        return Path(rnd.cfg.judge_model)
+    for m in range(rnd.n - 1, 0, -1):
+        path = rnd.run.round(m) / "rm"
+        if (path / "config.json").is_file():
+            return path
+    return None
+
+
+def stage_rm(rnd: Round, seed: int):
+    r0 = rnd.round0()
+    rows = read_rows(r0.output("data", "rm_pairs"), "preference")
+    for m in range(1, rnd.n + 1):
+        rows += read_rows(rnd.run.round(m) / "preferences", "preference")
+    data = rnd.dir / "rm-data"
+    write_dataset(rows, "preference", data, producer="committee.rounds/rm", config={"round": rnd.n})
+    out = rnd.dir / "rm"
+    headline = train_rm(rnd.cfg, rnd.run.base_model_path(), data, out, seed)
+    accuracy = {"accuracy": headline["pairwise_accuracy"], "n_pairs": headline["n_pairs"],
+                "eval_data": "held-out synthetic pairs (fixed for the run)"}
+    rnd.manifest.set(rm_accuracy=accuracy)
+    return {"rm": out, "data": data}, {"train_pairs": len(rows), "rm_accuracy": accuracy["accuracy"]}
+
+
+def member_stage(recipe: str):
+    """The stage that trains candidate `recipe` of the round (from the round's start)."""
+    def stage(rnd: Round, seed: int):
+        name = member_name(rnd.n, recipe)
+        out = rnd.run.member(rnd.n, name)
+        m = rnd.manifest
+        inputs = CandidateInputs(
+            round_n=rnd.n, round_dir=rnd.dir, start=rnd.start_path(),
+            committee=[member_path(rnd.run, c) for c in m.data["committee"]],
+            prompts=m.output("prompts", "prompts"), sft_data=m.output("prompts", "sft_data"),
+            responses=m.output("responses", "responses"), preferences=m.output("preferences", "preferences"),
+            rm=m.output("rm", "rm"))
+        skipped = TRAINERS[recipe](rnd.cfg, inputs, name, out, seed)
+        if skipped:
+            say(f"round {rnd.n}: {name}: skipped ({skipped})")
+            return {}, {"skipped": skipped}
+        return {"member": out}, {}
+    return stage
+
+
+ROUND0 = {"base": stage_base, "data": stage_data, "members/sft": stage_sft0, "eval": stage_eval,
+          "promotion": stage_promotion, "report": stage_report}
+ROUND_N = {"prompts": stage_prompts, "responses": stage_responses, "preferences": stage_preferences,
+           "rm": stage_rm, "eval": stage_eval, "promotion": stage_promotion, "report": stage_report}
+
+
+def stage_fn(n: int, name: str):
+    """The function of stage `name` in round `n` (`members/<recipe>` trains that candidate)."""
+    if n == 0:
+        return ROUND0[name]
+    return ROUND_N.get(name) or member_stage(name.split("/", 1)[1])
+
+
+# ---- rounds ---------------------------------------------------------------------------------------------
+
+def round_header(cfg: IterateConfig, run: RunDir, n: int) -> dict:
+    """What a new round records before its first stage: version, config, committee and start."""
+    from afm_align import __version__
+
+    header = {"afm_align": __version__, "config": config_dict(cfg), "committee": [], "start": "base"}
+    if n > 0:
+        from committee.evaluation import read_leaderboard
+        from committee.promotion import best_member
+
+        previous = mf.read(run.round(n - 1) / mf.MANIFEST_FILE)
+        promotion = previous.get("promotion") or {}
+        start = (promotion.get("promoted") or [None])[0] or best_member(read_leaderboard(run, n - 1))
+        header.update(committee=list(promotion.get("committee") or [start]), start=start)
+    return header
+
+
+def run_round(cfg: IterateConfig, run: RunDir, n: int) -> mf.Manifest:
+    """Run round `n` to the end (stages already done are skipped)."""
+    manifest = mf.Manifest.open(run.round(n), run.root, n, round_header(cfg, run, n))
+    rnd = Round(cfg=cfg, run=run, n=n, manifest=manifest)
+    stages = round_stages(n, manifest.data["config"]["members"])
+    if manifest.all_done(stages):
+        say(f"round {n}: complete, nothing to do")
+        return manifest
+    for name in stages:
+        run_stage(rnd, name, stage_fn(n, name))
+    return manifest
+
+
+def iterate(cfg: IterateConfig, target: int) -> list[mf.Manifest]:
+    """Run every missing round 0..target of `cfg.run`, in order; returns the round manifests."""
+    import torch
+
+    run = check_run(cfg, target)
+    os.environ["AFM_ALIGN_THREADS"] = str(cfg.threads)
+    torch.set_num_threads(cfg.threads)
+    run.ensure()
+    return [run_round(cfg, run, n) for n in range(target + 1)]
+
+
+def cli_main(args) -> int:
+    """`afm-align iterate --round N [--run] [--annotator] [--members] [--preset] [--config] [key=value]`."""
+    if args.round < 1:
+        raise ValueError(f"--round must be 1 or more (got {args.round}); round 0 (init + SFT) runs as part of round 1")
+    overrides = list(args.overrides)
+    if args.run:
+        overrides.append(f"run={args.run}")
+    if args.annotator:
+        overrides.append(f"annotator={args.annotator}")
+    if args.members is not None:
+        overrides.append(f"members=[{','.join(parse_members(args.members))}]")
+    cfg = load(args.preset, args.config, overrides)
+    try:
+        manifests = iterate(cfg, args.round)
+    except RoundPaused as paused:
+        print(f"afm-align iterate: {paused}")
+        return 0
+    last = manifests[-1].data.get("promotion") or {}
+    say(f"round {args.round} complete; committee: {', '.join(last.get('committee', []))}")
+    return 0
