@@ -20,6 +20,9 @@ A member is written atomically: `member_staging(out)` yields a temporary sibling
 writes everything there (trainer checkpoints go under its `work/` subfolder, deleted before commit), and
 only when the block ends without error is the folder renamed into place. A crash never leaves a half
 member, and `is_member(path)` (meta.json present) is what a resumed round checks.
+Under `accelerate launch --num_processes N` every process runs the recipe, but only the main process
+writes and publishes the member (`write_member` is a no-op elsewhere); every process then waits at a
+barrier, so none returns before the member exists.
 
 Shared recipe steps live here as functions: `load_start` (the starting checkpoint, a one-sentence
 ValueError when missing), `cpu_safe_args` (a TRL config with bf16 / gradient checkpointing off, no
@@ -61,25 +64,46 @@ def member_staging(out: str | Path) -> Iterator[Path]:
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         yield stage
-        if not (stage / META_FILE).is_file():
-            raise RuntimeError(f"{out}: the recipe finished without writing {META_FILE}")
-        shutil.rmtree(stage / WORK_DIR, ignore_errors=True)
-        publish_dir(stage, out)  # replaces an older member only once the new one is complete
+        if is_main_process():  # under accelerate launch the other processes only train
+            if not (stage / META_FILE).is_file():
+                raise RuntimeError(f"{out}: the recipe finished without writing {META_FILE}")
+            shutil.rmtree(stage / WORK_DIR, ignore_errors=True)
+            publish_dir(stage, out)  # replaces an older member only once the new one is complete
+        wait_for_everyone()  # no process returns before the member is in place
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def is_main_process() -> bool:
+    """True in a plain run and in the main process of an `accelerate launch` run (call after training starts)."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def wait_for_everyone() -> None:
+    """A barrier across the processes of an `accelerate launch` run; nothing in a plain run."""
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()
+
+
 def write_member(stage: str | Path, model, tokenizer, *, meta: dict, cfg: Any,
                  log_history: list[dict] = ()) -> dict:
-    """Write weights, tokenizer, meta.json, the resolved config and the trainer's log into `stage`."""
+    """Write weights, tokenizer, meta.json, the resolved config and the trainer's log into `stage`.
+
+    Only the main process writes (under accelerate launch the others return the meta without writing).
+    """
     stage = Path(stage)
+    full = {"format": MEMBER_FORMAT, "created": round(time.time(), 3), **meta}
+    if not is_main_process():
+        return full
     model.save_pretrained(stage)
     tokenizer.save_pretrained(stage)
     save_resolved(cfg, stage, CONFIG_FILE)
     log = MetricsLog(stage / METRICS_FILE)
     for record in log_history:
         log.log(source="trainer", **record)
-    full = {"format": MEMBER_FORMAT, "created": round(time.time(), 3), **meta}
     write_json_atomic(stage / META_FILE, full)
     return full
 

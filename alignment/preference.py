@@ -62,6 +62,7 @@ class PreferenceConfig:
     max_length: int = 512  # token cap of prompt + response (longer pairs are truncated)
     lora_rank: int = 0  # 0 = full fine-tuning; 8, 16 or 32 = LoRA adapters, merged before saving
     logging_steps: int = 1  # log the loss every this many steps
+    bf16: bool = False  # bf16 mixed precision (GPU presets; off on CPU)
 
 
 def check_config(cfg: PreferenceConfig) -> None:
@@ -116,7 +117,7 @@ def build_trainer(model, tokenizer, pairs: list[dict], cfg: PreferenceConfig, ou
         lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay,
         num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, logging_steps=cfg.logging_steps, max_length=cfg.max_length,
-        beta=cfg.beta, **losses,
+        beta=cfg.beta, bf16=cfg.bf16, **losses,
     )
     ref_model = None if cfg.lora_rank else copy.deepcopy(model).eval()
     return DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=Dataset.from_list(pairs),

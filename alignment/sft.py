@@ -36,8 +36,8 @@ from afm_align.tracking import MetricsLog
 from alignment.lora import lora_config_or_none, merged
 from alignment.rewards import combine, load_rm, verifier_terms
 from alignment.members import (
-    METRICS_FILE, WORK_DIR, check_common, cpu_safe_args, data_meta, load_start, member_staging, train_summary,
-    write_member,
+    METRICS_FILE, WORK_DIR, check_common, cpu_safe_args, data_meta, is_main_process, load_start, member_staging,
+    train_summary, write_member,
 )
 
 
@@ -71,6 +71,7 @@ class SFTRecipeConfig:
     select_temperature: float = 1.0  # sampling temperature of the best-of-N samples
     max_new_tokens: int = 128  # generation length cap in checkpoint selection
     gen_batch_size: int = 16  # prompts per generation batch
+    bf16: bool = False  # bf16 mixed precision (GPU presets; off on CPU)
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -122,7 +123,7 @@ def build_trainer(model, tokenizer, rows: list[dict], cfg: SFTRecipeConfig, outp
         lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay,
         num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, logging_steps=cfg.logging_steps, max_length=cfg.max_length,
-        completion_only_loss=True, packing=False, dataset_num_proc=None, **saves,
+        completion_only_loss=True, packing=False, dataset_num_proc=None, bf16=cfg.bf16, **saves,
     )
     set_dropout(model, cfg.dropout)
     return SFTTrainer(model=model, args=args, train_dataset=sft_dataset(rows), processing_class=tokenizer,
@@ -237,7 +238,7 @@ def train_member(cfg: SFTRecipeConfig, recipe: str = "sft", extra_meta: dict | N
         trainer = build_trainer(model, tokenizer, rows, cfg, stage / WORK_DIR, save_checkpoints=bool(held))
         trainer.train()
         selection = {"rule": "last checkpoint (no held-out data)", "checkpoints": []}
-        if held:
+        if held and is_main_process():  # trainer checkpoints exist in the main process's stage only
             model, selection = select_member(tokenizer, stage / WORK_DIR, cfg, held, scorer,
                                              MetricsLog(stage / METRICS_FILE))
         else:

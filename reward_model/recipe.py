@@ -4,6 +4,7 @@ Reads top to bottom: load the preference rows (validated by the store) -> split 
 rows' own `split`, else a seeded fraction) -> build the RM on the backbone (`--base PATH`, else the run's
 base model) -> train with `MultiHeadRewardTrainer` -> evaluate on held-out pairs -> save model, tokenizer,
 `meta.json`, `metrics.jsonl`, the resolved config, atomically (temp folder, then rename) -> print the table.
+Under `accelerate launch --num_processes N` every process trains; only the main process publishes and prints.
 
 Run: `afm-align rm train --data DIR --out DIR [--base PATH | --run NAME] [key=value ...]`.
 """
@@ -80,6 +81,7 @@ def print_table(s: dict) -> None:
 def main(cfg: RMTrainConfig) -> dict:
     """Train, evaluate and save the RM described by `cfg`; returns the headline metrics."""
     import torch
+    from accelerate import PartialState
     from transformers import AutoTokenizer
 
     import reward_model  # noqa: F401  (registers the Auto classes)
@@ -113,9 +115,14 @@ def main(cfg: RMTrainConfig) -> dict:
                 "dropped_identical": metrics["n_dropped_identical"], "heldout": headline}
         (staging / "meta.json").write_text(json.dumps(meta, indent=2))
         save_resolved(cfg, staging)
-        publish_dir(staging, out)
+        state = PartialState()  # under accelerate launch only the main process holds the weights and publishes
+        if state.is_main_process:
+            publish_dir(staging, out)
+        state.wait_for_everyone()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if not state.is_main_process:
+        return headline
     if metrics["n_dropped_identical"]:
         print(f"rm train: dropped {metrics['n_dropped_identical']} pairs whose two responses are identical")
     print_table(headline)

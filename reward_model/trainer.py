@@ -60,6 +60,7 @@ class RMTrainConfig:
     logging_steps: int = 10  # log train loss/accuracy every N optimizer steps
     seed: int = 0  # seed for head initialisation, shuffling and dropout
     save_model: bool = True  # save model + tokenizer to output_dir after training
+    bf16: bool = False  # bf16 mixed precision (GPU presets; off on CPU)
 
 
 def cpu_safe_reward_config(output_dir: str, **overrides) -> RewardConfig:
@@ -166,6 +167,7 @@ def _trainer_args(cfg: RMTrainConfig) -> RewardConfig:
         logging_steps=cfg.logging_steps,
         seed=cfg.seed,
         data_seed=cfg.seed,
+        bf16=cfg.bf16,
     )
 
 
