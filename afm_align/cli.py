@@ -51,9 +51,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     cfg = init_base.load(preset=args.preset, config_file=args.config, overrides=overrides)
     conversations = None
     if not cfg.base:
-        from synth.corpus import chat_corpus
-
-        conversations = chat_corpus(cfg.family_items, cfg.seed)
+        conversations = init_base.corpus_conversations(cfg)
     init_base.main(cfg, conversations)
     return 0
 

@@ -47,8 +47,10 @@ class InitConfig:
     drill_problems: int = 60000  # arithmetic drill lines in the corpus
     drill_max_operand: int = 100  # operands below this; a tenth of the drill goes to 3 digits
     family_items: int = 2000  # chat-formatted synthetic items per synth family
+    math_items: int = 0  # chat-formatted math items (0 = family_items): many teach copying numbers from a question
     drill_fraction: float = 0.75  # share of each batch drawn from the arithmetic drill (the rest: chat)
-    seq_len: int = 64
+    seq_len: int = 64  # packed drill rows
+    chat_seq_len: int = 128  # one conversation per chat row (longer ones: their first and last windows)
     batch_size: int = 64
     steps: int = 1200
     lr: float = 5e-3
@@ -109,10 +111,33 @@ def drill_tokens(tokenizer, drill: list[str]) -> tuple[list[int], list[bool]]:
     return ids, mask
 
 
-def chat_tokens(tokenizer, chats: list[str]) -> tuple[list[int], list[bool]]:
-    """Chat conversations as one token stream; every token counts."""
-    ids = [t for chat in tokenizer(chats, add_special_tokens=False)["input_ids"] for t in chat] if chats else []
-    return ids, [True] * len(ids)
+def chat_rows(tokenizer, chats: list[str], seq_len: int, seed: int):
+    """Chat conversations as shuffled [N, seq_len] rows, each starting at a conversation's start.
+
+    A row holds one whole conversation (right-padded; padding is masked out), so the model sees each
+    question together with its answer and learns to copy numbers and arguments from the prompt. Packing
+    conversations into short windows cut most of them in two. A conversation longer than a row gives two
+    rows: its first and its last `seq_len` tokens.
+    """
+    import torch
+
+    pad = tokenizer.pad_token_id
+    ids, mask = [], []
+    for chat in tokenizer(chats, add_special_tokens=False)["input_ids"] if chats else []:
+        for window in ([chat] if len(chat) <= seq_len else [chat[:seq_len], chat[-seq_len:]]):
+            ids.append(window + [pad] * (seq_len - len(window)))
+            mask.append([True] * len(window) + [False] * (seq_len - len(window)))
+    ids_t = torch.tensor(ids, dtype=torch.long).view(-1, seq_len)
+    mask_t = torch.tensor(mask, dtype=torch.bool).view(-1, seq_len)
+    order = torch.randperm(len(ids_t), generator=torch.Generator().manual_seed(seed))
+    return ids_t[order], mask_t[order]
+
+
+def corpus_conversations(cfg: InitConfig) -> list[list[dict]]:
+    """The chat conversations `init` pre-trains on (train split of every synth family)."""
+    from synth.corpus import chat_corpus
+
+    return chat_corpus(cfg.family_items, cfg.seed, counts={"math": cfg.math_items} if cfg.math_items else None)
 
 
 def pack(ids: list[int], mask: list[bool], seq_len: int, seed: int):
@@ -134,6 +159,17 @@ def lr_factor(step: int, cfg: InitConfig) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
+def masked_lm_loss(model, parts):
+    """Token-weighted mean next-token loss over batches of different row lengths ([(ids, mask), ...])."""
+    total, count = 0.0, 0
+    for ids, mask in parts:
+        n = int(mask[:, 1:].sum())
+        if n:
+            total = total + model(input_ids=ids, labels=ids.masked_fill(~mask, -100)).loss * n
+            count += n
+    return total / max(1, count)
+
+
 def pretrain(model, drill, chat, cfg: InitConfig, log: MetricsLog) -> None:
     """AdamW on batches mixing drill rows and chat rows (`drill_fraction`); loss on the masked tokens."""
     import torch
@@ -146,10 +182,8 @@ def pretrain(model, drill, chat, cfg: InitConfig, log: MetricsLog) -> None:
     n_drill = cfg.batch_size if len(chat[0]) == 0 else round(cfg.batch_size * cfg.drill_fraction)
     sources = [(rows, n) for rows, n in ((drill, n_drill), (chat, cfg.batch_size - n_drill)) if n]
     for step in range(cfg.steps):
-        picks = [(ids, mask, torch.randint(0, len(ids), (n,), generator=gen)) for (ids, mask), n in sources]
-        batch = torch.cat([ids[i] for ids, _, i in picks])
-        labels = batch.masked_fill(~torch.cat([mask[i] for _, mask, i in picks]), -100)
-        loss = model(input_ids=batch, labels=labels).loss
+        loss = masked_lm_loss(model, [(ids[i], mask[i]) for (ids, mask), n in sources
+                                      for i in [torch.randint(0, len(ids), (n,), generator=gen)]])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -162,14 +196,13 @@ def pretrain(model, drill, chat, cfg: InitConfig, log: MetricsLog) -> None:
     bar.close()
 
 
-def heldout_loss(model, ids, mask) -> float:
-    """Mean masked-token cross-entropy on held-out packed rows."""
+def heldout_loss(model, parts) -> float:
+    """Mean masked-token cross-entropy on held-out rows ([(ids, mask), ...])."""
     import torch
 
     model.eval()
     with torch.no_grad():
-        labels = ids.masked_fill(~mask, -100)
-        return float(model(input_ids=ids, labels=labels).loss)
+        return float(masked_lm_loss(model, parts))
 
 
 def probe_accuracy(model, tokenizer, probes: list[tuple[str, str]], batch_size: int = 100) -> float:
@@ -225,26 +258,25 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None) -> dict
     tokenizer = train_tokenizer(drill[:5000] + _chat_texts_raw(conversations or []), cfg.vocab_size)
     chats = [tokenizer.apply_chat_template(c, tokenize=False) for c in conversations or []]
     drill_ids, drill_mask = pack(*drill_tokens(tokenizer, drill), cfg.seq_len, cfg.seed)
-    chat_ids, chat_mask = pack(*chat_tokens(tokenizer, chats), cfg.seq_len, cfg.seed)
+    chat_ids, chat_mask = chat_rows(tokenizer, chats, cfg.chat_seq_len, cfg.seed)
     held_d = min(cfg.heldout_sequences, len(drill_ids) // 10)
     held_c = min(cfg.heldout_sequences, len(chat_ids) // 10)
     model = build_model(tokenizer, cfg.shape, seed=cfg.seed)
     n_params = sum(p.numel() for p in model.parameters())
-    n_tokens = drill_ids.numel() + chat_ids.numel()
+    n_tokens = int(drill_mask.sum() + chat_mask.sum())
     print(f"init: {n_params:,} parameters, vocab {len(tokenizer)}, {n_tokens:,} corpus tokens "
-          f"({chat_ids.numel():,} of them chat)")
+          f"({int(chat_mask.sum()):,} of them in {len(chat_ids):,} chat rows)")
 
     run.ensure()
     staging = Path(tempfile.mkdtemp(prefix=".base.tmp-", dir=run.root))
     try:
         log = MetricsLog(staging / "metrics.jsonl")
         pretrain(model, (drill_ids[held_d:], drill_mask[held_d:]), (chat_ids[held_c:], chat_mask[held_c:]), cfg, log)
-        held_ids = torch.cat([drill_ids[:held_d], chat_ids[:held_c]])
-        held_mask = torch.cat([drill_mask[:held_d], chat_mask[:held_c]])
         report = {
             "parameters": n_params,
             "architecture": describe_architecture(model.config),
-            "heldout_lm_loss": round(heldout_loss(model, held_ids, held_mask), 4),
+            "heldout_lm_loss": round(heldout_loss(
+                model, [(drill_ids[:held_d], drill_mask[:held_d]), (chat_ids[:held_c], chat_mask[:held_c])]), 4),
             "probe_exact_match": round(probe_accuracy(model, tokenizer, probes), 4),
             "probes": len(probes),
             "train_seconds": round(time.time() - start, 1),

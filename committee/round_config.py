@@ -51,6 +51,7 @@ class IterateConfig:
     preset: str = "tiny"  # preset folder of every recipe's YAML (configs/<preset>/)
     seed: int = 0  # global seed; each stage is seeded from (seed, round, stage)
     threads: int = 1  # torch threads (fixed, so a resumed run computes exactly what an uninterrupted one did)
+    init_threads: int = 2  # torch threads of the base model's pre-training (large batches use more cores well)
     annotator: str = "oracle"  # who labels the pairs: oracle (synth verifiers), human (label store), judge (an RM)
     members: list[str] = field(default_factory=lambda: list(CANDIDATES))  # candidate recipes of rounds >= 1
     families: list[str] = field(default_factory=lambda: list(VERIFIED_FAMILIES))  # synth families used
@@ -103,6 +104,7 @@ def check(cfg: IterateConfig) -> IterateConfig:
     if bad_family or not cfg.families:
         raise ValueError(f"families must be some of {', '.join(VERIFIED_FAMILIES)} (got {cfg.families})")
     sizes = {"sft_items": cfg.sft_items, "eval_prompts": cfg.eval_prompts, "k": cfg.k, "threads": cfg.threads,
+             "init_threads": cfg.init_threads,
              "prompts_per_round": cfg.prompts_per_round, "pairs_per_prompt": cfg.pairs_per_prompt,
              "max_new_tokens": cfg.max_new_tokens, "human_k": cfg.human_k, "gen_batch_size": cfg.gen_batch_size,
              "rm_eval_pairs": cfg.rm_eval_pairs}

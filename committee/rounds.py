@@ -245,20 +245,23 @@ def stage_report(rnd: Round, seed: int):
 
 def stage_base(rnd: Round, seed: int):
     """The base model: kept when the run has one, else the init recipe (seeded with the run's seed)."""
+    import torch
+
     from afm_align import init_base
 
     base = rnd.run.base
     if (base / "config.json").is_file() or (base / "base.json").is_file():
         return {"base": base}, {"reused": True}
-    overrides = [f"seed={rnd.cfg.seed}", f"threads={rnd.cfg.threads}", *rnd.cfg.recipes.init]
+    overrides = [f"seed={rnd.cfg.seed}", f"threads={rnd.cfg.init_threads}", *rnd.cfg.recipes.init]
     init_cfg = init_base.load(rnd.cfg.preset, None, overrides)
     init_cfg.run = str(rnd.run.root)
     conversations = None
     if not init_cfg.base:
-        from synth.corpus import chat_corpus
-
-        conversations = chat_corpus(init_cfg.family_items, init_cfg.seed)
-    report = init_base.main(init_cfg, conversations)
+        conversations = init_base.corpus_conversations(init_cfg)
+    try:
+        report = init_base.main(init_cfg, conversations)
+    finally:
+        torch.set_num_threads(rnd.cfg.threads)  # back to the round's fixed thread count
     return {"base": base}, {"init": {k: v for k, v in report.items() if not isinstance(v, dict)}}
 
 

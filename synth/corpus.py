@@ -25,17 +25,23 @@ def family_module(name: str):
         raise
 
 
-def chat_corpus(n_per_family: int, seed: int, heldout: float = 0.1) -> list[list[dict]]:
-    """Train-split conversations from every available family; deterministic for (n_per_family, seed)."""
+def chat_corpus(n_per_family: int, seed: int, heldout: float = 0.1,
+                counts: dict[str, int] | None = None) -> list[list[dict]]:
+    """Train-split conversations from every available family; deterministic for (n_per_family, seed).
+
+    `counts` gives some families their own number of items (e.g. many more math items, so that a tiny
+    model sees enough questions to learn to copy their numbers into the answer).
+    """
     from synth.builders import near_dup_key, split_of
 
     conversations = []
     for offset, name in enumerate(FAMILIES):
         module = family_module(name)
-        if module is None or n_per_family <= 0:
+        n = (counts or {}).get(name, n_per_family)
+        if module is None or n <= 0:
             continue
         for difficulty in (0, 1):
-            items = module.generate(max(1, n_per_family // 2), seed * 1000 + 17 * offset + difficulty, difficulty)
+            items = module.generate(max(1, n // 2), seed * 1000 + 17 * offset + difficulty, difficulty)
             conversations += [item["prompt"] + [{"role": "assistant", "content": item["reference"]}]
                               for item in items if split_of(near_dup_key(item["prompt"]), heldout) == "train"]
     return conversations

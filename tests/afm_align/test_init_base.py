@@ -7,7 +7,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from afm_align.cli import main as cli_main
 from afm_align.init_base import InitConfig, heldout_probes, drill_lines
 
-SMALL = ["steps=30", "drill_problems=3000", "family_items=20", "probes=40", "vocab_size=300",
+SMALL = ["steps=30", "drill_problems=3000", "family_items=20", "math_items=30", "probes=40", "vocab_size=300",
          "shape.hidden_size=32", "shape.num_layers=1", "shape.intermediate_size=64", "batch_size=16",
          "seq_len=48", "warmup_steps=5", "threads=1"]
 
@@ -84,3 +84,20 @@ def test_base_dir_that_is_not_a_causal_lm(tmp_path, capsys):
     (tmp_path / "m" / "config.json").write_text(json.dumps({"model_type": "qwen3"}))  # but no weights
     assert cli_main(["init", "--run", "x", "--base", str(tmp_path / "m")]) == 2
     assert "cannot load" in capsys.readouterr().err
+
+
+def test_chat_rows_hold_one_conversation_each():
+    from afm_align.base_model import train_tokenizer
+    from afm_align.init_base import chat_rows
+
+    chats = ["<|im_start|>user\nWhat is 12 + 30?<|im_end|>\n<|im_start|>assistant\n12 + 30 = 42<|im_end|>\n",
+             "x " * 200]
+    tok = train_tokenizer(chats * 3, 300)
+    lengths = [len(t) for t in tok(chats, add_special_tokens=False)["input_ids"]]
+    assert lengths[0] < 48 < lengths[1]
+    ids, mask = chat_rows(tok, chats, 48, seed=0)
+    assert ids.shape == (3, 48)  # the short one whole; the long one as its first and last windows
+    short = [row for row, m in zip(ids.tolist(), mask.tolist()) if not all(m)]
+    assert len(short) == 1 and sum(mask[[not all(m) for m in mask.tolist()]][0].tolist()) == lengths[0]
+    assert short[0][: lengths[0]] == tok(chats[0], add_special_tokens=False)["input_ids"]
+    assert all(t == tok.pad_token_id for t in short[0][lengths[0]:])

@@ -27,7 +27,7 @@ MICRO = {
     "rs_min_score": -100.0,
     "recipes": {
         "init": ["shape.hidden_size=32", "shape.num_layers=1", "shape.num_heads=2", "shape.num_kv_heads=1",
-                 "shape.intermediate_size=64", "steps=10", "drill_problems=500", "family_items=20",
+                 "shape.intermediate_size=64", "steps=10", "drill_problems=500", "family_items=20", "math_items=20",
                  "vocab_size=400", "probes=10", "batch_size=8", "heldout_sequences=4", "seq_len=32"],
         "sft0": ["max_steps=2"], "sft": ["max_steps=2"], "rs": ["sft.max_steps=2"],
         "dpo": ["max_steps=1", "min_level=0"], "ipo": ["max_steps=1", "min_level=0"],
@@ -112,9 +112,7 @@ def micro(tmp_path_factory):
     config.write_text(yaml.safe_dump(MICRO))
     cfg = init_base.load("tiny", None, [*MICRO["recipes"]["init"], "threads=1"])
     cfg.run = str(root / "baserun")
-    from synth.corpus import chat_corpus
-
-    init_base.main(cfg, chat_corpus(cfg.family_items, cfg.seed))
+    init_base.main(cfg, init_base.corpus_conversations(cfg))
     return config, root / "baserun" / "base"
 
 
