@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from transformers import TrainerCallback
 from trl import RLOOConfig, RLOOTrainer
 
 from afm_align.config import config_dict, load_config
@@ -66,6 +67,7 @@ class MDLOOConfig:
     num_iterations: int = 2  # inner policy steps per sampled batch (m); MDLOO needs at least 2
     micro_batches: int = 1  # split each policy step's n * K responses into this many accumulation chunks
     beta: float = 0.05  # coefficient of the sequence KL to the reference, subtracted from the reward
+    kl_budget: float = 0.0  # stop once the logged KL to the reference (TRL's `kl`: nats per token) exceeds this; 0 = none
     t0: float = 1.0  # mirror-descent step size at the first outer iteration (the KL weight is 1 / t_k)
     t_schedule: str = "constant"  # "constant" or "linear" (MDPO: t_k = t0 * (1 - k / N))
     kl_estimator: str = "token"  # "token" or "sequence" (see alignment.losses)
@@ -107,6 +109,8 @@ def check(cfg: MDLOOConfig) -> None:
     if cfg.t_schedule not in T_SCHEDULES or cfg.kl_estimator not in KL_ESTIMATORS:
         raise ValueError(f"t_schedule must be one of {list(T_SCHEDULES)} and kl_estimator one of "
                          f"{list(KL_ESTIMATORS)} (got '{cfg.t_schedule}', '{cfg.kl_estimator}').")
+    if cfg.kl_budget < 0:
+        raise ValueError(f"kl_budget must be 0 (none) or positive, got {cfg.kl_budget}.")
     if not cfg.data or not Path(cfg.data).exists():
         raise ValueError(f"data '{cfg.data}' is not an existing prompt dataset folder.")
 
@@ -173,6 +177,18 @@ class MDLOOTrainer(RLOOTrainer):
 
 
 # ---------------------------------------------------------------- what main needs
+class KLBudgetStop(TrainerCallback):
+    """Stops training at the first logged KL to the reference above `budget` (a guard on the policy drift)."""
+
+    def __init__(self, budget: float):
+        self.budget, self.stopped_at = budget, None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.budget and logs and logs.get("kl", 0.0) > self.budget and self.stopped_at is None:
+            self.stopped_at = state.global_step
+            control.should_training_stop = True
+
+
 def prompt_dataset(path: str | Path, split: str = "train"):
     """The prompt rows of a dataset folder as a `datasets.Dataset` (prompt, domain, verifier)."""
     from datasets import Dataset
@@ -237,9 +253,11 @@ def main(cfg: MDLOOConfig, rewards: list[RewardTerm] | None = None) -> dict:
             train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config_or_none(cfg.lora_rank),
             loss=cfg.loss, t0=cfg.t0, t_schedule=cfg.t_schedule, kl_estimator=cfg.kl_estimator,
         )
+        budget = KLBudgetStop(cfg.kl_budget)
+        trainer.add_callback(budget)
         trainer.train()
         history = trainer.state.log_history
-        metrics = final_metrics(history)
+        metrics = {**final_metrics(history), "kl_budget": cfg.kl_budget, "kl_budget_stop_step": budget.stopped_at}
         meta = {"member": cfg.member or Path(cfg.out).name, "recipe": RECIPE_NAMES[cfg.loss], "round": cfg.round,
                 "from_checkpoint": str(cfg.from_checkpoint), **data_meta(cfg.data), "lora_rank": cfg.lora_rank,
                 "reward_terms": {t.name: t.weight for t in terms}, "train": train_summary(history),

@@ -128,3 +128,17 @@ def test_alignment_is_this_repo_package():
     import alignment
 
     assert Path(alignment.__file__).resolve().parent == Path(__file__).resolve().parents[2] / "alignment"
+
+
+def test_kl_budget_stops_training_once_exceeded(tiny_base_dir, prompt_dir, tmp_path):
+    out = tmp_path / "budget"
+    metrics = mdloo.main(tiny_cfg(tiny_base_dir, prompt_dir, out, steps=3, lr=0.05, kl_budget=1e-9),
+                         rewards=[RewardTerm("length", length_reward, 1.0)])
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert metrics["kl_budget"] == 1e-9 and metrics["kl_budget_stop_step"] is not None
+    assert len([r for r in records if "loss" in r]) < 6  # 3 outer x 2 inner steps without the budget
+
+
+def test_negative_kl_budget_is_rejected(tiny_base_dir, prompt_dir, tmp_path):
+    with pytest.raises(ValueError, match="kl_budget"):
+        mdloo.check(tiny_cfg(tiny_base_dir, prompt_dir, tmp_path / "x", kl_budget=-1))
