@@ -73,6 +73,7 @@ class IterateConfig:
     judge_model: str = ""  # judge: an RM directory ("" = the latest RM of an earlier round)
     judge_levels: list[float] = field(default_factory=lambda: [0.25, 0.75, 1.5])  # judge: RM gaps for levels 1, 2, 3
     rm_bootstrap_pairs: int = 300  # synthetic (reference vs corruption) pairs in the RM data from round 0 on
+    rm_round_pairs: int = 0  # fresh synthetic train pairs added to the RM data in every round >= 1
     rm_eval_pairs: int = 100  # held-out synthetic pairs the RM is scored on every round (its `rm_accuracy`)
     rs_rm_weight: float = 1.0  # rs: score = verifier reward + rs_rm_weight * RM score
     rs_min_score: float = 0.5  # rs: a prompt's best sample needs at least this score to be kept

@@ -8,6 +8,8 @@
 - `round_prompts(cfg, n, seed)`: `prompts_per_round` fresh train-split prompts per family (a new seed per
   round; the builders' fixed hash split keeps every held-out prompt out), each with its `reference`, and
   the same as sft rows (the `sft` candidate's data).
+- `round_synthetic_pairs(cfg, n)`: `rm_round_pairs` fresh train-split synthetic pairs for round n's RM data
+  (each round brings new labelled data of the kind the RM is scored on, not only the committee's pairs).
 - `committee_responses(cfg, committee, prompts, n, seed)`: K samples per prompt from each committee member
   through the one sampling path (member i samples with seed + i), graded by the families' verifiers.
 Every function is deterministic for its arguments. Seeds of families are `pair_seed(seed, family)`.
@@ -68,6 +70,18 @@ def round_prompts(cfg: IterateConfig, round_n: int, seed: int) -> tuple[list[dic
         prompts += _family_rows(family, cfg.prompts_per_round, 1 - cfg.heldout_fraction,
                                 pair_seed(seed, family) % 2 ** 31, cfg, "train")
     return prompts, [_as_sft(r, round_n) for r in prompts]
+
+
+def round_synthetic_pairs(cfg: IterateConfig, round_n: int) -> list[dict]:
+    """`rm_round_pairs` fresh synthetic train-split preference pairs for round `round_n` (deterministic)."""
+    from synth.builders import preference_rows
+
+    if cfg.rm_round_pairs <= 0:
+        return []
+    pairs, _ = preference_rows(int(cfg.rm_round_pairs / (1 - cfg.heldout_fraction) * 1.2) + 8,
+                               pair_seed(cfg.seed, f"rm-round-{round_n}") % 2 ** 31, cfg.difficulty,
+                               cfg.heldout_fraction, tuple(cfg.families))
+    return [r for r in pairs if r["split"] == "train"][: cfg.rm_round_pairs]
 
 
 def committee_responses(cfg: IterateConfig, committee: dict[str, Path], prompts: list[dict], round_n: int,

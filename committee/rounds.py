@@ -43,7 +43,7 @@ from committee import manifest as mf
 from committee.annotators import label_pairs
 from committee.candidates import TRAINERS, CandidateInputs, train_rm, train_sft
 from committee.round_config import IterateConfig, load, parse_members
-from committee.round_data import committee_responses, round_prompts, run_datasets
+from committee.round_data import committee_responses, round_prompts, round_synthetic_pairs, run_datasets
 
 ROUND0_STAGES = ("base", "data", "members/sft", "eval", "promotion", "report")
 # settings that define the run's fixed data: they cannot change after round 0
@@ -333,7 +333,7 @@ def stage_rm(rnd: Round, seed: int):
     r0 = rnd.round0()
     rows = read_rows(r0.output("data", "rm_pairs"), "preference")
     for m in range(1, rnd.n + 1):
-        rows += read_rows(rnd.run.round(m) / "preferences", "preference")
+        rows += read_rows(rnd.run.round(m) / "preferences", "preference") + round_synthetic_pairs(rnd.cfg, m)
     data = rnd.dir / "rm-data"
     write_dataset(rows, "preference", data, producer="committee.rounds/rm", config={"round": rnd.n})
     out = rnd.dir / "rm"
