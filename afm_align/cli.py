@@ -49,10 +49,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     if args.base:
         overrides.append(f"base={args.base}")
     cfg = init_base.load(preset=args.preset, config_file=args.config, overrides=overrides)
-    conversations = None
-    if not cfg.base:
-        conversations = init_base.corpus_conversations(cfg)
-    init_base.main(cfg, conversations)
+    init_base.main(cfg, init_base.corpus_conversations(cfg))
     return 0
 
 

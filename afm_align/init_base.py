@@ -133,9 +133,12 @@ def chat_rows(tokenizer, chats: list[str], seq_len: int, seed: int):
     return ids_t[order], mask_t[order]
 
 
-def corpus_conversations(cfg: InitConfig) -> list[list[dict]]:
-    """The chat conversations `init` pre-trains on (train split of every synth family)."""
+def corpus_conversations(cfg: InitConfig) -> list[list[dict]] | None:
+    """The chat conversations `init` pre-trains on (train split of every synth family); None with `--base`."""
     from synth.corpus import chat_corpus
+
+    if cfg.base:
+        return None
 
     return chat_corpus(cfg.family_items, cfg.seed, counts={"math": cfg.math_items} if cfg.math_items else None)
 

@@ -171,12 +171,21 @@ def exact_match(samples: list[dict], member: str) -> float:
     return sum(x >= 1.0 for x in scores) / max(1, len(scores))
 
 
-def rm_winrate(rm: Path, member: Path, start: Path, data: Path) -> float:
-    """Share of held-out prompts where the RM prefers `member`'s greedy answer to `start`'s (ties: half)."""
+def rm_winrates(rm: Path, members: dict[str, Path], start: Path, data: Path) -> dict[str, float]:
+    """Per member, the share of held-out prompts where the RM prefers its greedy answer to `start`'s (ties: half).
+
+    Every member (and `start`) answers once; each member is scored in one RM call together with `start`'s
+    answers, as a pair, since the RM's batch composition moves scores by float noise and can split exact ties.
+    """
     from committee.evaluation import score_samples, win_rates
 
-    samples, _ = greedy_samples({"new": member, "start": start}, data)
-    return win_rates(score_samples(samples, rm), ["new", "start"])[("new", "start")]
+    samples, _ = greedy_samples({**members, "start": start}, data)
+    start_samples = [x for x in samples if x["member"] == "start"]
+    rates = {}
+    for name in members:
+        scored = score_samples([x for x in samples if x["member"] == name] + start_samples, rm)
+        rates[name] = win_rates(scored, [name, "start"])[(name, "start")]
+    return rates
 
 
 def summary(values: list[float]) -> dict:
@@ -193,8 +202,6 @@ def throughput_ratio() -> float:
 
 def one_seed(seed: int, base: Path, data: dict[str, Path], rm: Path, work: Path) -> dict:
     """Every member of one seed and its figures."""
-    from committee.evaluation import sample_members  # noqa: F401  (fail early if missing)
-
     d = work / f"seed{seed}"
     sft = sft_member(base, data["sft"], d / "sft", seed)
     rs, rs_stats = rs_member(sft, data["math"], d / "rs", seed)
@@ -203,10 +210,12 @@ def one_seed(seed: int, base: Path, data: dict[str, Path], rm: Path, work: Path)
     acc = {m: exact_match(samples, m) for m in ("sft", "rs", "mdloo")}
     dpo = preference_member(sft, data["prefs"], d / "dpo", seed, "dpo")
     ipo = preference_member(sft, data["prefs"], d / "ipo", seed, "ipo")
+    rates = rm_winrates(rm, {"dpo": dpo, "ipo": ipo}, sft, data["eval"])
     return {"seed": seed, "math_exact_match": acc, "rs_kept": rs_stats.get("kept"),
-            "mdloo_kl": mdloo_metrics.get("kl"), "mdloo_max_kl": mdloo_metrics["max_kl"], "mdloo_kl_budget": mdloo_metrics.get("kl_budget"),
+            "mdloo_kl": mdloo_metrics.get("kl"), "mdloo_max_kl": mdloo_metrics["max_kl"],
+            "mdloo_kl_budget": mdloo_metrics.get("kl_budget"),
             "mdloo_kl_budget_stop_step": mdloo_metrics.get("kl_budget_stop_step"),
-            "dpo_winrate": rm_winrate(rm, dpo, sft, data["eval"]), "ipo_winrate": rm_winrate(rm, ipo, sft, data["eval"])}
+            "dpo_winrate": rates["dpo"], "ipo_winrate": rates["ipo"]}
 
 
 def main(argv=None) -> dict:

@@ -255,11 +255,8 @@ def stage_base(rnd: Round, seed: int):
     overrides = [f"seed={rnd.cfg.seed}", f"threads={rnd.cfg.init_threads}", *rnd.cfg.recipes.init]
     init_cfg = init_base.load(rnd.cfg.preset, None, overrides)
     init_cfg.run = str(rnd.run.root)
-    conversations = None
-    if not init_cfg.base:
-        conversations = init_base.corpus_conversations(init_cfg)
     try:
-        report = init_base.main(init_cfg, conversations)
+        report = init_base.main(init_cfg, init_base.corpus_conversations(init_cfg))
     finally:
         torch.set_num_threads(rnd.cfg.threads)  # back to the round's fixed thread count
     return {"base": base}, {"init": {k: v for k, v in report.items() if not isinstance(v, dict)}}

@@ -97,7 +97,9 @@ def test_chat_rows_hold_one_conversation_each():
     assert lengths[0] < 48 < lengths[1]
     ids, mask = chat_rows(tok, chats, 48, seed=0)
     assert ids.shape == (3, 48)  # the short one whole; the long one as its first and last windows
-    short = [row for row, m in zip(ids.tolist(), mask.tolist()) if not all(m)]
-    assert len(short) == 1 and sum(mask[[not all(m) for m in mask.tolist()]][0].tolist()) == lengths[0]
-    assert short[0][: lengths[0]] == tok(chats[0], add_special_tokens=False)["input_ids"]
-    assert all(t == tok.pad_token_id for t in short[0][lengths[0]:])
+    padded = [(row, m) for row, m in zip(ids.tolist(), mask.tolist()) if not all(m)]
+    assert len(padded) == 1
+    row, row_mask = padded[0]
+    assert sum(row_mask) == lengths[0]
+    assert row[: lengths[0]] == tok(chats[0], add_special_tokens=False)["input_ids"]
+    assert all(t == tok.pad_token_id for t in row[lengths[0]:])
