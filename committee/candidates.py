@@ -6,7 +6,8 @@ paths, and the stage's seed (`committee.round_config.recipe_config`):
 - `sft`: SFT on the round's fresh prompts with the families' reference answers (alignment.sft);
 - `rs`: committee distillation (afm-spec §3): the committee's K answers to every prompt of the round (the
   `responses` stage already sampled them, so nothing is sampled twice) are scored
-  `verifier reward + rm_weight * RM score` with the round's RM, the best per prompt is kept
+  `verifier reward + rm_weight * RM score` with the round's RM (answers the verifier failed are dropped
+  first, `rs_verifier_min`), the best per prompt is kept
   (alignment.rejection_sampling.pick_best, same guards as the rs recipe), then SFT on the kept answers;
 - `dpo` / `ipo`: alignment.preference on the round's labelled pairs; a round with no pair at the recipe's
   `min_level` makes the candidate sit the round out (the runner records why);
@@ -65,6 +66,17 @@ def candidate_sft(cfg: IterateConfig, inputs: CandidateInputs, name: str, out: P
     return None
 
 
+def rs_score(verifier: float | None, rm: float, rm_weight: float, verifier_min: float) -> float | None:
+    """An answer's committee-distillation score: verifier + rm_weight * RM; None (never kept) below the gate.
+
+    Without the gate a high RM score lifted answers the verifier had failed over `min_score` (in one tiny run,
+    27 of the 53 tool calls kept in round 3 were wrong), and RS taught the next member those mistakes.
+    """
+    if verifier is not None and verifier < verifier_min:
+        return None
+    return (verifier or 0.0) + rm_weight * rm
+
+
 def candidate_rs(cfg: IterateConfig, inputs: CandidateInputs, name: str, out: Path, seed: int) -> str | None:
     """Committee distillation: the committee's answers scored verifier + w * RM per prompt, best kept, SFT."""
     from alignment.rejection_sampling import RSConfig, pick_best, sft_row
@@ -81,8 +93,10 @@ def candidate_rs(cfg: IterateConfig, inputs: CandidateInputs, name: str, out: Pa
     cands = [{"prompt_index": index[r["prompt_id"]], "member": r["member"], "sample": int(r["id"].rsplit("-", 1)[1]),
               "completion": r["completion"]} for r in responses]
     rm = load_rm(inputs.rm).score([r["prompt"] for r in responses], [r["completion"] for r in responses])
-    scores = [(r.get("verifier_score") or 0.0) + rs.rm_weight * s for r, s in zip(responses, rm.rewards)]
+    scores = [rs_score(r.get("verifier_score"), s, rs.rm_weight, cfg.rs_verifier_min)
+              for r, s in zip(responses, rm.rewards)]
     kept, stats = pick_best(prompts, cands, scores, rs.min_score, rs.dedup)
+    stats["verifier_failed"] = sum(s is None for s in scores)  # counted among `unscored` too
     if not kept:
         return f"no committee answer scored at least {rs.min_score}"
     data = inputs.round_dir / "rs-data"

@@ -77,6 +77,7 @@ class IterateConfig:
     rm_eval_pairs: int = 100  # held-out synthetic pairs the RM is scored on every round (its `rm_accuracy`)
     rs_rm_weight: float = 1.0  # rs: score = verifier reward + rs_rm_weight * RM score
     rs_min_score: float = 0.5  # rs: a prompt's best sample needs at least this score to be kept
+    rs_verifier_min: float = 1.0  # rs: an answer its verifier scored below this is never kept (0 = no gate)
     eval_max_new_tokens: int = 64  # evaluation: greedy answer length
     eval_batch_size: int = 32  # evaluation: sequences per generate call
     eval_bootstrap: int = 1000  # evaluation: bootstrap resamples of every interval

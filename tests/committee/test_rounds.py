@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 MICRO = {
     "sft_items": 8, "eval_prompts": 3, "prompts_per_round": 3, "k": 2, "max_new_tokens": 12,
     "eval_max_new_tokens": 12, "rm_bootstrap_pairs": 24, "rm_eval_pairs": 10, "eval_bootstrap": 50,
-    "rs_min_score": -100.0,
+    "rs_min_score": -100.0, "rs_verifier_min": 0.0,  # the micro model rarely passes a verifier: RS must keep some
     "recipes": {
         "init": ["shape.hidden_size=32", "shape.num_layers=1", "shape.num_heads=2", "shape.num_kv_heads=1",
                  "shape.intermediate_size=64", "steps=10", "drill_problems=500", "family_items=20", "math_items=20",
