@@ -13,7 +13,8 @@ paths, and the stage's seed (`committee.round_config.recipe_config`):
   `min_level` makes the candidate sit the round out (the runner records why);
 - `mdloo`: alignment.mdloo on the round's prompts, rewarded by the round's RM plus the verifiers.
 `TRAINERS` maps each name to its function `(cfg, inputs, name, out, seed) -> None | reason skipped`.
-`train_rm` refreshes the RM (reward_model.recipe) from the base model on the given preference data.
+`train_rm` refreshes the RM (reward_model.recipe) on the given preference data, from the base model or
+continuing the last round's RM.
 
 What it simplifies: RS samples once per round (the committee's responses), at one temperature.
 
@@ -43,13 +44,13 @@ class CandidateInputs:
     rm: Path  # the round's refreshed RM
 
 
-def train_rm(cfg: IterateConfig, base: Path, data: Path, out: Path, seed: int) -> dict:
-    """Train the RM from `base` on `data` into `out`; returns its held-out headline metrics."""
+def train_rm(cfg: IterateConfig, base: Path, data: Path, out: Path, seed: int, init_from: Path | None = None) -> dict:
+    """Train the RM on `data` into `out`, from `base` or continuing the RM `init_from`; returns its headline metrics."""
     from reward_model.recipe import main
     from reward_model.trainer import RMTrainConfig
 
     return main(recipe_config(cfg, RMTrainConfig, "rm", cfg.recipes.rm, data=str(data), base=str(base),
-                              output_dir=str(out), seed=seed))
+                              init_from=str(init_from or ""), output_dir=str(out), seed=seed))
 
 
 def train_sft(cfg: IterateConfig, start: Path, data: Path, out: Path, name: str, round_n: int, seed: int,

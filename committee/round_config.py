@@ -75,6 +75,7 @@ class IterateConfig:
     rm_bootstrap_pairs: int = 300  # synthetic (reference vs corruption) pairs in the RM data from round 0 on
     rm_round_pairs: int = 0  # fresh synthetic train pairs added to the RM data in every round >= 1
     rm_eval_pairs: int = 100  # held-out synthetic pairs the RM is scored on every round (its `rm_accuracy`)
+    rm_warm_start: bool = True  # a round's RM continues from the last round's RM (on all data so far), not the base
     rs_rm_weight: float = 1.0  # rs: score = verifier reward + rs_rm_weight * RM score
     rs_min_score: float = 0.5  # rs: a prompt's best sample needs at least this score to be kept
     rs_verifier_min: float = 1.0  # rs: an answer its verifier scored below this is never kept (0 = no gate)

@@ -7,7 +7,8 @@ held-out evaluation prompts, the synthetic RM pairs), `members/sft` (member `r0-
   prompts      fresh train-split prompts from the synth families (never the held-out split)
   responses    the committee (promoted members of the last round + the best earlier ones) answers, K each
   preferences  pairs across and within members, labelled by the oracle, humans or a judge RM
-  rm           the RM refreshed on all preference data so far (synthetic pairs + every round's labels)
+  rm           the RM refreshed on all preference data so far (synthetic pairs + every round's labels),
+               continuing the last round's RM (`rm_warm_start`)
   members/<r>  one stage per candidate recipe, each from the round's start (the last round's best promoted)
   eval, promotion, report   committee.evaluation / committee.promotion / committee.report
 Members are named `r<N>-<recipe>` (unique within the run).
@@ -22,8 +23,8 @@ ValueError and nothing is touched), that the run's fixed settings (`RUN_FIXED`) 
 unfinished round is resumed with the config it began with (only `human_min_labels` may change).
 The human annotator stops the round (`RoundPaused`, exit 0) until enough pairs are labelled.
 
-What it simplifies: the RM is retrained from the base model each round (not warm-started); RS reuses the
-round's committee responses instead of sampling again; one process runs the stages one after another.
+What it simplifies: RS reuses the round's committee responses instead of sampling again; one process runs
+the stages one after another.
 
 Run: `afm-align iterate --round 3 [--run NAME] [--annotator oracle|human|judge] [--members sft,rs,dpo]`.
 """
@@ -334,7 +335,9 @@ def stage_rm(rnd: Round, seed: int):
     data = rnd.dir / "rm-data"
     write_dataset(rows, "preference", data, producer="committee.rounds/rm", config={"round": rnd.n})
     out = rnd.dir / "rm"
-    headline = train_rm(rnd.cfg, rnd.run.base_model_path(), data, out, seed)
+    last = rnd.run.round(rnd.n - 1) / "rm"
+    init = last if rnd.cfg.rm_warm_start and (last / "config.json").is_file() else None
+    headline = train_rm(rnd.cfg, rnd.run.base_model_path(), data, out, seed, init_from=init)
     accuracy = {"accuracy": headline["pairwise_accuracy"], "n_pairs": headline["n_pairs"],
                 "eval_data": "held-out synthetic pairs (fixed for the run)"}
     rnd.manifest.set(rm_accuracy=accuracy)

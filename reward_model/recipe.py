@@ -2,7 +2,8 @@
 
 Reads top to bottom: load the preference rows (validated by the store) -> split train / held-out (the
 rows' own `split`, else a seeded fraction) -> build the RM on the backbone (`--base PATH`, else the run's
-base model) -> train with `MultiHeadRewardTrainer` -> evaluate on held-out pairs -> save model, tokenizer,
+base model), or continue an earlier RM (`init_from=DIR`, as each iTeC round refreshes its RM) -> train
+with `MultiHeadRewardTrainer` -> evaluate on held-out pairs -> save model, tokenizer,
 `meta.json`, `metrics.jsonl`, the resolved config, atomically (temp folder, then rename) -> print the table.
 Under `accelerate launch --num_processes N` every process trains; only the main process publishes and prints.
 
@@ -78,6 +79,18 @@ def print_table(s: dict) -> None:
     print(f"reward-length corr.    {'n/a' if corr is None else f'{corr:+.3f}'}")
 
 
+def load_init(path: str):
+    """The RM at `path` to continue training from (a refreshed RM keeps what its last round learned)."""
+    import torch
+
+    from reward_model.model import MODEL_TYPE, MultiHeadRewardModel
+
+    config = Path(path) / "config.json"
+    if not config.is_file() or json.loads(config.read_text()).get("model_type") != MODEL_TYPE:
+        raise ValueError(f"init_from {path}: not a reward-model directory (train one with `afm-align rm train`)")
+    return MultiHeadRewardModel.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+
+
 def main(cfg: RMTrainConfig) -> dict:
     """Train, evaluate and save the RM described by `cfg`; returns the headline metrics."""
     import torch
@@ -101,7 +114,7 @@ def main(cfg: RMTrainConfig) -> dict:
     try:
         torch.manual_seed(cfg.seed)
         tokenizer = AutoTokenizer.from_pretrained(backbone, local_files_only=True)
-        model = MultiHeadRewardModel.from_backbone(backbone)
+        model = load_init(cfg.init_from) if cfg.init_from else MultiHeadRewardModel.from_backbone(backbone)
         run_cfg = replace(cfg, output_dir=str(staging))
         metrics = train_reward_model(model, tokenizer, to_dataset(train_rows), to_dataset(held_rows), run_cfg)
         evals = {k[len("eval_"):]: v for k, v in metrics.items() if k.startswith("eval_")}
@@ -110,7 +123,7 @@ def main(cfg: RMTrainConfig) -> dict:
         log.log(event="final", train_loss=metrics["train_loss"], train_steps=metrics["train_steps"],
                 dropped_identical=metrics["n_dropped_identical"], **{k: v for k, v in headline.items()
                                                                     if not isinstance(v, dict)})
-        meta = {"recipe": "rm", "backbone": str(backbone), "data": str(cfg.data),
+        meta = {"recipe": "rm", "backbone": str(backbone), "init_from": cfg.init_from, "data": str(cfg.data),
                 "train_pairs": metrics["n_train_pairs"], "heldout_pairs": len(held_rows),
                 "dropped_identical": metrics["n_dropped_identical"], "heldout": headline}
         (staging / "meta.json").write_text(json.dumps(meta, indent=2))

@@ -44,6 +44,7 @@ class RMTrainConfig:
     data: str = ""  # preference dataset folder (rows with split 'heldout' are the evaluation set)
     base: str = ""  # backbone checkpoint directory ('' = the run's base model)
     run: str = "default"  # run whose base model is the backbone when `base` is empty
+    init_from: str = ""  # an RM directory to continue training (backbone and heads); '' = new heads on the backbone
     heldout_fraction: float = 0.1  # evaluation share when the dataset has no 'heldout' rows
     learning_rate: float = 1e-4  # AdamW peak learning rate (linear decay)
     num_epochs: float = 1.0  # passes over the training pairs

@@ -62,3 +62,25 @@ def test_eval_of_a_non_rm_directory(tiny_base_dir, tmp_path, capsys):
     build("prefs", 20, seed=0, out=tmp_path / "p")
     assert cli_main(["rm", "eval", "--model", str(tiny_base_dir), "--data", str(tmp_path / "p")]) == 2
     assert "not an afm-align RM" in capsys.readouterr().err
+
+
+def test_init_from_continues_an_earlier_rm(prefs, tiny_base_dir, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    def train(out, *extra):
+        return cli_main(["rm", "train", "--data", str(prefs), "--out", str(out), "--base", str(tiny_base_dir),
+                         "max_steps=2", "batch_size=8", "max_length=512", *extra])
+
+    assert train(tmp_path / "first", "learning_rate=0.01") == 0
+    assert train(tmp_path / "fresh", "learning_rate=0") == 0
+    assert train(tmp_path / "cont", "learning_rate=0", f"init_from={tmp_path / 'first'}") == 0
+    first, fresh, cont = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("first", "fresh", "cont"))
+    heads = [k for k in first if k.startswith("reward_head") or k.startswith("grade_heads")]
+    assert heads and all((cont[k] == first[k]).all() for k in first)  # lr 0: the continued RM is the first one
+    assert any(not (fresh[k] == first[k]).all() for k in heads)  # a fresh RM starts from new heads
+    assert json.loads((tmp_path / "cont" / "meta.json").read_text())["init_from"] == str(tmp_path / "first")
+    capsys.readouterr()
+
+    assert train(tmp_path / "bad", f"init_from={tiny_base_dir}") == 2  # a causal LM is not an RM
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a reward-model directory" in err
