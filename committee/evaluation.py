@@ -135,12 +135,22 @@ def _rm_scorer(rm, batch_size: int):
 
 
 def score_samples(samples: list[dict], rm_dir, *, batch_size: int = 16) -> list[dict]:
-    """Copies of `samples` with `rm_score` from the RM at `rm_dir` (or a callable scorer; None: no scores)."""
+    """Copies of `samples` with `rm_score` from the RM at `rm_dir` (or a callable scorer; None: no scores).
+
+    Each distinct (prompt, completion) is scored once, so two members that give the same answer tie in the
+    win rates and the Elo fit: scored in different batches, padding noise used to split such pairs.
+    """
     scorer = _rm_scorer(rm_dir, batch_size)
     if scorer is None or not samples:
         return [{**s, "rm_score": None} for s in samples]
-    rewards = scorer([s["prompt"] for s in samples], [s["completion"] for s in samples])
-    return [{**s, "rm_score": float(r)} for s, r in zip(samples, rewards)]
+    keys = [(json.dumps(s["prompt"], sort_keys=True), s["completion"]) for s in samples]
+    first = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    unique = list(first.values())
+    rewards = scorer([samples[i]["prompt"] for i in unique], [samples[i]["completion"] for i in unique])
+    by_key = {keys[i]: float(r) for i, r in zip(unique, rewards)}
+    return [{**s, "rm_score": by_key[key]} for s, key in zip(samples, keys)]
 
 
 def rm_accuracy(rm_dir, preference_rows: list[dict]) -> float:

@@ -213,3 +213,20 @@ def test_rm_accuracy_and_score_samples_with_a_saved_rm(tmp_path, tiny_tokenizer)
     assert ev.score_samples(samples, None)[0]["rm_score"] is None
     with pytest.raises(ValueError):
         ev.rm_accuracy(tmp_path / "rm", [])
+
+
+def test_identical_answers_are_scored_once_and_tie():
+    calls = []
+
+    def noisy_scorer(prompts, completions):  # like batch padding: a score depends on its position
+        calls.append(list(completions))
+        return [len(c) + 0.001 * i for i, c in enumerate(completions)]
+
+    prompt = [{"role": "user", "content": "1 + 1 ="}]
+    samples = [{"prompt_id": "p", "prompt": prompt, "completion": c, "member": m, "domain": "math"}
+               for m, c in (("a", "2"), ("b", "2"), ("c", "two"))]
+    scored = ev.score_samples(samples, noisy_scorer)
+    assert calls == [["2", "two"]]  # the shared answer went to the RM once
+    assert scored[0]["rm_score"] == scored[1]["rm_score"] < scored[2]["rm_score"]
+    rates = ev.win_rates(scored, ["a", "b", "c"])
+    assert rates[("a", "b")] == rates[("b", "a")] == 0.5 and rates[("c", "a")] == 1.0
