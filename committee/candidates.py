@@ -22,7 +22,7 @@ Run: called by `committee.rounds` (`afm-align iterate`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from afm_align.store import read_rows, write_dataset
@@ -42,6 +42,7 @@ class CandidateInputs:
     responses: Path  # the committee's graded answers (response rows)
     preferences: Path  # the round's labelled pairs
     rm: Path  # the round's refreshed RM
+    earlier_rs: list[Path] = field(default_factory=list)  # the RS data of earlier rounds (rs_accumulate)
 
 
 def train_rm(cfg: IterateConfig, base: Path, data: Path, out: Path, seed: int, init_from: Path | None = None) -> dict:
@@ -78,6 +79,15 @@ def rs_score(verifier: float | None, rm: float, rm_weight: float, verifier_min: 
     return (verifier or 0.0) + rm_weight * rm
 
 
+def accumulated_rows(earlier: list[dict], rows: list[dict]) -> list[dict]:
+    """This round's kept answers after every earlier round's, each row (by id) once.
+
+    AFM: small models gain most from more distillation data. An earlier round's RS data may already hold the
+    rounds before it (it was accumulated too), so rows are deduplicated by id; the first copy wins.
+    """
+    return list({r["id"]: r for r in [*earlier, *rows]}.values())
+
+
 def candidate_rs(cfg: IterateConfig, inputs: CandidateInputs, name: str, out: Path, seed: int) -> str | None:
     """Committee distillation: the committee's answers scored verifier + w * RM per prompt, best kept, SFT."""
     from alignment.rejection_sampling import RSConfig, pick_best, sft_row
@@ -100,9 +110,11 @@ def candidate_rs(cfg: IterateConfig, inputs: CandidateInputs, name: str, out: Pa
     stats["verifier_failed"] = sum(s is None for s in scores)  # counted among `unscored` too
     if not kept:
         return f"no committee answer scored at least {rs.min_score}"
+    rows = [sft_row(k, inputs.round_n) for k in kept]
+    if cfg.rs_accumulate:
+        rows = accumulated_rows([r for path in inputs.earlier_rs for r in read_rows(path, "sft")], rows)
     data = inputs.round_dir / "rs-data"
-    write_dataset([sft_row(k, inputs.round_n) for k in kept], "sft", data, producer="committee.candidates/rs",
-                  config={"round": inputs.round_n})
+    write_dataset(rows, "sft", data, producer="committee.candidates/rs", config={"round": inputs.round_n})
     sft = replace(rs.sft, from_checkpoint=rs.from_checkpoint, data=str(data), out=str(out), member=name,
                   round=inputs.round_n, seed=seed)
     train_member(sft, recipe="rs", extra_meta={"rejection_sampling": stats}, saved_cfg=rs)

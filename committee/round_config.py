@@ -20,7 +20,8 @@ from committee.promotion import PromotionRule
 # candidate recipes of a round >= 1 (name -> what it is); the runner maps each to its trainer
 CANDIDATES = {
     "sft": "SFT on the round's fresh prompts with the families' reference answers",
-    "rs": "committee distillation: the committee's samples reranked per prompt by the RM + verifiers, then SFT",
+    "rs": "committee distillation: the committee's samples reranked per prompt by the RM + verifiers, then SFT "
+          "(on every round's kept answers with rs_accumulate)",
     "dpo": "DPO on the round's labelled pairs",
     "ipo": "IPO on the round's labelled pairs",
     "mdloo": "MDLOO online RL on the round's prompts with the round's RM + verifiers",
@@ -76,9 +77,11 @@ class IterateConfig:
     rm_round_pairs: int = 0  # fresh synthetic train pairs added to the RM data in every round >= 1
     rm_eval_pairs: int = 100  # held-out synthetic pairs the RM is scored on every round (its `rm_accuracy`)
     rm_warm_start: bool = True  # a round's RM continues from the last round's RM (on all data so far), not the base
+    rm_replay: float = 1.0  # warm start: share of the earlier rounds' RM data trained on again (1 = all of it)
     rs_rm_weight: float = 1.0  # rs: score = verifier reward + rs_rm_weight * RM score
     rs_min_score: float = 0.5  # rs: a prompt's best sample needs at least this score to be kept
     rs_verifier_min: float = 1.0  # rs: an answer its verifier scored below this is never kept (0 = no gate)
+    rs_accumulate: bool = False  # rs: train on the answers kept in every round so far, not this round's only
     eval_max_new_tokens: int = 64  # evaluation: greedy answer length
     eval_batch_size: int = 32  # evaluation: sequences per generate call
     eval_bootstrap: int = 1000  # evaluation: bootstrap resamples of every interval
@@ -117,6 +120,8 @@ def check(cfg: IterateConfig) -> IterateConfig:
     if not (0.0 <= cfg.oracle_flip <= 0.5 and 0.0 <= cfg.oracle_level_jitter <= 1.0):
         raise ValueError(f"oracle_flip must be in [0, 0.5] and oracle_level_jitter in [0, 1] "
                          f"(got {cfg.oracle_flip}, {cfg.oracle_level_jitter})")
+    if not 0.0 <= cfg.rm_replay <= 1.0:
+        raise ValueError(f"rm_replay must be in [0, 1] (got {cfg.rm_replay})")
     if not 0.0 < cfg.heldout_fraction < 1.0:
         raise ValueError(f"heldout_fraction must be in (0, 1) (got {cfg.heldout_fraction})")
     if len(cfg.judge_levels) != 3 or sorted(cfg.judge_levels) != list(cfg.judge_levels):

@@ -10,6 +10,8 @@
   the same as sft rows (the `sft` candidate's data).
 - `round_synthetic_pairs(cfg, n)`: `rm_round_pairs` fresh train-split synthetic pairs for round n's RM data
   (each round brings new labelled data of the kind the RM is scored on, not only the committee's pairs).
+- `rm_rows(earlier, new, replay, seed)`: a round's RM data; a warm-started RM replays only a share of the
+  pairs it has already trained on.
 - `committee_responses(cfg, committee, prompts, n, seed)`: K samples per prompt from each committee member
   through the one sampling path (member i samples with seed + i), graded by the families' verifiers.
 Every function is deterministic for its arguments. Seeds of families are `pair_seed(seed, family)`.
@@ -82,6 +84,22 @@ def round_synthetic_pairs(cfg: IterateConfig, round_n: int) -> list[dict]:
                                pair_seed(cfg.seed, f"rm-round-{round_n}") % 2 ** 31, cfg.difficulty,
                                cfg.heldout_fraction, tuple(cfg.families))
     return [r for r in pairs if r["split"] == "train"][: cfg.rm_round_pairs]
+
+
+def rm_rows(earlier: list[dict], new: list[dict], replay: float, seed: int) -> list[dict]:
+    """The RM's training data of a round: the new pairs, and a `replay` share of the earlier train pairs.
+
+    A warm-started RM has already trained on the earlier pairs; replaying a share of them keeps it from
+    forgetting at a fraction of the cost of all of them (1.0 = all, in order). Pairs of another split (the
+    fixed held-out pairs the RM is scored on) are always kept.
+    """
+    import random
+
+    if replay >= 1.0:
+        return earlier + new
+    seen = [r for r in earlier if r["split"] == "train"]
+    kept = random.Random(seed).sample(seen, round(len(seen) * replay))
+    return [r for r in earlier if r["split"] != "train"] + kept + new
 
 
 def committee_responses(cfg: IterateConfig, committee: dict[str, Path], prompts: list[dict], round_n: int,

@@ -7,8 +7,9 @@ held-out evaluation prompts, the synthetic RM pairs), `members/sft` (member `r0-
   prompts      fresh train-split prompts from the synth families (never the held-out split)
   responses    the committee (promoted members of the last round + the best earlier ones) answers, K each
   preferences  pairs across and within members, labelled by the oracle, humans or a judge RM
-  rm           the RM refreshed on all preference data so far (synthetic pairs + every round's labels),
-               continuing the last round's RM (`rm_warm_start`)
+  rm           the RM refreshed on the preference data so far (synthetic pairs + every round's labels),
+               continuing the last round's RM (`rm_warm_start`), which replays a share of the pairs it
+               has seen (`rm_replay`) and all new ones
   members/<r>  one stage per candidate recipe, each from the round's start (the last round's best promoted)
   eval, promotion, report   committee.evaluation / committee.promotion / committee.report
 Members are named `r<N>-<recipe>` (unique within the run).
@@ -44,7 +45,7 @@ from committee import manifest as mf
 from committee.annotators import label_pairs
 from committee.candidates import TRAINERS, CandidateInputs, train_rm, train_sft
 from committee.round_config import IterateConfig, load, parse_members
-from committee.round_data import committee_responses, round_prompts, round_synthetic_pairs, run_datasets
+from committee.round_data import committee_responses, rm_rows, round_prompts, round_synthetic_pairs, run_datasets
 
 ROUND0_STAGES = ("base", "data", "members/sft", "eval", "promotion", "report")
 # settings that define the run's fixed data: they cannot change after round 0
@@ -329,14 +330,16 @@ def latest_rm(rnd: Round) -> Path | None:
 
 def stage_rm(rnd: Round, seed: int):
     r0 = rnd.round0()
-    rows = read_rows(r0.output("data", "rm_pairs"), "preference")
-    for m in range(1, rnd.n + 1):
-        rows += read_rows(rnd.run.round(m) / "preferences", "preference") + round_synthetic_pairs(rnd.cfg, m)
+    earlier = read_rows(r0.output("data", "rm_pairs"), "preference")
+    for m in range(1, rnd.n):
+        earlier += read_rows(rnd.run.round(m) / "preferences", "preference") + round_synthetic_pairs(rnd.cfg, m)
+    new = read_rows(rnd.dir / "preferences", "preference") + round_synthetic_pairs(rnd.cfg, rnd.n)
+    last = rnd.run.round(rnd.n - 1) / "rm"
+    init = last if rnd.cfg.rm_warm_start and (last / "config.json").is_file() else None
+    rows = rm_rows(earlier, new, rnd.cfg.rm_replay if init is not None else 1.0, seed)
     data = rnd.dir / "rm-data"
     write_dataset(rows, "preference", data, producer="committee.rounds/rm", config={"round": rnd.n})
     out = rnd.dir / "rm"
-    last = rnd.run.round(rnd.n - 1) / "rm"
-    init = last if rnd.cfg.rm_warm_start and (last / "config.json").is_file() else None
     headline = train_rm(rnd.cfg, rnd.run.base_model_path(), data, out, seed, init_from=init)
     accuracy = {"accuracy": headline["pairwise_accuracy"], "n_pairs": headline["n_pairs"],
                 "eval_data": "held-out synthetic pairs (fixed for the run)"}
@@ -355,7 +358,8 @@ def member_stage(recipe: str):
             committee=[member_path(rnd.run, c) for c in m.data["committee"]],
             prompts=m.output("prompts", "prompts"), sft_data=m.output("prompts", "sft_data"),
             responses=m.output("responses", "responses"), preferences=m.output("preferences", "preferences"),
-            rm=m.output("rm", "rm"))
+            rm=m.output("rm", "rm"),
+            earlier_rs=[rnd.run.round(k) / "rs-data" for k in range(1, rnd.n) if (rnd.run.round(k) / "rs-data").is_dir()])
         skipped = TRAINERS[recipe](rnd.cfg, inputs, name, out, seed)
         if skipped:
             say(f"round {rnd.n}: {name}: skipped ({skipped})")

@@ -1,5 +1,5 @@
-"""Committee distillation's score: the verifier gates, the RM reranks what passed."""
-from committee.candidates import rs_score
+"""Committee distillation: the verifier gates, the RM reranks what passed; earlier rounds' data accumulates."""
+from committee.candidates import accumulated_rows, rs_score
 
 
 def test_rs_score_drops_answers_the_verifier_failed_whatever_the_rm_says():
@@ -10,3 +10,11 @@ def test_rs_score_drops_answers_the_verifier_failed_whatever_the_rm_says():
 
 def test_rs_score_without_the_gate_adds_verifier_and_rm():
     assert rs_score(0.0, 9.0, rm_weight=1.0, verifier_min=0.0) == 9.0
+
+
+def test_accumulated_rows_keep_every_round_once_in_order():
+    r1 = [{"id": "rs-r1-a", "round": 1}, {"id": "rs-r1-b", "round": 1}]
+    r2 = [*r1, {"id": "rs-r2-c", "round": 2}]  # round 2 accumulated round 1's rows already
+    r3 = [{"id": "rs-r3-a", "round": 3}]
+    assert [r["id"] for r in accumulated_rows(r1 + r2, r3)] == ["rs-r1-a", "rs-r1-b", "rs-r2-c", "rs-r3-a"]
+    assert accumulated_rows([], r3) == r3
