@@ -359,7 +359,7 @@ def member_stage(recipe: str):
             prompts=m.output("prompts", "prompts"), sft_data=m.output("prompts", "sft_data"),
             responses=m.output("responses", "responses"), preferences=m.output("preferences", "preferences"),
             rm=m.output("rm", "rm"),
-            earlier_rs=[rnd.run.round(k) / "rs-data" for k in range(1, rnd.n) if (rnd.run.round(k) / "rs-data").is_dir()])
+            earlier_rs=[d for d in (rnd.run.round(k) / "rs-data" for k in range(1, rnd.n)) if d.is_dir()])
         skipped = TRAINERS[recipe](rnd.cfg, inputs, name, out, seed)
         if skipped:
             say(f"round {rnd.n}: {name}: skipped ({skipped})")

@@ -209,8 +209,9 @@ def test_a_killed_round_resumes_to_the_uninterrupted_result_and_done_stages_are_
                 for n in (1, 2))
     ids2 = {r["id"] for r in rm2}  # the warm-started RM: every new pair and held-out pair, a share of the rest
     assert {r["id"] for r in rows} <= ids2 and {r["id"] for r in rm1 if r["split"] != "train"} <= ids2
-    assert len(ids2 & {r["id"] for r in rm1 if r["split"] == "train"}) == round(
-        0.4 * sum(r["split"] == "train" for r in rm1))  # the tiny preset's rm_replay
+    replay = mf.read(whole / "round_2" / "manifest.json")["config"]["rm_replay"]
+    assert 0 < replay < 1 and len(ids2 & {r["id"] for r in rm1 if r["split"] == "train"}) == round(
+        replay * sum(r["split"] == "train" for r in rm1))
 
     (killed / "round_1" / "manifest.json").write_text('{"format": 1, "round": 1, "stag')
     before = _snapshot(killed)
