@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 KINDS = ("prompt", "sft", "response", "preference")
 DOMAINS = ("math", "tool", "code", "if", "safety", "general")
-SPLITS = ("train", "heldout")
+SPLITS = ("train", "dev", "test")  # by problem identity (synth.splits); test is for reports only
 GRADE_DIMENSIONS = ("instruction_following", "verbosity", "truthfulness", "harmlessness")
 LEVEL_NAMES = ("negligibly_better", "slightly_better", "better", "significantly_better")
 ANNOTATOR_SOURCES = ("human", "oracle", "judge", "synthetic")
@@ -79,13 +79,13 @@ CONTRACTS: dict[str, tuple[dict[str, Callable], dict[str, Callable]]] = {
     "prompt": (
         {"id": _string, "prompt": _messages, "domain": _one_of(DOMAINS), "verifier": _json_like,
          "source": _string, "split": _one_of(SPLITS)},
-        {},
+        {"identity": _string},
     ),
     "sft": (
         {"id": _string},
         {"messages": _messages, "prompt": _messages, "completion": _text_or_messages,
          "member": _string, "round": _number, "score": _number, "domain": _one_of(DOMAINS),
-         "verifier": _json_like, "source": _string, "split": _one_of(SPLITS)},
+         "verifier": _json_like, "source": _string, "split": _one_of(SPLITS), "identity": _string},
     ),
     "response": (
         {"id": _string, "prompt_id": _string, "member": _string, "round": _number,
@@ -99,7 +99,7 @@ CONTRACTS: dict[str, tuple[dict[str, Callable], dict[str, Callable]]] = {
          "grades_chosen": _grades, "grades_rejected": _grades, "annotator": _string,
          "source": _one_of(ANNOTATOR_SOURCES), "guideline_version": _string},
         {"domain": _one_of(DOMAINS), "split": _one_of(SPLITS), "target_prob": _number,
-         "kind": _string},
+         "kind": _string, "identity": _string},
     ),
 }
 

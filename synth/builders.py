@@ -5,9 +5,10 @@
 - Exact duplicates are removed on the canonical prompt text; near-duplicates on a normalised key
   (lower case, punctuation and whitespace folded), which catches items that differ only in casing,
   spacing or punctuation. Paraphrases with other words are not near-duplicates here.
-- The held-out split is a fixed bucket of that normalised key's hash (about `heldout` of all keys),
-  the same for every seed and every dataset: a prompt (or its near-duplicate) that is held out in one
-  dataset is held out in all, so training data never leaks into evaluation.
+- The split (`train` / `dev` / `test`) is a fixed bucket of the hash of the item's problem identity
+  (`synth.splits`): the same for every seed and every dataset, and two items of the same problem in other
+  words are always on the same side, so training data never leaks into evaluation. Rows carry `split` and
+  `identity`.
 - `sft` rows add the family's reference response as the completion (provenance member `reference`).
 - `prefs` builds synthetic preference pairs for bootstrapping the RM: each family's reference (chosen)
   against its corruptions (rejected), with the level and the four grades the family derives from what
@@ -29,6 +30,7 @@ from afm_align.schema import GRADE_DIMENSIONS
 from afm_align.store import write_dataset
 from afm_align.tracking import progress
 from synth.corpus import FAMILIES, family_module
+from synth.splits import DEV_FRACTION, TEST_FRACTION, check_fractions, identity_of, split_of
 
 OVERSAMPLE = 1.3  # generate this many times n before dedup and the split
 _PUNCT = re.compile(r"[^a-z0-9]+")
@@ -42,12 +44,6 @@ def prompt_text(messages: list[dict]) -> str:
 def near_dup_key(messages: list[dict]) -> str:
     """Lower case, every run of punctuation/whitespace folded to one space."""
     return _PUNCT.sub(" ", prompt_text(messages).lower()).strip()
-
-
-def split_of(key: str, heldout: float) -> str:
-    """'heldout' for a fixed fraction of keys (by hash), 'train' for the rest."""
-    bucket = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % 10000
-    return "heldout" if bucket < heldout * 10000 else "train"
 
 
 def _module(family: str):
@@ -77,24 +73,27 @@ def family_items(family: str, n: int, seed: int, difficulty: int) -> list[dict]:
     return items[:n]
 
 
-def item_to_prompt_row(family: str, item: dict, heldout: float) -> dict:
+def item_to_prompt_row(family: str, item: dict, dev: float = DEV_FRACTION, test: float = TEST_FRACTION) -> dict:
+    """A prompt row of DESIGN §2 for one family item: id from the prompt text, split from its identity."""
     text = prompt_text(item["prompt"])
+    identity = identity_of(family, item)
     return {
         "id": f"{family}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}",
         "prompt": item["prompt"],
         "domain": item["domain"],
         "verifier": json.dumps(item["verifier"], sort_keys=True),
         "source": item["source"],
-        "split": split_of(near_dup_key(item["prompt"]), heldout),
+        "split": split_of(identity, dev, test),
+        "identity": identity,
     }
 
 
-def prompt_rows(family: str, n: int, seed: int, difficulty: int = 1, heldout: float = 0.1,
-                with_reference: bool = False) -> list[dict]:
-    """Prompt rows (or sft rows with the reference as completion) of one family."""
+def prompt_rows(family: str, n: int, seed: int, difficulty: int = 1, with_reference: bool = False,
+                dev: float = DEV_FRACTION, test: float = TEST_FRACTION) -> list[dict]:
+    """Prompt rows (or sft rows with the reference as completion) of one family, every split mixed."""
     rows = []
     for item in family_items(family, n, seed, difficulty):
-        row = item_to_prompt_row(family, item, heldout)
+        row = item_to_prompt_row(family, item, dev, test)
         if with_reference:
             row.update(completion=[{"role": "assistant", "content": item["reference"]}],
                        member="reference", round=0, score=1.0)
@@ -102,9 +101,12 @@ def prompt_rows(family: str, n: int, seed: int, difficulty: int = 1, heldout: fl
     return rows
 
 
-def preference_rows(n: int, seed: int, difficulty: int = 1, heldout: float = 0.1,
-                    families: tuple[str, ...] = FAMILIES) -> tuple[list[dict], int]:
-    """About `n` synthetic preference pairs across families; returns (rows, identical pairs dropped)."""
+def preference_rows(n: int, seed: int, difficulty: int = 1, families: tuple[str, ...] = FAMILIES,
+                    dev: float = DEV_FRACTION, test: float = TEST_FRACTION) -> tuple[list[dict], int]:
+    """About `n` synthetic preference pairs across families; returns (rows, identical pairs dropped).
+
+    Each pair carries the split and identity of its item, so a pair is on the side of its problem.
+    """
     available = [f for f in families if family_module(f) is not None]
     if not available:
         raise ValueError("no synth family is available to build preference pairs from")
@@ -115,7 +117,7 @@ def preference_rows(n: int, seed: int, difficulty: int = 1, heldout: float = 0.1
         module = _module(family)
         items = family_items(family, max(1, per_family // 2), seed * 7 + offset, difficulty)
         for item in items:
-            base = item_to_prompt_row(family, item, heldout)
+            base = item_to_prompt_row(family, item, dev, test)
             chosen_grades = module.reference_grades(item)
             for corruption in module.corrupt(item, rng):
                 if corruption["completion"].strip() == item["reference"].strip():
@@ -141,6 +143,7 @@ def _preference_row(base: dict, item: dict, corruption: dict, chosen_grades: dic
         "guideline_version": "synth-v1",
         "domain": base["domain"],
         "split": base["split"],
+        "identity": base["identity"],
         "kind": corruption["kind"],
     }
 
@@ -159,27 +162,26 @@ def check_out_dir(out: str | Path) -> Path:
 
 
 def build(family: str, n: int, seed: int, out: str | Path, kind: str = "prompt", difficulty: int = 1,
-          heldout: float = 0.1):
+          dev: float = DEV_FRACTION, test: float = TEST_FRACTION):
     """Generate and write one dataset; returns its manifest."""
     if n < 1:
         raise ValueError(f"--n must be at least 1 (got {n})")
     if difficulty < 0:
         raise ValueError(f"--difficulty must be 0 or more (got {difficulty})")
-    if not 0.0 <= heldout < 1.0:
-        raise ValueError(f"--heldout must be in [0, 1) (got {heldout})")
+    check_fractions(dev, test)
     out = check_out_dir(out)
-    config = {"family": family, "n": n, "seed": seed, "kind": kind, "difficulty": difficulty, "heldout": heldout}
+    config = {"family": family, "n": n, "seed": seed, "kind": kind, "difficulty": difficulty, "dev": dev, "test": test}
     if family == "prefs":
-        rows, dropped = preference_rows(n, seed, difficulty, heldout)
+        rows, dropped = preference_rows(n, seed, difficulty, dev=dev, test=test)
         config["identical_pairs_dropped"] = dropped
         return write_dataset(rows, "preference", out, producer="synth.builders/prefs", config=config)
     _module(family)
-    rows = prompt_rows(family, n, seed, difficulty, heldout, with_reference=(kind == "sft"))
+    rows = prompt_rows(family, n, seed, difficulty, with_reference=(kind == "sft"), dev=dev, test=test)
     return write_dataset(rows, kind, out, producer=f"synth.builders/{family}", config=config)
 
 
 def cli_main(args) -> None:
-    """`afm-align synth FAMILY --n N --seed S --out DIR [--kind] [--difficulty] [--heldout]`."""
-    manifest = build(args.family, args.n, args.seed, args.out, args.kind, args.difficulty, args.heldout)
+    """`afm-align synth FAMILY --n N --seed S --out DIR [--kind] [--difficulty] [--dev F] [--test F]`."""
+    manifest = build(args.family, args.n, args.seed, args.out, args.kind, args.difficulty, args.dev, args.test)
     print(f"synth {args.family}: wrote {manifest.rows} {manifest.kind} rows to {args.out} "
           f"(hash {manifest.content_hash[:12]})")

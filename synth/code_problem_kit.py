@@ -3,8 +3,11 @@
 A `Problem` holds a short statement, a short reference solution (source text, correct by construction), an
 input generator `gen(rng, difficulty) -> args` whose sizes grow with difficulty, hand-written bugs (exact
 text replacements in the reference) used to build failing-code corruptions, and edge inputs that expose
-those bugs. The topic modules (`code_topics_core.py`, `code_topics_more.py`) register problems with `_p`;
-`code_problems.py` assembles and compiles the bank.
+those bugs, and an identity that names it (for hand-written problems "code:<function name>"; the
+procedural templates of `code_procedural.py` build the same record). The topic modules
+(`code_topics_core.py`, `code_topics_more.py`) register the hand-written problems with `_p`;
+`code_problems.py` assembles the bank and compiles problems on demand. The input helpers below serve
+both the hand-written problems and the templates.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ class Problem:
     gen: Callable[[random.Random, int], tuple]
     bugs: dict = field(default_factory=dict)    # kind -> (old text, new text) in `source`
     edge: tuple = ()    # extra argument tuples that expose the bugs
+    identity: str = ""  # names the problem (not its random tests): "code:<name>" or "code:<template>:<params>"
 
     @property
     def name(self) -> str:
@@ -40,7 +44,9 @@ PROBLEMS: list[Problem] = []
 
 
 def _p(topic, level, statement, source, gen, bugs, edge=()):
-    PROBLEMS.append(Problem(topic, level, statement, textwrap.dedent(source).strip("\n"), gen, bugs, edge))
+    source = textwrap.dedent(source).strip("\n")
+    name = re.search(r"^def (\w+)\(", source, re.M).group(1)
+    PROBLEMS.append(Problem(topic, level, statement, source, gen, bugs, edge, f"code:{name}"))
 
 
 # ---- input helpers: sizes grow with difficulty d ----------------------------------------------

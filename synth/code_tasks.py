@@ -1,8 +1,15 @@
 """Code family: Python-function problems with hidden unit tests, their verifier, reward and corruptions.
 
-generate(n, seed, difficulty) draws problems from `synth/code_problems.py` (46 problems on 20 topics);
-each item asks for one Python function with a given name and signature and carries hidden
-assert-statement tests computed from the trusted reference on random inputs (no sandbox at generation).
+generate(n, seed, difficulty) draws problems from `synth/code_problems.py`: mostly procedural ones
+(parameterised templates, thousands of distinct problems, e.g. "the sum of the elements of `xs` that leave
+remainder 1 when divided by 3") and a tenth from 46 hand-written problems on 20 topics. Each item asks
+for one Python function with a given name and signature and carries hidden assert-statement tests
+computed from the trusted reference on random inputs (no sandbox at generation).
+
+Problem identity (`problem_identity(item)`, also the item's "identity" field): the problem, i.e. the
+template and its parameters ("code:sum_remainder:k=3,r=1"), or "code:<function name>" for a hand-written
+problem; the random test inputs are not part of it. Items with one identity share the reference answer;
+items with different identities have different references.
 
 Response format: the completion contains a fenced ```python code block with the function. The verifier
 takes the last python block (else the last unlabelled block, an unclosed block running to the end of
@@ -34,7 +41,7 @@ import secrets
 
 from tqdm import tqdm
 
-from synth.code_problems import BY_NAME, MUTANT_FNS, PROBLEMS, REFERENCE_FNS, Problem
+from synth.code_problems import BY_NAME, Problem, by_identity, draw, functions
 from synth.sandbox import run_python, run_tests
 
 DOMAIN = "code"
@@ -68,9 +75,8 @@ def _safe_call(fn, args: tuple):
 
 def _strengthen(problem: Problem, cases: list, rng: random.Random, difficulty: int) -> None:
     """Add a case whenever a hand-written bug would still pass every test (so it stays detectable)."""
-    ref = REFERENCE_FNS[problem.name]
-    for kind in problem.bugs:
-        mutant = MUTANT_FNS[(problem.name, kind)]
+    ref, mutants = functions(problem)
+    for kind, mutant in mutants.items():
         if any(_safe_call(mutant, args) != ("ok", exp) for args, exp in cases):
             continue
         extra = list(problem.edge) + [problem.gen(rng, difficulty) for _ in range(10)]
@@ -82,8 +88,8 @@ def _strengthen(problem: Problem, cases: list, rng: random.Random, difficulty: i
 
 
 def _make_item(problem: Problem, rng: random.Random, difficulty: int) -> dict:
-    ref, seen, cases = REFERENCE_FNS[problem.name], set(), []
-    for _ in range(2 * (4 + difficulty)):
+    ref, seen, cases = functions(problem)[0], set(), []
+    for _ in range(5 * (4 + difficulty)):  # small input spaces repeat: keep drawing
         args = problem.gen(rng, difficulty)
         key = repr(args)
         if key not in seen:
@@ -97,7 +103,7 @@ def _make_item(problem: Problem, rng: random.Random, difficulty: int) -> dict:
     return {"prompt": [{"role": "user", "content": statement}], "domain": DOMAIN,
             "verifier": {"entry_point": problem.name, "tests": tests, "timeout_s": JOB_TIMEOUT_S},
             "source": f"synth/code/{problem.topic}/{problem.name}",
-            "reference": f"```python\n{problem.source}\n```"}
+            "reference": f"```python\n{problem.source}\n```", "identity": problem.identity}
 
 
 def generate(n: int, seed: int, difficulty: int = 1) -> list[dict]:
@@ -107,8 +113,18 @@ def generate(n: int, seed: int, difficulty: int = 1) -> list[dict]:
     if not isinstance(difficulty, int) or not 0 <= difficulty <= MAX_DIFFICULTY:
         raise ValueError(f"difficulty must be an integer from 0 to {MAX_DIFFICULTY}, got {difficulty!r}.")
     rng = random.Random(seed)
-    pool = [p for p in PROBLEMS if p.level <= difficulty]
-    return [_make_item(rng.choice(pool), rng, difficulty) for _ in range(n)]
+    return [_make_item(draw(rng, difficulty), rng, difficulty) for _ in range(n)]
+
+
+def problem_identity(item: dict) -> str:
+    """The problem an item asks for: template and parameters (or the hand-written function's name).
+
+    The random test inputs are not part of it. Items made before identities existed fall back to
+    "code:<entry point>"."""
+    identity = item.get("identity")
+    if isinstance(identity, str) and identity:
+        return identity
+    return f"code:{item['verifier']['entry_point']}"
 
 
 # ---- verification -------------------------------------------------------------------------------
@@ -285,18 +301,18 @@ def _literal_test(test: str) -> tuple[tuple, object] | None:
         return None
 
 
-def _mutant_passes(name: str, kind: str, tests: list[str]) -> int | None:
+def _mutant_passes(mutant, tests: list[str]) -> int | None:
     """Tests our own hand-written mutant passes (in-process: the code is ours, the tests literals)."""
     cases = [_literal_test(t) for t in tests]
     if any(c is None for c in cases):
         return None
-    return sum(_safe_call(MUTANT_FNS[(name, kind)], args) == ("ok", exp) for args, exp in cases)
+    return sum(_safe_call(mutant, args) == ("ok", exp) for args, exp in cases)
 
 
 def _failing_code(problem: Problem, tests: list[str]) -> list[dict]:
     out = []
-    for kind in problem.bugs:
-        passed = _mutant_passes(problem.name, kind, tests)
+    for kind, mutant in functions(problem)[1].items():
+        passed = _mutant_passes(mutant, tests)
         if passed is None or passed == len(tests):
             continue
         old, new = problem.bugs[kind]
@@ -310,7 +326,7 @@ def corrupt(item: dict, rng: random.Random) -> list[dict]:
     """Rejected responses: failing code per hand-written bug, a syntax error, prose only, padded code."""
     code = extract_code(item["reference"]).strip("\n")
     name = item["verifier"]["entry_point"]
-    problem = BY_NAME.get(name)
+    problem = by_identity(item["identity"]) if isinstance(item.get("identity"), str) else BY_NAME.get(name)
     # Mutants run in-process, so only for our own canonical reference, never a model-written one.
     out = _failing_code(problem, item["verifier"]["tests"]) if problem and code == problem.source else []
     broken = re.sub(r"^(def \w+\(.*\)):", r"\1", code, count=1, flags=re.M)

@@ -2,9 +2,10 @@
 
 `chat_corpus(n_per_family, seed)` returns conversations (prompt messages + the reference as the
 assistant turn) from each family module that exists, at difficulties 0 and 1, so the base model has
-seen the formats (answer lines, tool calls, code blocks, refusals) before SFT. Prompts on the held-out
-side of the builders' fixed split (`synth.builders.split_of`) are left out, so evaluation prompts never
-appear in pre-training.
+seen the formats (answer lines, tool calls, code blocks, refusals) before SFT. Only items whose problem
+identity is on the train side of the fixed split (`synth.splits`) are kept, so no dev or test problem, in
+any wording, appears in pre-training. `train_arithmetic(a, op, b)` applies the same rule to the base's
+arithmetic drill (a drill fact is a math problem of its own identity).
 
 Run: `python -c "from synth.corpus import chat_corpus; print(len(chat_corpus(10, 0)))"`.
 """
@@ -25,16 +26,11 @@ def family_module(name: str):
         raise
 
 
-def chat_corpus(n_per_family: int, seed: int, heldout: float = 0.1,
-                counts: dict[str, int] | None = None) -> list[list[dict]]:
-    """Train-split conversations from every available family; deterministic for (n_per_family, seed).
+def corpus_items(n_per_family: int, seed: int, counts: dict[str, int] | None = None) -> list[tuple[str, dict]]:
+    """(family, item) of every train-split item of the corpus; deterministic for its arguments."""
+    from synth.splits import item_split
 
-    `counts` gives some families their own number of items (e.g. many more math items, so that a tiny
-    model sees enough questions to learn to copy their numbers into the answer).
-    """
-    from synth.builders import near_dup_key, split_of
-
-    conversations = []
+    out = []
     for offset, name in enumerate(FAMILIES):
         module = family_module(name)
         n = (counts or {}).get(name, n_per_family)
@@ -42,6 +38,31 @@ def chat_corpus(n_per_family: int, seed: int, heldout: float = 0.1,
             continue
         for difficulty in (0, 1):
             items = module.generate(max(1, n // 2), seed * 1000 + 17 * offset + difficulty, difficulty)
-            conversations += [item["prompt"] + [{"role": "assistant", "content": item["reference"]}]
-                              for item in items if split_of(near_dup_key(item["prompt"]), heldout) == "train"]
-    return conversations
+            out += [(name, item) for item in items if item_split(name, item) == "train"]
+    return out
+
+
+def chat_corpus(n_per_family: int, seed: int, counts: dict[str, int] | None = None) -> list[list[dict]]:
+    """Train-split conversations from every available family; deterministic for (n_per_family, seed).
+
+    `counts` gives some families their own number of items (e.g. many more math items, so that a tiny
+    model sees enough questions to learn to copy their numbers into the answer).
+    """
+    return [item["prompt"] + [{"role": "assistant", "content": item["reference"]}]
+            for _, item in corpus_items(n_per_family, seed, counts)]
+
+
+def train_arithmetic(a: str, op: str, b: str) -> bool:
+    """True when the one-operation math problem `a op b` is on the train side (its math identity)."""
+    from synth.math_tasks import op_identity
+    from synth.splits import split_of
+
+    return split_of(f"math:{op_identity(int(a), op, int(b))}".replace("math:math:", "math:")) == "train"
+
+
+def pretraining_corpus(cfg) -> tuple[list[list[dict]] | None, object]:
+    """(chat conversations, drill filter) that `init` pre-trains on for an InitConfig; (None, None) with `--base`."""
+    if cfg.base:
+        return None, None
+    counts = {"math": cfg.math_items} if cfg.math_items else None
+    return chat_corpus(cfg.family_items, cfg.seed, counts), train_arithmetic

@@ -14,10 +14,18 @@ starting with "-", "*" or "•"; JSON = the whole reply (optionally in a ``` fen
 every key; starts_with compares the first word. The verifier also keeps "spec", how the reference was built,
 so `corrupt` can rebuild it with exactly one constraint broken.
 
+Problem identity (what the train/dev/test split hashes, `problem_identity`): "if:" + a digest of the reference.
+The reference is fixed by the constraint set (kinds and parameters) and the topic template (topic and body
+sentence offset); the form ("short note", ...) and the wording are not part of it. Several constraint sets give
+the very same reference (no commas, forbidden words and word bounds all accept the plain text), and a reference
+must never be in both training and test data, so the identity is the reference itself rather than the constraint
+set: every pair of items with the same constraints and topic template, or the same reference, shares it.
+
 Simplifies: template English, a fixed constraint menu, no semantic check that the text is about the topic.
 
 Run: python -c "import synth.if_tasks as m; print(m.generate(3, seed=0))"
 """
+import hashlib
 import json
 import random
 import re
@@ -26,12 +34,17 @@ from synth.reward_signature import domain_reward
 DOMAIN = "if"
 MAX_DIFFICULTY = 3
 TOPICS = ["gardening", "the ocean", "space travel", "healthy sleep", "city parks", "music practice",
-          "recycling", "rainy days", "cooking at home", "public libraries", "cycling to work", "board games"]
+          "recycling", "rainy days", "cooking at home", "public libraries", "cycling to work", "board games",
+          "bird watching", "learning a language", "home workouts", "baking bread", "camping trips", "photography",
+          "volunteering", "knitting", "playing chess", "hiking trails", "growing herbs", "tidying up",
+          "street food", "kite flying", "pottery", "train journeys", "writing letters", "swimming lessons"]
 FORMS = ["short note", "short text", "brief description", "short message", "brief explanation"]
 BANK = ["Learning about {t} is worthwhile.", "Many people enjoy {t} in their free time.",
         "A little practice with {t} goes a long way.", "There is always something new to notice about {t}.",
         "Friends can share ideas about {t} with each other.", "Simple steps make {t} easier to start.",
-        "Books and videos can teach you more about {t}.", "Over time {t} can become a happy habit."]
+        "Books and videos can teach you more about {t}.", "Over time {t} can become a happy habit.",
+        "Sharing what you learn about {t} helps others too.", "A good plan makes {t} more fun.",
+        "Small changes can make {t} feel fresh again.", "Anyone can find their own way into {t}."]
 KEYWORDS = ["sunlight", "budget", "history", "energy", "morning", "balance", "curiosity", "teamwork", "weekend",
             "community"]
 FORBIDDEN = ["very", "really", "basically", "actually", "literally", "stuff", "amazing", "awesome", "nice",
@@ -198,7 +211,14 @@ def generate(n: int, seed: int, difficulty: int = 1) -> list[dict]:
         items.append({"prompt": [{"role": "user", "content": task}], "domain": DOMAIN,
                       "verifier": {"constraints": constraints, "spec": spec},
                       "source": "synth/if/" + "+".join(c["type"] for c in constraints), "reference": reference})
+        items[-1]["identity"] = problem_identity(items[-1])
     return items
+
+
+def problem_identity(item: dict) -> str:
+    """'if:' + the first 16 hex digits of the reference's SHA-256 (module docstring): a function of the reference
+    alone, which the constraint set and topic template fix, so equal references always share it."""
+    return "if:" + hashlib.sha256(item["reference"].encode("utf-8")).hexdigest()[:16]
 
 
 def verify(completion: str, verifier: dict) -> float:

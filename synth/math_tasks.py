@@ -12,6 +12,11 @@ Answer format: the reference is a very short worked solution whose last line is 
 "34 + 57 = 91\\nAnswer: 91". Answers are integers or short decimals (exact, never rounded). The checker
 (`verify`, exact Fractions, LaTeX via math_verify where it helps) lives in `synth/math_answers.py`.
 
+Problem identity (what the train/dev/test split hashes): "math:" + the working lines joined by "; " (the last
+ends with the answer), operands of + and * in ascending order, e.g. "math:34 + 57 = 91": the operations and
+operands whatever the wording, setting or names (rephrase and breadth keep it; a reversion has its own working).
+`op_identity(a, sym, b)` is that of the one-operation problem `a sym b`, to keep drill lines off dev/test.
+
 Simplifies: templated English instead of LLM-written problems; every problem has ground truth, so no LLM judge;
 one deterministic worked solution instead of N sampled chain-of-thought answers.
 
@@ -345,7 +350,40 @@ def make_item(problem: dict, transform: str) -> dict:
     return {"prompt": [{"role": "user", "content": render(problem) + "\n" + ANSWER_INSTRUCTION}],
             "domain": DOMAIN, "verifier": {"answer": fmt(ans), "type": problem["type"]},
             "source": f"synth/math/{problem['type']}/{transform}",
-            "reference": "\n".join(lines + [f"Answer: {fmt(ans)}"])}
+            "reference": "\n".join(lines + [f"Answer: {fmt(ans)}"]), "identity": _identity(lines)}
+
+
+# ---- problem identity (what the split hashes) ----
+
+def _canonical_line(line: str) -> str:
+    """A working line with the operands of + and * in ascending order ('57 + 34 = 91' -> '34 + 57 = 91'): the
+    same sum or product asked in either order is one problem. Other lines (-, /, reversion) stay as they are."""
+    lhs, eq, rhs = line.partition(" = ")
+    for sym in "+*":
+        terms = lhs.split(f" {sym} ")
+        if eq and len(terms) > 1 and all(re.fullmatch(r"-?\d+(?:\.\d+)?(?:/\d+)?", t) for t in terms + [rhs]):
+            return f" {sym} ".join(sorted(terms, key=Fraction)) + eq + rhs
+    return line
+
+
+def _identity(lines: list[str]) -> str:
+    return "math:" + "; ".join(_canonical_line(line) for line in lines)
+
+
+def problem_identity(item: dict) -> str:
+    """The canonical working lines of the item's reference (module docstring): a function of the reference
+    alone, so two items with the same reference always share it."""
+    return _identity([line for line in item["reference"].split("\n") if not line.startswith("Answer:")])
+
+
+def op_identity(a, sym: str, b) -> str:
+    """The identity of the one-operation problem `a sym b` (sym in + - *), e.g. 'math:34 + 57 = 91' for 57 + 34:
+    what an arithmetic drill line 'a sym b = c' is checked against."""
+    if sym not in ("+", "-", "*"):
+        raise ValueError(f"sym must be one of + - *, got {sym!r}.")
+    lines = []
+    _do(lines, a, sym, b)
+    return _identity(lines)
 
 
 def generate(n: int, seed: int, difficulty: int = 1) -> list[dict]:

@@ -22,6 +22,15 @@ subset of parallel calls): 1.0 only for exactly the right calls, or no call plus
 Difficulty 0..3 moves the mix from single calls and tool-intent prompts towards parallel, chain and
 multi-step items, adds unrelated tools and mentions optional parameters more often.
 
+Problem identity (what the train/dev/test split hashes, `problem_identity`): the meaning of the reference,
+"tool:calls:" + the reference's calls as canonical JSON (names and arguments, sorted keys, calls sorted), or
+"tool:text:" + the plain-text reply (a final answer built from the tool result, a chit-chat or fact reply, the
+unsupported-request reply of a tool group). The tools offered and the wording of the request are not part of it.
+Neither is the item kind nor the earlier tool result: a chain item and a single item can end in the very same
+call, and a reference must never be in both training and test data; the result's values used are in the
+reference anyway. Within one batch, a call item whose request was already drawn is redrawn (up to FRESH_TRIES
+times): repeats add weight, not problems, and the small value pools of some tools would otherwise repeat often.
+
 Run: python -c "from synth.tool_tasks import generate; print(generate(2, seed=0, difficulty=2))"
 """
 
@@ -56,7 +65,8 @@ FACTS = [("How many days are in a week?", "A week has 7 days.", 7),
          ("How many hours are in a day?", "A day has 24 hours.", 24),
          ("How many sides does a triangle have?", "A triangle has 3 sides.", 3),
          ("How many months are in a year?", "A year has 12 months.", 12)]
-UNSUPPORTED = "Sorry, I can't do that with the tools I have."
+UNSUPPORTED = "Sorry, I can't do that with the tools I have: none of them handles {group}."
+FRESH_TRIES = 3  # redraws of a call item whose problem identity this batch already holds
 PAD_BEFORE = ["Sure! Let me take care of that for you right away.", "Great question, I am happy to help with this."]
 PAD_AFTER = ["Let me know if there is anything else at all that I can do for you today!",
              "I hope this helps, and feel free to ask me anything else whenever you like."]
@@ -192,7 +202,7 @@ def _no_call(rng, cfg):
         missing = sorted(n for n in TOOLS if TOOLS[n].group not in listed_groups)
         wanted = rng.choice(missing)
         text, _ = TOOLS[wanted].ask(rng, cfg["opt_p"])
-        reference, must, sub = UNSUPPORTED, [], f"unsupported/{wanted}"
+        reference, must, sub = UNSUPPORTED.format(group=TOOLS[wanted].group), [], f"unsupported/{wanted}"
     return _item("no_call", names, [{"role": "user", "content": text}],
                  {"kind": "no_call", "must_contain": must}, reference, sub)
 
@@ -209,7 +219,27 @@ def generate(n: int, seed: int, difficulty: int = 1) -> list[dict]:
     cfg = DIFFICULTY[difficulty]
     rng = random.Random(seed)
     kinds = rng.choices(list(cfg["mix"]), weights=list(cfg["mix"].values()), k=n)
-    return [KINDS[k](rng, cfg) for k in kinds]
+    items, seen = [], set()
+    for kind in kinds:
+        item = KINDS[kind](rng, cfg)
+        for _ in range(0 if kind == "no_call" else FRESH_TRIES):  # no-call replies are few by design
+            if problem_identity(item) not in seen:
+                break
+            item = KINDS[kind](rng, cfg)
+        item["identity"] = problem_identity(item)
+        seen.add(item["identity"])
+        items.append(item)
+    return items
+
+
+def problem_identity(item: dict) -> str:
+    """The meaning of the item's reference (module docstring): its calls as canonical JSON, or its plain text.
+    A function of the reference alone, so two items with the same reference always share it."""
+    calls = parse_calls(item["reference"])
+    if calls:
+        canon = sorted(calls, key=lambda c: json.dumps(c, sort_keys=True))
+        return "tool:calls:" + json.dumps(canon, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "tool:text:" + item["reference"].strip()
 
 
 # ---------------------------------------------------------------- verification

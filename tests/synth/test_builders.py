@@ -1,11 +1,11 @@
-"""`afm-align synth`: deterministic datasets through the store, dedup, a leak-free held-out split, clear errors."""
+"""`afm-align synth`: deterministic datasets through the store, dedup, problem-disjoint splits, clear errors."""
 import json
 
 import pytest
 
 from afm_align.cli import main as cli_main
 from afm_align.store import read_manifest, read_rows
-from synth.builders import near_dup_key, prompt_rows, split_of
+from synth.builders import near_dup_key, prompt_rows
 
 
 @pytest.mark.parametrize("family", ["math", "tool", "if", "safety"])
@@ -27,26 +27,37 @@ def test_sft_kind_carries_the_reference(tmp_path):
     assert {r["member"] for r in rows} == {"reference"}
 
 
-def test_no_exact_or_near_duplicates_and_no_leak():
+def test_no_exact_or_near_duplicates_and_splits_follow_problem_identity():
     rows = prompt_rows("math", 800, seed=1, difficulty=0)
     keys = [near_dup_key(r["prompt"]) for r in rows]
     assert len(keys) == len(set(keys))
-    train = {near_dup_key(r["prompt"]) for r in rows if r["split"] == "train"}
-    held = {near_dup_key(r["prompt"]) for r in rows if r["split"] == "heldout"}
-    assert held and not train & held
-    # the split is a property of the text, so another dataset puts the same prompt on the same side
-    other = prompt_rows("math", 800, seed=2, difficulty=0)
-    for r in other:
-        key = near_dup_key(r["prompt"])
-        assert r["split"] == ("heldout" if key in held else r["split"])
-        assert not (key in held and r["split"] == "train")
+    sides = {}
+    for r in rows + prompt_rows("math", 800, seed=2, difficulty=0):
+        assert r["split"] in ("train", "dev", "test") and r["identity"].startswith("math:")
+        assert sides.setdefault(r["identity"], r["split"]) == r["split"]  # one problem, one side, any dataset
+    counts = {s: sum(r["split"] == s for r in rows) for s in ("train", "dev", "test")}
+    assert counts["dev"] > 60 and counts["test"] > 60 and counts["train"] > counts["dev"] + counts["test"]
 
 
-def test_near_duplicates_share_key_and_split():
-    a = [{"role": "user", "content": "What is 3 + 4?"}]
-    b = [{"role": "user", "content": "what is  3+4 ?"}]
-    assert near_dup_key(a) != near_dup_key([{"role": "user", "content": "What is 3 + 5?"}])
-    assert split_of(near_dup_key(a), 0.5) == split_of(near_dup_key(b), 0.5)
+def test_one_problem_in_other_words_is_on_one_side():
+    # the same request template, plain (difficulty 0) and framed (difficulty 3), is one safety problem
+    rows = prompt_rows("safety", 300, seed=0, difficulty=0) + prompt_rows("safety", 300, seed=0, difficulty=3)
+    sides = {}
+    for r in rows:
+        sides.setdefault(r["identity"], set()).add(r["split"])
+    assert len(sides) > 100 and all(len(s) == 1 for s in sides.values())
+    framed = {r["identity"] for r in rows[300:]}
+    assert len(framed & {r["identity"] for r in rows[:300]}) > 100  # many templates really appear in both
+
+
+@pytest.mark.parametrize("family", ["math", "tool", "code", "if", "safety"])
+def test_every_family_yields_200_distinct_test_and_dev_problems_from_3000_items(family):
+    rows = prompt_rows(family, 3000, seed=0, difficulty=0, with_reference=True)
+    test = {r["identity"] for r in rows if r["split"] == "test"}
+    dev = {r["identity"] for r in rows if r["split"] == "dev"}
+    assert len({near_dup_key(r["prompt"]) for r in rows if r["split"] == "test"}) >= 200
+    assert len(test) >= 200 and len(dev) >= 200, (family, len(test), len(dev))
+    assert all(r["completion"][0]["content"] for r in rows)
 
 
 def test_prefs_are_valid_preference_rows(tmp_path):

@@ -1,7 +1,10 @@
-"""Tests of the code family: generation, the sandboxed verifier (single and batched), reward, corruptions,
-and execution-based rejection sampling. Sandbox work is batched through verify_many to stay fast."""
+"""Tests of the code family: generation (hand-written and procedural problems, problem identities), the
+sandboxed verifier (single and batched), reward, corruptions, and execution-based rejection sampling.
+Sandbox work is batched through verify_many to stay fast."""
 import json
 import random
+from collections import Counter
+import time
 from pathlib import Path
 
 import pytest
@@ -9,7 +12,8 @@ import pytest
 import synth
 from afm_align.schema import validate_row
 from synth import code_tasks as ct
-from synth.code_problems import BUG_KINDS, PROBLEMS, TOPICS
+from synth import code_problems as cp
+from synth.code_problems import BUG_KINDS, PROBLEMS, TEMPLATES, TOPICS
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_CODE = "def add(a, b):\n    return a + b\n"
@@ -32,7 +36,7 @@ def test_synth_package_is_this_repo():
     assert Path(synth.__file__).resolve().parent == REPO / "synth"
 
 
-def test_problem_bank_covers_topics_with_bugs():
+def test_handwritten_bank_covers_topics_with_bugs():
     assert len(TOPICS) >= 20
     assert len({p.name for p in PROBLEMS}) == len(PROBLEMS)
     assert all(p.bugs and set(p.bugs) <= set(BUG_KINDS) for p in PROBLEMS)
@@ -49,6 +53,7 @@ def test_items_follow_the_prompt_contract(items):
         assert all(t.startswith(f"assert {name}(") for t in item["verifier"]["tests"])
         assert len(item["verifier"]["tests"]) >= 4
         assert item["source"].startswith("synth/code/")
+        assert item["identity"].startswith("code:") and ct.problem_identity(item) == item["identity"]
         assert len(item["reference"].split()) < 80
         json.dumps(item)
 
@@ -65,9 +70,74 @@ def test_difficulty_grows_tests_and_problem_pool():
     easy_chars = sum(len(t) for i in easy for t in i["verifier"]["tests"]) / len(easy)
     hard_chars = sum(len(t) for i in hard for t in i["verifier"]["tests"]) / len(hard)
     assert easy_chars < hard_chars
-    level0 = {p.name for p in PROBLEMS if p.level == 0}
-    assert {i["verifier"]["entry_point"] for i in easy} <= level0
-    assert {i["verifier"]["entry_point"] for i in hard} - level0
+    assert {cp.by_identity(i["identity"]).level for i in easy} == {0}
+    assert {cp.by_identity(i["identity"]).level for i in hard} == {0, 1, 2}
+
+
+def test_templates_are_many_simple_and_spread_over_levels():
+    assert len(TEMPLATES) >= 25 and len({t.name for t in TEMPLATES}) == len(TEMPLATES)
+    assert sum(t.level == 0 for t in TEMPLATES) >= 15 and {t.level for t in TEMPLATES} == {0, 1, 2}
+    assert all(t.bugs and set(t.bugs) <= set(BUG_KINDS) for t in TEMPLATES)
+    assert sum(len(t.grid) for t in TEMPLATES if t.level == 0) > 5000
+    assert cp.count_problems(0) < cp.count_problems(1) < cp.count_problems(2) == cp.count_problems(3)
+
+
+def test_every_parameter_set_renders_a_distinct_problem():
+    for template in TEMPLATES:  # instance() raises when a bug does not apply to the rendered reference
+        problems = [cp.instance(template.name, i) for i in range(len(template.grid))]
+        assert len({p.source for p in problems}) == len({p.identity for p in problems}) == len(problems)
+        assert all(p.identity.startswith(f"code:{template.name}:") and p.name == template.name for p in problems)
+        assert all(cp.by_identity(p.identity) is p for p in problems[:: max(1, len(problems) // 7)])
+    assert cp.by_identity("code:nope:k=1") is None and cp.by_identity("code:affine_map:a=1,b=0") is None
+    assert cp.by_identity(None) is None and cp.by_identity("code:reverse_words").name == "reverse_words"
+
+
+def test_thousands_of_distinct_problems_generated_fast():
+    start = time.perf_counter()
+    items = ct.generate(3000, 0, 0)
+    assert time.perf_counter() - start < 10.0
+    assert len({ct.problem_identity(i) for i in items}) >= 2000
+    assert sum(i["identity"].count(":") == 2 for i in items) > 0.8 * len(items)  # mostly procedural
+    assert len({ct.problem_identity(i) for i in ct.generate(3000, 0, 1)}) >= 2000
+
+
+def test_identity_names_the_reference():
+    items = ct.generate(3000, 21, 2)
+    reference_of, identity_of = {}, {}
+    for item in items:
+        assert reference_of.setdefault(item["identity"], item["reference"]) == item["reference"]
+        assert identity_of.setdefault(item["reference"], item["identity"]) == item["identity"]
+    assert len(reference_of) > 2000 and len(reference_of) < len(items)  # many problems, some drawn twice
+    common = Counter(i["identity"] for i in items).most_common(1)[0][0]
+    same = [tuple(i["verifier"]["tests"]) for i in items if i["identity"] == common]
+    assert len(same) > 1 and len(set(same)) > 1  # one identity, different random tests
+
+
+def test_problem_identity_is_stable_for_a_seed():
+    first, again = ct.generate(200, 5, 1), ct.generate(200, 5, 1)
+    assert [ct.problem_identity(i) for i in first] == [ct.problem_identity(i) for i in again]
+    assert [ct.problem_identity(i) for i in first] != [ct.problem_identity(i) for i in ct.generate(200, 6, 1)]
+    legacy = {k: v for k, v in first[0].items() if k != "identity"}
+    assert ct.problem_identity(legacy) == f"code:{first[0]['verifier']['entry_point']}"
+    for item in first:
+        assert f"```python\n{cp.by_identity(item['identity']).source}\n```" == item["reference"]
+
+
+def test_template_references_pass_and_every_bug_fails_in_the_sandbox():
+    rng, items, jobs = random.Random(3), [], []
+    for template in TEMPLATES:
+        for index in rng.sample(range(len(template.grid)), min(3, len(template.grid))):
+            problem = cp.instance(template.name, index)
+            item = ct._make_item(problem, rng, rng.randint(template.level, ct.MAX_DIFFICULTY))
+            kinds = {c["kind"] for c in ct.corrupt(item, rng) if c["kind"] in BUG_KINDS}
+            assert kinds == set(problem.bugs), problem.identity  # every bug stays detectable
+            items.append(item)
+            jobs.append((item, "reference", item["reference"]))
+            jobs += [(item, kind, cp.mutant_source(problem, kind)) for kind in problem.bugs]
+    scores = ct.verify_many([code for _, _, code in jobs], [item["verifier"] for item, _, _ in jobs])
+    for (item, kind, _), score in zip(jobs, scores):
+        assert (score == 1.0) == (kind == "reference"), (item["identity"], kind, score)
+    assert ct.verify(items[0]["reference"], items[0]["verifier"]) == 1.0
 
 
 @pytest.mark.parametrize("kwargs", [dict(n=0, seed=0), dict(n=-3, seed=0), dict(n=5, seed=0, difficulty=-1),

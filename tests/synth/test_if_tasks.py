@@ -15,7 +15,7 @@ def items():
 
 def test_items_follow_the_contract(items):
     for it in items:
-        assert set(it) == {"prompt", "domain", "verifier", "source", "reference"}
+        assert set(it) == {"prompt", "domain", "verifier", "source", "reference", "identity"}
         assert it["domain"] == "if" and it["prompt"][-1]["role"] == "user"
         assert it["source"].startswith("synth/if/")
         assert json.loads(json.dumps(it)) == it
@@ -119,3 +119,46 @@ def test_reward_signature(items):
     out = m.reward([it["prompt"]] * 4, completions, verifier=verifiers, domain=["if", "if", "math", "if"])
     assert out == [1.0, 1.0, None, 0.0]
     assert m.reference_grades(it) == {d: 2 for d in DIMENSIONS}
+
+
+# ---- problem identity (what the train/dev/test split hashes) ----
+
+def test_identity_is_on_every_item_and_stable_for_a_seed(items):
+    for it in items:
+        assert it["identity"] == m.problem_identity(it) and it["identity"].startswith("if:")
+    first = [it["identity"] for it in m.generate(200, seed=3, difficulty=1)]
+    assert first == [it["identity"] for it in m.generate(200, seed=3, difficulty=1)]
+    assert first != [it["identity"] for it in m.generate(200, seed=4, difficulty=1)]
+
+
+def test_identity_follows_constraints_and_topic_template_not_the_form():
+    def identity(topic, offset, constraints):
+        return m.problem_identity({"reference": m.build(m._spec(topic, offset, constraints))})
+    plain = identity("gardening", 0, [{"type": "no_commas"}])
+    # constraints that leave the plain text as it is accept the very same reference: one problem
+    assert identity("gardening", 0, [{"type": "exclude", "words": ["very"]}]) == plain
+    assert identity("gardening", 0, [{"type": "lowercase"}]) != plain
+    assert identity("gardening", 1, [{"type": "no_commas"}]) != plain
+    assert identity("the ocean", 0, [{"type": "no_commas"}]) != plain
+    assert identity("gardening", 0, [{"type": "starts_with", "word": "Today"}]) != \
+        identity("gardening", 0, [{"type": "starts_with", "word": "Often"}])
+    # the same constraints and topic template asked in another form ("short note", ...) is the same problem
+    groups = {}
+    for it in m.generate(3000, seed=5, difficulty=0):
+        key = json.dumps(it["verifier"], sort_keys=True)
+        groups.setdefault(key, []).append(it)
+    forms = [g for g in groups.values() if len({x["prompt"][0]["content"] for x in g}) > 1]
+    assert forms and all(len({x["identity"] for x in g}) == 1 for g in forms)
+
+
+@pytest.mark.parametrize("difficulty", [0, 1])
+def test_identical_references_share_the_identity(difficulty):
+    items = m.generate(3000, seed=21, difficulty=difficulty)
+    by_reference = {}
+    for it in items:
+        by_reference.setdefault(it["reference"], set()).add(it["identity"])
+    assert all(len(ids) == 1 for ids in by_reference.values())
+    assert all(m.verify(it["reference"], it["verifier"]) == 1.0 for it in items)
+    distinct = len({it["identity"] for it in items})
+    print(f"if difficulty {difficulty}: {distinct} distinct identities among 3000 items")
+    assert distinct >= 1500

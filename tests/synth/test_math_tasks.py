@@ -19,7 +19,7 @@ def items():
 def test_items_follow_the_contract(items):
     assert len(items) == 400
     for it in items:
-        assert set(it) == {"prompt", "domain", "verifier", "source", "reference"}
+        assert set(it) == {"prompt", "domain", "verifier", "source", "reference", "identity"}
         assert it["domain"] == "math" and it["prompt"][-1]["role"] == "user"
         assert it["source"].startswith("synth/math/")
         assert json.loads(json.dumps(it)) == it
@@ -188,3 +188,72 @@ def test_reversion_asks_for_a_statement_number(ptype):
 def test_reversion_rejects_types_without_an_affine_number():
     with pytest.raises(ValueError):
         m.reversion(m.seed_problem(random.Random(0), 1, "remainder"), random.Random(0))
+
+
+# ---- problem identity (what the train/dev/test split hashes) ----
+
+def _problem(ptype, params, setting="plain", unknown=None):
+    return {"type": ptype, "setting": setting, "tpl": 0, "params": {"name": "Ana", **params}, "steps": [],
+            "unknown": unknown}
+
+
+def test_identity_is_the_canonical_working(items):
+    for it in items:
+        assert it["identity"].startswith("math:") and m.problem_identity(it) == it["identity"]
+    add = m.make_item(_problem("add", {"a": 57, "b": 34}), "seed")
+    assert add["identity"] == "math:34 + 57 = 91" == m.op_identity(57, "+", 34) == m.op_identity(34, "+", 57)
+    word = m.make_item(_problem("word", {"a": 5, "b": 3, "c": 4, "d": 2}, setting="bakery"), "seed")
+    assert word["reference"].startswith("3 * 4 = 12\n5 + 12 = 17\n")  # numeric order: 5 before 12
+    assert word["identity"] == "math:3 * 4 = 12; 5 + 12 = 17; 17 - 2 = 15"
+    assert m.op_identity(57, "-", 34) == "math:57 - 34 = 23" != m.op_identity(34, "-", 57)
+    assert m.op_identity(9, "*", 12) == "math:9 * 12 = 108" == m.op_identity(12, "*", 9)
+    with pytest.raises(ValueError):
+        m.op_identity(8, "/", 2)
+
+
+def test_identity_is_stable_for_a_seed():
+    first = [it["identity"] for it in m.generate(200, seed=5, difficulty=1)]
+    assert first == [it["identity"] for it in m.generate(200, seed=5, difficulty=1)]
+    assert first != [it["identity"] for it in m.generate(200, seed=6, difficulty=1)]
+
+
+@pytest.mark.parametrize("ptype", sorted(m.TYPES))
+def test_paraphrases_share_the_identity_and_reversion_has_its_own(ptype):
+    rng = random.Random(ptype)
+    for d in [d for d in range(m.MAX_DIFFICULTY + 1) if ptype in m._types_for(d)]:
+        seed = m.seed_problem(rng, d, ptype)
+        ident = m.make_item(seed, "seed")["identity"]
+        renamed = {**seed, "params": {**seed["params"], "name": "Zed"}}
+        for new in (m.rephrase(seed, rng), m.evolve_breadth(seed, rng), renamed):
+            item = m.make_item(new, "rephrase")
+            assert item["identity"] == ident
+        assert m.make_item(m.evolve_depth(seed, rng), "depth")["identity"] != ident
+        if m.TYPES[ptype]["unknowns"]:
+            assert m.make_item(m.reversion(seed, rng), "reversion")["identity"] != ident
+
+
+def test_op_identity_matches_difficulty_zero_problems():
+    checked = 0
+    for it in m.generate(500, seed=9, difficulty=0):
+        ptype, transform = it["source"].split("/")[2:]
+        if transform == "reversion":
+            continue
+        a, b = sorted((int(x) for x in re.findall(r"\d+", it["prompt"][0]["content"])), reverse=True)
+        sym = {"add": "+", "sub": "-"}[ptype]
+        assert m.problem_identity(it) == m.op_identity(a, sym, b) == it["identity"]
+        if sym == "+":
+            assert m.op_identity(b, sym, a) == it["identity"]
+        checked += 1
+    assert checked > 300
+
+
+@pytest.mark.parametrize("difficulty", [0, 1])
+def test_identical_references_share_the_identity(difficulty):
+    items = m.generate(3000, seed=21, difficulty=difficulty)
+    by_reference = {}
+    for it in items:
+        by_reference.setdefault(it["reference"], set()).add(it["identity"])
+    assert all(len(ids) == 1 for ids in by_reference.values())
+    distinct = len({it["identity"] for it in items})
+    print(f"math difficulty {difficulty}: {distinct} distinct identities among 3000 items")
+    assert distinct >= 1500

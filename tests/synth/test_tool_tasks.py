@@ -7,7 +7,7 @@ import pytest
 
 import synth
 from synth import tool_tasks as tt
-from synth.tool_checker import parse_calls
+from synth.tool_checker import format_call, parse_calls
 from synth.tool_registry import GROUPS, TOOLS
 
 ITEMS = {d: tt.generate(200, seed=100 + d, difficulty=d) for d in tt.DIFFICULTY}
@@ -46,7 +46,7 @@ def test_every_reference_verifies():
 
 def test_item_shape_and_prompt_rendering():
     for it in ALL:
-        assert set(it) == {"prompt", "domain", "verifier", "source", "reference"}
+        assert set(it) == {"prompt", "domain", "verifier", "source", "reference", "identity"}
         assert it["domain"] == "tool" and it["source"].startswith("synth/tool/")
         json.dumps(it)  # JSON-serialisable
         system = it["prompt"][0]
@@ -179,3 +179,55 @@ def test_references_and_corruptions_over_many_seeds():
             assert tt.verify(it["reference"], it["verifier"]) == 1.0
             for c in tt.corrupt(it, random.Random(seed)):
                 assert (tt.verify(c["completion"], it["verifier"]) < 1.0) == c["verifiable"]
+
+
+# ---------------------------------------------------------------- problem identity (what the split hashes)
+
+def test_identity_is_on_every_item_and_stable_for_a_seed():
+    for it in ALL:
+        assert it["identity"] == tt.problem_identity(it)
+        prefix = "tool:calls:" if it["verifier"]["kind"] == "calls" else "tool:text:"
+        assert it["identity"].startswith(prefix)
+    first = [it["identity"] for it in tt.generate(300, seed=3, difficulty=1)]
+    assert first == [it["identity"] for it in tt.generate(300, seed=3, difficulty=1)]
+    assert first != [it["identity"] for it in tt.generate(300, seed=4, difficulty=1)]
+
+
+def test_identity_is_the_calls_not_their_order_wording_or_kind():
+    weather = format_call("get_weather", {"city": "Paris", "unit": "celsius"})
+    reordered = '<tool_call>{"arguments":{"unit":"celsius","city":"Paris"},"name":"get_weather"}</tool_call>'
+    air = format_call("get_air_quality", {"city": "Oslo"})
+    ident = tt.problem_identity({"reference": weather})
+    assert ident == 'tool:calls:[{"arguments":{"city":"Paris","unit":"celsius"},"name":"get_weather"}]'
+    assert tt.problem_identity({"reference": reordered}) == ident
+    assert tt.problem_identity({"reference": weather + "\n" + air}) == \
+        tt.problem_identity({"reference": air + "\n" + weather}) != ident
+    assert tt.problem_identity({"reference": format_call("get_weather", {"city": "Lima"})}) != ident
+    assert tt.problem_identity({"reference": "A week has 7 days. "}) == "tool:text:A week has 7 days."
+    # the same request offered with other tools is the same problem
+    by_identity = {}
+    for it in ITEMS[1]:
+        by_identity.setdefault(it["identity"], set()).add(tuple(it["verifier"]["tools"]))
+    assert any(len(tools) > 1 for tools in by_identity.values())
+
+
+def test_unsupported_replies_name_the_missing_group():
+    unsupported = [it for it in ALL if "/unsupported/" in it["source"]]
+    for it in unsupported:
+        group = TOOLS[it["source"].rsplit("/", 1)[1]].group
+        assert it["reference"] == tt.UNSUPPORTED.format(group=group)
+    assert len({it["identity"] for it in unsupported}) >= 5  # not one identity that one split side takes whole
+
+
+@pytest.mark.parametrize("difficulty", [0, 1])
+def test_identical_references_share_the_identity(difficulty):
+    items = tt.generate(3000, seed=21, difficulty=difficulty)
+    by_reference = {}
+    for it in items:
+        by_reference.setdefault(it["reference"], set()).add(it["identity"])
+    assert all(len(ids) == 1 for ids in by_reference.values())
+    distinct = len({it["identity"] for it in items})
+    print(f"tool difficulty {difficulty}: {distinct} distinct identities among 3000 items")
+    assert distinct >= 1500
+    singles = {it["source"].split("/")[3] for it in items if "/single/" in it["source"]}
+    assert singles == set(TOOLS)  # redrawing repeats still leaves every tool in the mix
