@@ -83,8 +83,12 @@ def heldout_probes(n: int, seed: int) -> list[tuple[str, str]]:
     return sorted(probes.items())
 
 
-def drill_lines(cfg: InitConfig, exclude: set[str]) -> list[str]:
-    """Arithmetic drill lines, never one of the held-out probes."""
+def drill_lines(cfg: InitConfig, exclude: set[str], keep=None) -> list[str]:
+    """Arithmetic drill lines, never one of the held-out probes nor a line `keep(a, op, b)` rejects.
+
+    `keep` is the splitter's test that `a op b` is a training problem (`synth.corpus.train_arithmetic`),
+    the drill must not teach the answers of dev or test math problems by heart.
+    """
     rng, lines = random.Random(cfg.seed), []
     while len(lines) < cfg.drill_problems:
         roll = rng.random()
@@ -94,7 +98,7 @@ def drill_lines(cfg: InitConfig, exclude: set[str]) -> list[str]:
             prompt, answer = arithmetic_problem(rng, 13, ops="*")
         else:
             prompt, answer = arithmetic_problem(rng, cfg.drill_max_operand)
-        if prompt not in exclude:
+        if prompt not in exclude and (keep is None or keep(*prompt[:-3].split(" "))):
             lines.append(prompt + answer)
     return lines
 
@@ -131,16 +135,6 @@ def chat_rows(tokenizer, chats: list[str], seq_len: int, seed: int):
     mask_t = torch.tensor(mask, dtype=torch.bool).view(-1, seq_len)
     order = torch.randperm(len(ids_t), generator=torch.Generator().manual_seed(seed))
     return ids_t[order], mask_t[order]
-
-
-def corpus_conversations(cfg: InitConfig) -> list[list[dict]] | None:
-    """The chat conversations `init` pre-trains on (train split of every synth family); None with `--base`."""
-    from synth.corpus import chat_corpus
-
-    if cfg.base:
-        return None
-
-    return chat_corpus(cfg.family_items, cfg.seed, counts={"math": cfg.math_items} if cfg.math_items else None)
 
 
 def pack(ids: list[int], mask: list[bool], seq_len: int, seed: int):
@@ -241,8 +235,13 @@ def use_local_base(cfg: InitConfig, run: RunDir) -> dict:
     return report
 
 
-def main(cfg: InitConfig, conversations: list[list[dict]] | None = None) -> dict:
-    """Build, pre-train, evaluate and save the base model of `cfg.run`; returns the report."""
+def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_keep=None) -> dict:
+    """Build, pre-train, evaluate and save the base model of `cfg.run`; returns the report.
+
+    `conversations` and `drill_keep` come from the data layer (`synth.corpus.pretraining_corpus(cfg)`): the
+    train-split chat corpus and the predicate that keeps dev/test arithmetic facts out of the drill. The core
+    does not import synth.
+    """
     import torch
 
     from afm_align.base_model import build_model, describe_architecture, train_tokenizer
@@ -257,7 +256,7 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None) -> dict
         torch.set_num_threads(cfg.threads)
     start = time.time()
     probes = heldout_probes(cfg.probes, cfg.seed)
-    drill = drill_lines(cfg, exclude={p for p, _ in probes})
+    drill = drill_lines(cfg, exclude={p for p, _ in probes}, keep=drill_keep)
     tokenizer = train_tokenizer(drill[:5000] + _chat_texts_raw(conversations or []), cfg.vocab_size)
     chats = [tokenizer.apply_chat_template(c, tokenize=False) for c in conversations or []]
     drill_ids, drill_mask = pack(*drill_tokens(tokenizer, drill), cfg.seq_len, cfg.seed)

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-RUN_FORMAT = 1
+RUN_FORMAT = 2  # 2: train/dev/test splits by problem identity, a test stage after promotion
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 

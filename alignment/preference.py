@@ -85,9 +85,15 @@ def _text(messages: list[dict]) -> str:
 
 
 def preference_pairs(rows: list[dict], min_level: int, source: str = "the preference dataset") -> list[dict]:
-    """TRL conversational pairs {prompt, chosen, rejected} of the rows labelled at least `min_level`."""
+    """TRL conversational pairs {prompt, chosen, rejected} of the train rows labelled at least `min_level`.
+
+    Rows of the dev or test split (by problem identity) are never trained on: a dataset may carry them for
+    evaluation, and DPO/IPO must not learn the answers of the problems it is scored on.
+    """
     pairs = []
     for row in rows:
+        if row.get("split") not in (None, "train"):
+            continue
         chosen, rejected = _assistant(row["chosen"]), _assistant(row["rejected"])
         if row["level"] >= min_level and _text(chosen) != _text(rejected):
             pairs.append({"prompt": list(row["prompt"]), "chosen": chosen, "rejected": rejected})

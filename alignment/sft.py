@@ -9,7 +9,7 @@ What it does, top to bottom (`main(cfg)`):
    optional LoRA (`lora_rank` 8/16/32, merged before saving);
 3. checkpoint selection, as AFM picks SFT checkpoints ("automatic benchmarks and best-of-N sampling scored
    by the RM"): `num_checkpoints` checkpoints are saved evenly over training; each is evaluated on the
-   held-out rows of the prompt dataset `cfg.heldout` by (rewards from `alignment.rewards`, the one grader)
+   dev rows of the prompt dataset `cfg.heldout` by (rewards from `alignment.rewards`, the one grader)
    - `verifier_accuracy`: mean synth-verifier reward of the greedy answer (rows whose domain has a verifier),
    - `rm_best_of_n` (when `cfg.reward_model` is set): mean over prompts of the best RM score among
      `best_of_n` samples at `select_temperature`;
@@ -50,7 +50,7 @@ class SFTRecipeConfig:
     out: str = ""  # member directory to write
     member: str = ""  # member name in provenance ("" = the name of `out`)
     round: int = 0  # iTeC round this member belongs to
-    heldout: str = ""  # `prompt` dataset folder whose `heldout` rows select the checkpoint ("" = keep the last)
+    heldout: str = ""  # `prompt` dataset folder whose `dev` rows select the checkpoint ("" = keep the last)
     reward_model: str = ""  # RM directory for best-of-N in checkpoint selection ("" = verifiers only)
     seed: int = 0  # training, shuffling and sampling seed
     learning_rate: float = 2e-5  # AFM-on-device SFT learning rate
@@ -133,10 +133,10 @@ def build_trainer(model, tokenizer, rows: list[dict], cfg: SFTRecipeConfig, outp
 # ---- checkpoint evaluation and selection ------------------------------------------------------------
 
 def heldout_rows(path: str | Path, limit: int) -> list[dict]:
-    """The first `limit` held-out rows of a prompt dataset (a dataset with none is a ValueError)."""
-    rows = [r for r in read_rows(path, "prompt") if r["split"] == "heldout"]
+    """The first `limit` dev rows of a prompt dataset: checkpoints are chosen on dev, never on test."""
+    rows = [r for r in read_rows(path, "prompt") if r["split"] == "dev"]
     if not rows:
-        raise ValueError(f"heldout {path}: the prompt dataset has no rows with split 'heldout'")
+        raise ValueError(f"heldout {path}: the prompt dataset has no rows with split 'dev'")
     return rows[:limit] if limit > 0 else rows
 
 
@@ -230,7 +230,9 @@ def train_member(cfg: SFTRecipeConfig, recipe: str = "sft", extra_meta: dict | N
     the member, default `cfg`) let callers such as the rs recipe label it as theirs."""
     check_common(cfg)
     model, tokenizer = load_start(cfg.from_checkpoint)
-    rows = read_rows(cfg.data, "sft")
+    rows = [r for r in read_rows(cfg.data, "sft") if r.get("split") in (None, "train")]  # never dev/test problems
+    if not rows:
+        raise ValueError(f"data {cfg.data}: no sft rows of the train split to train on")
     held = heldout_rows(cfg.heldout, cfg.select_prompts) if cfg.heldout else []
     scorer = load_rm(cfg.reward_model) if cfg.reward_model and held else None
     attention_dropout = getattr(model.config, "attention_dropout", None)

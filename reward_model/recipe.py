@@ -34,10 +34,11 @@ def load(preset: str = "tiny", config_file: str | None = None, overrides=()) -> 
 
 
 def split_rows(rows: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    """(train, heldout): the rows' own split when present, else a seeded random fraction."""
-    held = [r for r in rows if r.get("split") == "heldout"]
+    """(train, held out): by the rows' own split when present (every row not `train` is held out: dev and
+    test pairs are of problems no training pair has), else a seeded random fraction."""
+    held = [r for r in rows if r.get("split") not in (None, "train")]
     if held:
-        return [r for r in rows if r.get("split") != "heldout"], held
+        return [r for r in rows if r.get("split") in (None, "train")], held
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     cut = max(1, int(len(rows) * fraction))

@@ -41,11 +41,11 @@ class RMTrainConfig:
     """Reward-model training settings (one recipe config; every field documented once here)."""
 
     output_dir: str = "runs/rm"  # where the trained RM, its tokenizer and rm_metrics.json are written
-    data: str = ""  # preference dataset folder (rows with split 'heldout' are the evaluation set)
+    data: str = ""  # preference dataset folder (rows whose split is not 'train' are the evaluation set)
     base: str = ""  # backbone checkpoint directory ('' = the run's base model)
     run: str = "default"  # run whose base model is the backbone when `base` is empty
     init_from: str = ""  # an RM directory to continue training (backbone and heads); '' = new heads on the backbone
-    heldout_fraction: float = 0.1  # evaluation share when the dataset has no 'heldout' rows
+    heldout_fraction: float = 0.1  # evaluation share when every row is 'train' or has no split
     learning_rate: float = 1e-4  # AdamW peak learning rate (linear decay)
     num_epochs: float = 1.0  # passes over the training pairs
     max_steps: int = -1  # > 0 overrides num_epochs

@@ -54,7 +54,7 @@ def test_malformed_line_on_disk_names_file_and_line(tmp_path):
     write_dataset(prompt_rows(), "prompt", tmp_path / "ds", producer="t")
     file = tmp_path / "ds" / "rows.jsonl"
     lines = file.read_text().splitlines()
-    lines[2] = lines[2].replace('"split":"train"', '"split":"test"')
+    lines[2] = lines[2].replace('"split":"train"', '"split":"heldout"')  # not a split of the protocol
     file.write_text("\n".join(lines) + "\n")
     with pytest.raises(RowError, match=r"rows.jsonl line 3: field 'split'"):
         read_rows(tmp_path / "ds")

@@ -21,7 +21,7 @@ def sft_rows(n=8):
 
 def heldout_prompts(n=3):
     return [{"id": f"h{i}", "prompt": [{"role": "user", "content": f"{i} + 2 ="}], "domain": "math",
-             "verifier": json.dumps({"answer": str(i + 2)}), "source": "test", "split": "heldout"}
+             "verifier": json.dumps({"answer": str(i + 2)}), "source": "test", "split": "dev"}
             for i in range(n)]
 
 

@@ -2,8 +2,8 @@
 
 Trains `train_reward_model` (soft labels + grading regulariser) from a randomly initialised tiny backbone
 (conftest: hidden 32, 2 layers, char tokenizer) on about 250 synthetic safety pairs from
-`synth.builders.preference_rows`, then scores the pairs whose prompts are held out (split by prompt hash,
-so no held-out prompt is seen in training). Chance is 50%; the full-size acceptance on 5,000 pairs of every
+`synth.builders.preference_rows`, then scores the pairs of dev and test problems (split by problem
+identity, so no held-out request template is seen in training). Chance is 50%; the full-size acceptance on 5,000 pairs of every
 family is `afm-align rm train` on the tiny preset (see configs/tiny/rm.yaml). About 15 s on one core.
 """
 import math
@@ -17,10 +17,10 @@ from synth.builders import preference_rows
 
 
 def test_tiny_rm_ranks_heldout_safety_pairs_well_above_chance(tokenizer, backbone_config, tmp_path):
-    rows, _ = preference_rows(400, seed=0, heldout=0.25, families=("safety",))
-    train, held = split_rows(rows, 0.25, seed=0)
-    held_prompts = {str(r["prompt"]) for r in held}
-    assert len(held) >= 50 and not held_prompts & {str(r["prompt"]) for r in train}
+    rows, _ = preference_rows(400, seed=0, families=("safety",), dev=0.15, test=0.15)
+    train, held = split_rows(rows, 0.25, seed=0)  # held out: the dev and test pairs (problem-disjoint)
+    held_ids = {r["identity"] for r in held}
+    assert len(held) >= 50 and not held_ids & {r["identity"] for r in train}
 
     torch.manual_seed(0)
     rm = MultiHeadRewardModel(MultiHeadRewardConfig(lm_config=backbone_config))
