@@ -42,6 +42,7 @@ def _add_iterate_command(sub) -> None:
 
 def _cmd_init(args: argparse.Namespace) -> int:
     from afm_align import init_base
+    from synth.corpus import pretraining_corpus
 
     overrides = list(args.overrides)
     if args.run:
@@ -49,7 +50,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     if args.base:
         overrides.append(f"base={args.base}")
     cfg = init_base.load(preset=args.preset, config_file=args.config, overrides=overrides)
-    init_base.main(cfg, init_base.corpus_conversations(cfg))
+    init_base.main(cfg, *pretraining_corpus(cfg))
     return 0
 
 
@@ -126,9 +127,25 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return cli_handlers.compare(args)
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from committee import member_eval
+
+    return member_eval.cli_main(args)
+
+
 def _add_eval_commands(sub) -> None:
-    """`leaderboard` and `compare` (issue #6: evaluation of committee members; reads round files)."""
-    p = sub.add_parser("leaderboard", help="print the members' leaderboard of a run (held-out accuracy, Elo)")
+    """`eval`, `leaderboard` and `compare`: evaluation of committee members (dev decides, test reports)."""
+    p = sub.add_parser("eval", help="score a member on a prompt dataset's dev or test split with the verifiers")
+    p.add_argument("--run", default="default", help="run name under ./runs (default: default)")
+    p.add_argument("--member", required=True, help="a member of the run (e.g. r3-rs), or base")
+    p.add_argument("--data", default=None, help="a prompt dataset folder (default: the run's own dev/test prompts)")
+    p.add_argument("--split", default="dev", choices=["dev", "test"], help="dev (decisions) or test (reports)")
+    p.add_argument("--json", default=None, help="also write the report to this JSON file")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="greedy answer length (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.set_defaults(handler=_cmd_eval)
+
+    p = sub.add_parser("leaderboard", help="print the members' leaderboard of a run (dev and test accuracy, Elo)")
     p.add_argument("--run", default="default", help="run name under ./runs (default: default)")
     p.add_argument("--round", type=int, default=None, help="round N (default: the latest evaluated)")
     p.set_defaults(handler=_cmd_leaderboard)
@@ -176,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output dataset folder")
     p.add_argument("--kind", default="prompt", choices=["prompt", "sft"], help="prompt rows or sft rows")
     p.add_argument("--difficulty", type=int, default=1, help="0 (easiest) and up")
-    p.add_argument("--heldout", type=float, default=0.1, help="fraction held out for evaluation")
+    p.add_argument("--dev", type=float, default=0.15, help="share of problem identities in the dev split")
+    p.add_argument("--test", type=float, default=0.15, help="share of problem identities in the test split")
     p.set_defaults(handler=_cmd_synth)
 
     p = sub.add_parser("rm", help="train, evaluate or apply the multi-head reward model")

@@ -1,12 +1,14 @@
 """The `afm-align leaderboard` and `afm-align compare` handlers: tables printed from round files.
 
 - `leaderboard(args)`: every member of the run up to `--round` (default: the latest evaluated round),
-  from `round_<N>/eval/leaderboard.json`: member, round, recipe, promoted, held-out mean [95% CI],
-  per-domain accuracy, Elo [95% CI].
-- `compare(args)`: MEMBER_A against MEMBER_B on the held-out prompts both answered, from
-  `round_<N>/eval/samples.jsonl` (default: the latest evaluated round holding both): per-domain and mean
-  accuracy deltas (A - B) with paired bootstrap 95% intervals, the RM win rate of A over B, then
-  `--samples` prompts side by side (prompts where the verifier disagrees first).
+  from `round_<N>/eval/leaderboard.json` (dev: what promotion used) and `test_leaderboard.json` (test:
+  reports only, the members scored on it): member, round, recipe, promoted, dev mean [95% CI], test mean
+  [95% CI], per-domain dev accuracy, Elo [95% CI] (judged by the verifiers).
+- `compare(args)`: MEMBER_A against MEMBER_B on the dev prompts both answered (and on test, when both
+  were scored on it), from `round_<N>/eval/samples.jsonl` / `test_samples.jsonl` (default: the latest
+  evaluated round holding both): per-domain and mean accuracy deltas (A - B) with paired cluster-bootstrap
+  95% intervals, the verifier-judged win rate of A over B, then `--samples` dev prompts side by side
+  (prompts where the verifier disagrees first).
 Member names are unique within a run (the round runner names them `r<N>-<recipe>`, e.g. `r1-dpo`).
 Unknown run, round or member: a one-sentence ValueError (exit 2 from the CLI). No model is loaded.
 
@@ -19,6 +21,7 @@ import textwrap
 
 from afm_align.rundir import RunDir
 from committee.evaluation import (
+    JUDGE,
     domain_differences,
     eval_rounds,
     paired_difference,
@@ -26,6 +29,7 @@ from committee.evaluation import (
     read_samples,
     win_rates,
 )
+from committee.report_eval import read_test
 
 COLUMN = 48  # width of each side in the side-by-side samples
 
@@ -52,16 +56,23 @@ def _interval(ci, digits: int = 3) -> str:
     return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else ""
 
 
-def leaderboard_lines(entries: list[dict]) -> list[str]:
-    """The leaderboard as aligned text lines, best held-out mean first."""
-    domains = sorted({d for e in entries for d in (e.get("heldout") or {}) if d != "mean"})
-    head = ["member", "round", "recipe", "promoted", "held-out mean [95% CI]", *domains, "Elo [95% CI]"]
+def _mean_cell(scores: dict | None, ci) -> str:
+    mean = (scores or {}).get("mean")
+    return "-" if mean is None else f"{mean:.3f} " + _interval(ci)
+
+
+def leaderboard_lines(entries: list[dict], test: list[dict] = ()) -> list[str]:
+    """The leaderboard as aligned text lines, best dev mean first; test means beside them where scored."""
+    tests = {e["member"]: e for e in test}
+    domains = sorted({d for e in entries for d in (e.get("dev") or {}) if d != "mean"})
+    head = ["member", "round", "recipe", "promoted", "dev mean [95% CI]", "test mean [95% CI]",
+            *[f"dev {d}" for d in domains], "Elo [95% CI]"]
     rows = [head]
     for e in entries:
-        mean = e["heldout"].get("mean")
+        t = tests.get(e["member"], {})
         rows.append([e["member"], str(e["round"]), str(e.get("recipe") or "-"), "yes" if e.get("promoted") else "no",
-                     ("-" if mean is None else f"{mean:.3f} ") + _interval(e.get("heldout_ci95")),
-                     *["-" if e["heldout"].get(d) is None else f"{e['heldout'][d]:.3f}" for d in domains],
+                     _mean_cell(e.get("dev"), e.get("dev_ci95")), _mean_cell(t.get("test"), t.get("test_ci95")),
+                     *["-" if e["dev"].get(d) is None else f"{e['dev'][d]:.3f}" for d in domains],
                      ("-" if e.get("elo") is None else f"{e['elo']:.0f} ") + _interval(e.get("elo_ci95"), 0)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
@@ -72,23 +83,26 @@ def leaderboard(args) -> int:
     run, rounds = _run(args.run)
     round_n = _pick_round(rounds, args.round, args.run)
     entries = read_leaderboard(run, round_n)
-    print(f"run {args.run}, round {round_n}: {len(entries)} members")
-    print("\n".join(leaderboard_lines(entries)))
+    test = read_test(run, round_n)
+    print(f"run {args.run}, round {round_n}: {len(entries)} members; promotion used the dev split; the test "
+          f"split is for reports only ({len(test)} members scored on it); Elo judged by {JUDGE}")
+    print("\n".join(leaderboard_lines(entries, test)))
     return 0
 
 
-def _round_with(run: RunDir, rounds: list[int], wanted: int | None, name: str, members: list[str]) -> tuple[int, list]:
+def _round_with(run: RunDir, rounds: list[int], wanted: int | None, name: str, members: list[str],
+                split: str = "dev") -> tuple[int, list]:
     """(round, its samples): `wanted`, else the latest evaluated round whose samples hold both members."""
     for round_n in ([_pick_round(rounds, wanted, name)] if wanted is not None else reversed(rounds)):
-        samples = read_samples(run, round_n)
+        samples = read_samples(run, round_n, split)
         present = {s["member"] for s in samples}
         missing = [m for m in members if m not in present]
         if not missing:
             return round_n, samples
         if wanted is not None:
             raise ValueError(f"member '{missing[0]}' has no samples in round {round_n} of run '{name}'.")
-    raise ValueError(f"no evaluated round of run '{name}' holds both '{members[0]}' and '{members[1]}' "
-                     "(member names look like r1-dpo; see `afm-align leaderboard`).")
+    raise ValueError(f"no evaluated round of run '{name}' holds {split} answers of both '{members[0]}' and "
+                     f"'{members[1]}' (member names look like r1-dpo; see `afm-align leaderboard`).")
 
 
 def _side_by_side(left: str, right: str, width: int = COLUMN) -> list[str]:
@@ -134,16 +148,28 @@ def compare(args) -> int:
     run, rounds = _run(args.run)
     a, b = args.member_a, args.member_b
     round_n, samples = _round_with(run, rounds, args.round, args.run, [a, b])
-    per_domain = domain_differences(samples, a, b, n_boot=args.bootstrap, seed=args.seed)
-    delta, ci = paired_difference(samples, a, b, n_boot=args.bootstrap, seed=args.seed)
-    print(f"run {args.run}, round {round_n}: {a} - {b} (held-out accuracy, paired bootstrap 95% interval)")
-    width = max(len(d) for d in [*per_domain, "mean"])
-    for domain, (d, dci, n) in per_domain.items():
-        print(f"  {domain.ljust(width)}  {d:+.3f} {_interval(dci)}  ({n} prompts)")
-    above = " (interval above zero)" if ci[0] > 0 else " (interval below zero)" if ci[1] < 0 else ""
-    print(f"  {'mean'.ljust(width)}  {delta:+.3f} {_interval(ci)}{above}")
+    print(f"run {args.run}, round {round_n}: {a} - {b}")
+    print("\n".join(delta_lines(samples, a, b, "dev (what promotion uses)", args)))
     rate = win_rates(samples, [a, b]).get((a, b))
     if rate is not None:
-        print(f"RM win rate of {a} over {b}: {rate:.3f}")
+        print(f"dev win rate of {a} over {b}, judged by {JUDGE}: {rate:.3f}")
+    try:
+        _, test = _round_with(run, rounds, args.round, args.run, [a, b], split="test")
+        print("\n".join(delta_lines(test, a, b, "test (reports only)", args)))
+    except ValueError:
+        print(f"test: not both of {a} and {b} were scored on the test split (only promoted members are)")
     print("\n".join(sample_lines(samples, a, b, args.samples)))
     return 0
+
+
+def delta_lines(samples: list[dict], a: str, b: str, label: str, args) -> list[str]:
+    """Per-domain and mean accuracy deltas (A - B) with paired cluster-bootstrap 95% intervals."""
+    per_domain = domain_differences(samples, a, b, n_boot=args.bootstrap, seed=args.seed)
+    delta, ci = paired_difference(samples, a, b, n_boot=args.bootstrap, seed=args.seed)
+    lines = [f"{label}: accuracy delta, paired bootstrap 95% interval over problems"]
+    width = max(len(d) for d in [*per_domain, "mean"])
+    for domain, (d, dci, n) in per_domain.items():
+        lines.append(f"  {domain.ljust(width)}  {d:+.3f} {_interval(dci)}  ({n} prompts)")
+    above = " (interval above zero)" if ci[0] > 0 else " (interval below zero)" if ci[1] < 0 else ""
+    lines.append(f"  {'mean'.ljust(width)}  {delta:+.3f} {_interval(ci)}{above}")
+    return lines

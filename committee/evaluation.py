@@ -1,29 +1,33 @@
-"""Evaluation of committee members on held-out verifiable prompts: accuracy with CIs, RM win rates, Elo.
+"""Evaluation of committee members on the dev split: accuracy with honest intervals, win rates, Elo.
+
+The protocol (synth.splits): every member is scored on `dev` prompts, and promotion reads only what this
+module writes; the `test` split is scored afterwards by `committee.test_scoring`, into other files, for
+reports only. Both sets hold distinct problem identities that no training data of any kind contains.
 
 What it does, for round N (`evaluate_round`):
-1. every member trained in round N answers each held-out prompt once, greedily (temperature 0), through
-   the one sampling path (`alignment.generation.generate`); members of earlier rounds are never
-   regenerated: their answers are copied from their own `round_<M>/eval/samples.jsonl`;
+1. every member trained in round N answers each dev prompt once, greedily (temperature 0), through the
+   one sampling path (`alignment.generation.generate`); members of earlier rounds are never regenerated:
+   their answers are copied from their own `round_<M>/eval/samples.jsonl`;
 2. new answers are graded by their family's verifier (`synth.<family>_tasks.reward`, batched per domain;
    the code family runs its tests in the sandbox in parallel), copied answers keep their grade;
-3. every answer, old and new, is scored by the round-N reward model, so win rates and the Elo
-   leaderboard compare all members under one judge;
-4. `round_<N>/eval/samples.jsonl` (all members of rounds 0..N: prompt_id, prompt, domain, member,
-   completion, rm_score, verifier_score), `round_<N>/eval/winrates.json` and
-   `round_<N>/eval/leaderboard.json` are written atomically. The leaderboard holds one entry per member of
-   rounds 0..N, ranked by held-out mean: member, round, recipe, promoted, heldout {domain: acc, mean},
-   heldout_ci95, elo, elo_ci95, winrate_vs_prev_best, n_prompts, path, and kl / reward for RL members.
-   `promoted` is False for round-N members until `committee.promotion.mark_promoted` records the decision;
-   earlier members keep the flag of their own round.
+3. new answers are scored by the round-N reward model (an earlier member's answers keep the score of the
+   round that scored them: the scores are shown beside answers, nothing ranks by them); win rates and the
+   Elo leaderboard are judged by the verifiers (`JUDGE`), which no member trains as a judge, never by the
+   RM that DPO's labels and MDLOO's reward come from;
+4. `round_<N>/eval/samples.jsonl` (all members of rounds 0..N: prompt_id, prompt, domain, identity,
+   member, completion, rm_score, verifier_score), `winrates.json` and `leaderboard.json` are written
+   atomically. The leaderboard holds one entry per member of rounds 0..N, ranked by dev mean: member,
+   round, recipe, promoted, dev {domain: acc, mean}, dev_ci95, dev_domains {domain: accuracy, n,
+   problems, ci95}, elo, elo_ci95, winrate_vs_prev_best, judge, n_prompts, path, and kl / reward for RL
+   members. `promoted` is False for round-N members until `committee.promotion.mark_promoted` records
+   the decision; earlier members keep the flag of their own round.
 
-Statistics (pure functions over sample rows): held-out accuracy is the mean over domains of per-domain
-accuracy (each domain counts once, however many prompts it has); its 95% interval is a seeded percentile
-bootstrap over prompts, stratified by domain. `paired_difference` bootstraps the difference of two
-members on the prompts both answered. Win rates: on each prompt, higher RM score wins, ties count half.
+Statistics (`committee.eval_stats`): a prompt is solved when its verifier score is 1.0; per-domain
+accuracy has a Wilson interval; the mean over domains (each domain counts once) has a cluster-bootstrap
+interval over problem identities; `paired_difference` is paired on shared prompts.
 
 Member names are unique within a run (the runner names them `r<N>-<recipe>`, e.g. `r1-dpo`).
-What it simplifies: one greedy answer per prompt (no pass@k); a verifier score is a fraction in [0, 1]
-(code: share of tests passed), counted as accuracy as is.
+What it simplifies: one greedy answer per prompt (no pass@k).
 
 Run: called by the round runner (`afm-align iterate`); tests: `python -m pytest tests/committee/test_evaluation.py`.
 """
@@ -41,10 +45,14 @@ from afm_align.rundir import RunDir
 from afm_align.store import write_json_atomic
 from committee.leaderboard import elo_ratings, score_matrix
 
-SAMPLES_FILE = "samples.jsonl"
-LEADERBOARD_FILE = "leaderboard.json"
+SAMPLES_FILE = "samples.jsonl"  # dev answers: what promotion's leaderboard is computed from
+LEADERBOARD_FILE = "leaderboard.json"  # dev: the only file promotion reads
 WINRATES_FILE = "winrates.json"
-SAMPLE_KEYS = ("prompt_id", "prompt", "domain", "member", "completion", "rm_score", "verifier_score")
+TEST_SAMPLES_FILE = "test_samples.jsonl"  # test answers: reports only
+TEST_FILE = "test_leaderboard.json"  # test: reports only, written after promotion
+SAMPLE_KEYS = ("prompt_id", "prompt", "domain", "identity", "member", "completion", "rm_score", "verifier_score")
+JUDGE_KEY = "verifier_score"  # win rates and Elo: the families' exact verifiers judge (no member trains a judge)
+JUDGE = "the families' verifiers (higher score wins, ties half)"
 
 
 @dataclass
@@ -92,7 +100,7 @@ def sample_members(members: dict[str, Path], heldout_rows: list[dict], *, max_ne
         texts = generate(model, tokenizer, prompts, k=1, max_new_tokens=max_new_tokens, temperature=0.0,
                          batch_size=batch_size, seed=seed)
         out += [{"prompt_id": row["id"], "prompt": row["prompt"], "domain": row["domain"], "member": name,
-                 "completion": text[0]} for row, text in zip(heldout_rows, texts)]
+                 "identity": row.get("identity"), "completion": text[0]} for row, text in zip(heldout_rows, texts)]
         del model
     return out
 
@@ -104,8 +112,9 @@ def verify_samples(samples: list[dict], heldout_rows: list[dict]) -> list[dict]:
     by_id = {row["id"]: row for row in heldout_rows}
     missing = sorted({s["prompt_id"] for s in samples} - set(by_id))
     if missing:
-        raise ValueError(f"samples refer to prompt ids not among the held-out rows (e.g. '{missing[0]}').")
-    out = [{**s, "verifier_score": None} for s in samples]
+        raise ValueError(f"samples refer to prompt ids not among the evaluation rows (e.g. '{missing[0]}').")
+    out = [{**s, "verifier_score": None, "identity": s.get("identity") or by_id[s["prompt_id"]].get("identity")}
+           for s in samples]
     for domain in FAMILIES:
         module = family_module(domain)
         mine = [s for s in out if s["domain"] == domain]
@@ -166,78 +175,39 @@ def rm_accuracy(rm_dir, preference_rows: list[dict]) -> float:
     return float(evaluate_preferences(RewardScorer(model, tokenizer), to_dataset(preference_rows))["accuracy"])
 
 
-# ---- statistics -------------------------------------------------------------------------------------
+# ---- statistics (committee.eval_stats holds the formulas) ----------------------------------------------
 
-def _by_domain(samples: list[dict], member: str) -> dict[str, dict[str, float]]:
-    """{domain: {prompt_id: verifier_score}} of one member's graded samples."""
-    out: dict[str, dict[str, float]] = {}
-    for s in samples:
-        if s.get("member") == member and s.get("verifier_score") is not None:
-            out.setdefault(s["domain"], {})[s["prompt_id"]] = float(s["verifier_score"])
-    return out
+def split_accuracy(samples: list[dict], member: str, *, n_boot: int = 1000, seed: int = 0) -> dict:
+    """One member's accuracy report (per domain with Wilson intervals, mean with a cluster bootstrap)."""
+    from committee.eval_stats import accuracy_report
 
-
-def _stratified_ci(groups: dict[str, np.ndarray], n_boot: int, seed: int) -> list[float]:
-    """Percentile 95% interval of the mean over groups of each group's mean, resampling within groups."""
-    rng = np.random.default_rng(seed)
-    means = np.zeros(n_boot)
-    for values in groups.values():
-        idx = rng.integers(0, len(values), size=(n_boot, len(values)))
-        means += values[idx].mean(axis=1)
-    means /= len(groups)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return [round(float(low), 4), round(float(high), 4)]
-
-
-def heldout_accuracy(samples: list[dict], member: str, *, n_boot: int = 1000,
-                     seed: int = 0) -> tuple[dict[str, float], float, list[float]]:
-    """(per-domain accuracy, mean over domains, bootstrap 95% interval of that mean) of one member."""
-    graded = _by_domain(samples, member)
-    if not graded:
-        raise ValueError(f"member '{member}' has no verifier-graded held-out samples.")
-    groups = {d: np.array([scores[p] for p in sorted(scores)]) for d, scores in sorted(graded.items())}
-    per_domain = {d: round(float(v.mean()), 4) for d, v in groups.items()}
-    mean = round(float(np.mean([v.mean() for v in groups.values()])), 4)
-    return per_domain, mean, _stratified_ci(groups, n_boot, seed)
-
-
-def _paired(samples: list[dict], member_a: str, member_b: str) -> dict[str, np.ndarray]:
-    """{domain: per-prompt score differences a - b} on the prompts both members answered."""
-    a, b = _by_domain(samples, member_a), _by_domain(samples, member_b)
-    for name, graded in ((member_a, a), (member_b, b)):
-        if not graded:
-            raise ValueError(f"member '{name}' has no verifier-graded held-out samples.")
-    out = {}
-    for domain in sorted(set(a) & set(b)):
-        shared = sorted(set(a[domain]) & set(b[domain]))
-        if shared:
-            out[domain] = np.array([a[domain][p] - b[domain][p] for p in shared])
-    if not out:
-        raise ValueError(f"members '{member_a}' and '{member_b}' share no graded held-out prompt.")
-    return out
+    return accuracy_report(samples, member, n_boot=n_boot, seed=seed)
 
 
 def paired_difference(samples: list[dict], member_a: str, member_b: str, *, n_boot: int = 1000,
                       seed: int = 0) -> tuple[float, list[float]]:
-    """(a - b in mean-over-domains accuracy, its 95% interval), paired on shared prompts, stratified by domain."""
-    diffs = _paired(samples, member_a, member_b)
-    delta = float(np.mean([d.mean() for d in diffs.values()]))
-    return round(delta, 4), _stratified_ci(diffs, n_boot, seed)
+    """(a - b in mean-over-domains accuracy, its 95% cluster-bootstrap interval), paired on shared prompts."""
+    from committee.eval_stats import paired_report
+
+    report = paired_report(samples, member_a, member_b, n_boot=n_boot, seed=seed)
+    return report["delta"], report["ci95"]
 
 
 def domain_differences(samples: list[dict], member_a: str, member_b: str, *, n_boot: int = 1000,
                        seed: int = 0) -> dict[str, tuple[float, list[float], int]]:
     """{domain: (a - b accuracy, 95% interval, prompts)} on the prompts both members answered."""
-    return {domain: (round(float(d.mean()), 4), _stratified_ci({domain: d}, n_boot, seed), len(d))
-            for domain, d in _paired(samples, member_a, member_b).items()}
+    from committee.eval_stats import paired_report
+
+    per_domain = paired_report(samples, member_a, member_b, n_boot=n_boot, seed=seed)["per_domain"]
+    return {d: (v["delta"], v["ci95"], v["n"]) for d, v in per_domain.items()}
 
 
-def win_rates(samples: list[dict], members: list[str]) -> dict[tuple[str, str], float]:
-    """RM-judged {(a, b): share of shared prompts where a's rm_score beats b's (ties 0.5)}.
+def win_rates(samples: list[dict], members: list[str], key: str = JUDGE_KEY) -> dict[tuple[str, str], float]:
+    """{(a, b): share of shared prompts where a's `key` score beats b's (ties 0.5)}; judge: the verifiers.
 
-    Pairs without a prompt that both members answered (with RM scores) are absent.
+    Pairs without a prompt that both members answered (with scores) are absent.
     """
-    _, scores = score_matrix(samples, list(members))
+    _, scores = score_matrix(samples, list(members), key)
     out = {}
     for i, a in enumerate(members):
         for j, b in enumerate(members):
@@ -273,9 +243,9 @@ def read_leaderboard(run: RunDir, round_n: int) -> list[dict]:
     return json.loads(file.read_text(encoding="utf-8"))
 
 
-def read_samples(run: RunDir, round_n: int) -> list[dict]:
-    """The rows of `round_<N>/eval/samples.jsonl` (empty when absent)."""
-    file = run.round(round_n) / "eval" / SAMPLES_FILE
+def read_samples(run: RunDir, round_n: int, split: str = "dev") -> list[dict]:
+    """The rows of `round_<N>/eval/samples.jsonl` (dev) or `test_samples.jsonl` (empty when absent)."""
+    file = run.round(round_n) / "eval" / (TEST_SAMPLES_FILE if split == "test" else SAMPLES_FILE)
     if not file.is_file():
         return []
     with open(file, encoding="utf-8") as fh:
@@ -299,17 +269,21 @@ def earlier_entries(run: RunDir, round_n: int) -> list[dict]:
     return [e for m in eval_rounds(run) if m < round_n for e in read_leaderboard(run, m) if e["round"] == m]
 
 
-def _reused_samples(run: RunDir, entries: list[dict], prompt_ids: set[str]) -> list[dict]:
-    """Earlier members' graded answers, copied from their own round's samples (never regenerated)."""
+def _reused_samples(run: RunDir, entries: list[dict], prompt_ids: set[str], split: str = "dev",
+                    keep_rm: bool = False) -> list[dict]:
+    """Earlier members' graded answers, copied from the round where they were scored (never regenerated).
+
+    `keep_rm`: keep the RM score the sample got in its own round (else it is dropped, to be scored again).
+    """
     out, cache = [], {}
     for entry in entries:
-        m = entry["round"]
-        cache.setdefault(m, read_samples(run, m))
+        m = entry.get("scored_in", entry["round"])
+        cache.setdefault(m, read_samples(run, m, split))
         rows = [s for s in cache[m] if s["member"] == entry["member"] and s["prompt_id"] in prompt_ids]
         if not rows:
-            raise ValueError(f"no held-out samples of earlier member '{entry['member']}' in "
-                             f"{run.round(m) / 'eval' / SAMPLES_FILE}; evaluate round {m} first.")
-        out += [{k: s.get(k) for k in SAMPLE_KEYS if k != "rm_score"} for s in rows]
+            raise ValueError(f"no {split} samples of earlier member '{entry['member']}' in round {m}; "
+                             f"evaluate round {m} first.")
+        out += [{k: s.get(k) for k in SAMPLE_KEYS if keep_rm or k != "rm_score"} for s in rows]
     return out
 
 
@@ -323,29 +297,37 @@ def _rl_metrics(path) -> dict:
     return {k: final[k] for k in ("kl", "reward") if isinstance(final.get(k), (int, float))}
 
 
+def accuracy_fields(samples: list[dict], member: str, split: str, s: EvalSettings) -> dict:
+    """{split: {domain: acc, "mean": acc}, f"{split}_ci95": [lo, hi], f"{split}_domains": {d: {n, ci95, ...}}}."""
+    try:
+        report = split_accuracy(samples, member, n_boot=s.n_boot, seed=s.seed)
+    except ValueError:  # no graded prompt (e.g. only general prompts): no accuracy, still on the board
+        return {split: {"mean": None}, f"{split}_ci95": None, f"{split}_domains": {}}
+    per_domain = {d: v["accuracy"] for d, v in report["per_domain"].items()}
+    return {split: {**per_domain, "mean": report["mean"]}, f"{split}_ci95": report["ci95"],
+            f"{split}_domains": report["per_domain"]}
+
+
 def _entry(samples: list[dict], info: dict, elo: dict, rates: dict, previous_best: str | None,
            s: EvalSettings) -> dict:
     name = info["member"]
-    try:
-        per_domain, mean, ci = heldout_accuracy(samples, name, n_boot=s.n_boot, seed=s.seed)
-    except ValueError:  # no graded prompt (e.g. only general prompts): no accuracy, still on the board
-        per_domain, mean, ci = {}, None, None
     entry = {"member": name, "round": info["round"], "recipe": info.get("recipe"), "path": info.get("path"),
-             "promoted": bool(info.get("promoted", False)), "heldout": {**per_domain, "mean": mean},
-             "heldout_ci95": ci, "n_prompts": len({x["prompt_id"] for x in samples if x["member"] == name}),
-             "winrate_vs_prev_best": rates.get((name, previous_best)), **elo[name]}
+             "promoted": bool(info.get("promoted", False)), **accuracy_fields(samples, name, "dev", s),
+             "n_prompts": len({x["prompt_id"] for x in samples if x["member"] == name}),
+             "winrate_vs_prev_best": rates.get((name, previous_best)), "judge": JUDGE, **elo[name]}
     entry.update({k: info[k] for k in ("kl", "reward") if k in info})
     return entry
 
 
 def evaluate_round(run_dir, round_n: int, members: list[dict], heldout_rows: list[dict], rm_dir,
                    previous_best: str | None, *, cfg=None) -> list[dict]:
-    """Evaluate round N's members against every earlier member and write the round's eval files.
+    """Evaluate round N's members on the dev rows against every earlier member; write the round's dev files.
 
-    members: [{name, recipe, path, round}] trained this round. heldout_rows: prompt rows (id, prompt,
-    domain, verifier). rm_dir: the round's RM directory (or a callable scorer, or None for no RM).
+    members: [{name, recipe, path, round}] trained this round. heldout_rows: the dev prompt rows (id, prompt,
+    domain, verifier, identity). rm_dir: the round's RM directory (or a callable scorer, or None for no RM).
     previous_best: the member the win rate is taken against (None in round 0). cfg: see EvalSettings.
-    Returns the leaderboard entries (all members of rounds 0..N, best held-out mean first).
+    Returns the leaderboard entries (all members of rounds 0..N, best dev mean first). Test rows never
+    reach this function: `evaluate_test` scores them after promotion, into other files.
     """
     run, s = as_run(run_dir), EvalSettings.from_cfg(cfg)
     earlier = earlier_entries(run, round_n)
@@ -356,21 +338,21 @@ def evaluate_round(run_dir, round_n: int, members: list[dict], heldout_rows: lis
         raise ValueError(f"previous best '{previous_best}' is not a member of rounds 0..{round_n}.")
     new = sample_members({m["name"]: Path(m["path"]) for m in members}, heldout_rows,
                          max_new_tokens=s.max_new_tokens, batch_size=s.batch_size, seed=s.seed)
-    old = _reused_samples(run, earlier, {r["id"] for r in heldout_rows})
-    samples = score_samples(old + verify_samples(new, heldout_rows), rm_dir, batch_size=s.rm_batch_size)
+    old = _reused_samples(run, earlier, {r["id"] for r in heldout_rows}, keep_rm=True)
+    samples = old + score_samples(verify_samples(new, heldout_rows), rm_dir, batch_size=s.rm_batch_size)
     samples = sorted(({k: x.get(k) for k in SAMPLE_KEYS} for x in samples),
                      key=lambda x: (x["member"], x["prompt_id"]))
     infos = [{**e} for e in earlier] + [
         {"member": m["name"], "round": m.get("round", round_n), "recipe": m.get("recipe"),
          "path": str(m["path"]), "promoted": False, **_rl_metrics(m["path"])} for m in members]
-    elo = elo_ratings(samples, names, n_boot=s.n_boot, seed=s.seed, prior=s.bt_prior)
+    elo = elo_ratings(samples, names, n_boot=s.n_boot, seed=s.seed, prior=s.bt_prior, key=JUDGE_KEY)
     rates = win_rates(samples, names)
     entries = [_entry(samples, info, elo, rates, previous_best, s) for info in infos]
-    entries.sort(key=lambda e: (e["heldout"]["mean"] is None, -(e["heldout"]["mean"] or 0.0), e["member"]))
+    entries.sort(key=lambda e: (e["dev"]["mean"] is None, -(e["dev"]["mean"] or 0.0), e["member"]))
     out = run.round(round_n) / "eval"
     _write_jsonl_atomic(out / SAMPLES_FILE, samples)
     order = [e["member"] for e in entries]
-    write_json_atomic(out / WINRATES_FILE, {"members": order, "matrix": [
+    write_json_atomic(out / WINRATES_FILE, {"members": order, "judge": JUDGE, "split": "dev", "matrix": [
         [rates.get((a, b)) for b in order] for a in order]})
     write_json_atomic(out / LEADERBOARD_FILE, entries)
     return entries

@@ -85,12 +85,12 @@ def to_elo(theta: np.ndarray) -> np.ndarray:
 
 
 def elo_ratings(samples: list[dict], members: list[str], *, n_boot: int = 1000, seed: int = 0,
-                prior: float = DEFAULT_PRIOR) -> dict[str, dict]:
-    """{member: {"elo": float, "elo_ci95": [lo, hi], "games": int}} from RM-judged per-prompt games.
+                prior: float = DEFAULT_PRIOR, key: str = "rm_score") -> dict[str, dict]:
+    """{member: {"elo": float, "elo_ci95": [lo, hi], "games": int}} from per-prompt games judged by `key`.
 
     Members without any scored game get `elo` None. The interval is a percentile bootstrap over prompts.
     """
-    _, scores = score_matrix(samples, members)
+    _, scores = score_matrix(samples, members, key)
     wins = win_matrix(scores)
     played = (wins + wins.T).sum(axis=1)
     active = [i for i in range(len(members)) if played[i] > 0]

@@ -3,9 +3,9 @@
 What it does: `promote(entries, rule, previous_committee)` reads the round's leaderboard entries (all
 members of rounds 0..N, as `committee.evaluation.evaluate_round` returns them) and applies a
 `PromotionRule`:
-- candidates are the members trained in the latest round, ranked by held-out mean accuracy (ties: Elo,
-  then name); members without a held-out mean are never promoted;
-- a candidate is promoted if it is among the `top_k` and beats the best earlier member's held-out mean
+- candidates are the members trained in the latest round, ranked by dev mean accuracy (ties: Elo,
+  then name); members without a dev mean are never promoted;
+- a candidate is promoted if it is among the `top_k` and beats the best earlier member's dev mean
   by at least `min_improvement` (accuracy as a fraction: 0.01 = one point); in round 0 there is nothing
   to beat, so the top_k are promoted;
 - the committee is the promoted members plus the `keep_best_earlier` best earlier members (AFM keeps
@@ -15,7 +15,12 @@ It returns (promoted, committee, reason), reason being one sentence for the mani
 `best_member(entries, before_round)` is the previous best the win rates are measured against, and
 `mark_promoted(run_dir, round_n, promoted)` records the decision in the round's leaderboard.json.
 
-What it simplifies: one headline number (held-out mean) decides; AFM does not say how its committee is
+Dev only, by construction: promotion reads `leaderboard.json`, which holds dev scores; test scores are
+written by `committee.report_eval` into other files after this stage, and this module never imports it.
+`promote` and `best_member` refuse entries that carry any test field (`dev_view`), so passing them test
+numbers by mistake is an error, not a silent leak.
+
+What it simplifies: one headline number (dev mean) decides; AFM does not say how its committee is
 picked beyond "latest promising / best performing" (afm-spec §3).
 
 Run: `python -m pytest tests/committee/test_promotion.py`.
@@ -33,7 +38,7 @@ class PromotionRule:
     """How a round's candidates are promoted into the next committee."""
 
     top_k: int = 2  # at most this many candidates of the round are promoted
-    min_improvement: float = 0.0  # held-out mean a candidate must gain over the best earlier member
+    min_improvement: float = 0.0  # dev mean a candidate must gain over the best earlier member
     keep_best_earlier: int = 1  # best members of earlier rounds always kept in the committee
 
     def __post_init__(self):
@@ -42,18 +47,27 @@ class PromotionRule:
                              f"(got {self.top_k}, {self.keep_best_earlier}).")
 
 
+def dev_view(entries: list[dict]) -> list[dict]:
+    """`entries` themselves, after checking that none carries a test score (promotion reads dev only)."""
+    for e in entries:
+        leaked = sorted(k for k in e if k.startswith("test") or k == "vs_baseline")
+        if leaked:
+            raise ValueError(f"promotion reads dev scores only; entry '{e.get('member')}' carries {leaked[0]}")
+    return entries
+
+
 def _mean(entry: dict) -> float | None:
-    return (entry.get("heldout") or {}).get("mean")
+    return (entry.get("dev") or {}).get("mean")
 
 
 def _ranked(entries: list[dict]) -> list[dict]:
-    """Entries with a held-out mean, best first (ties: higher Elo, then name)."""
-    scored = [e for e in entries if _mean(e) is not None]
+    """Entries with a dev mean, best first (ties: higher Elo, then name)."""
+    scored = [e for e in dev_view(entries) if _mean(e) is not None]
     return sorted(scored, key=lambda e: (-_mean(e), -(e.get("elo") or 0.0), e["member"]))
 
 
 def best_member(entries: list[dict], before_round: int | None = None) -> str | None:
-    """The member with the best held-out mean (among rounds below `before_round` when given)."""
+    """The member with the best dev mean (among rounds below `before_round` when given)."""
     pool = [e for e in entries if before_round is None or e["round"] < before_round]
     ranked = _ranked(pool)
     return ranked[0]["member"] if ranked else None
@@ -64,6 +78,7 @@ def promote(entries: list[dict], rule: PromotionRule,
     """(promoted members, next committee, one-sentence reason) for the latest round in `entries`."""
     if not entries:
         raise ValueError("promotion needs at least one leaderboard entry.")
+    dev_view(entries)
     latest = max(e["round"] for e in entries)
     candidates = _ranked([e for e in entries if e["round"] == latest])
     earlier = _ranked([e for e in entries if e["round"] < latest])
@@ -75,7 +90,7 @@ def promote(entries: list[dict], rule: PromotionRule,
     means = {e["member"]: _mean(e) for e in entries}
     shown = ", ".join(f"{m} ({means[m]:.3f})" for m in promoted)
     if not earlier:
-        reason = f"round {latest}: promoted the top {rule.top_k} by held-out mean: {shown or 'none'}."
+        reason = f"round {latest}: promoted the top {rule.top_k} by dev mean: {shown or 'none'}."
     elif promoted:
         reason = (f"round {latest}: promoted {shown}, each at least {rule.min_improvement:.3f} above the best "
                   f"earlier member {earlier[0]['member']} ({means[earlier[0]['member']]:.3f}); kept "

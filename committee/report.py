@@ -1,14 +1,16 @@
 """The round report: `round_<N>/report.md` and its plots `round_<N>/plots/*.png`, from round files only.
 
 What it does: `write_report(run_dir, round_n)` reads
-- `round_<N>/eval/leaderboard.json` (required; all members of rounds 0..N) and `eval/winrates.json`
-  (falls back to recomputing win rates from `eval/samples.jsonl`);
+- `round_<N>/eval/leaderboard.json` (required; dev scores of all members of rounds 0..N: what promotion
+  used), `eval/test_leaderboard.json` (test scores of the members scored for reports, with their paired
+  difference against r0-sft) and `eval/winrates.json` (falls back to recomputing win rates from
+  `eval/samples.jsonl`);
 - every `round_<M>/manifest.json` (M <= N) if present, for `rm_accuracy` (a number, or a dict with
   `accuracy` / `pairwise_accuracy`), `promotion` ({promoted, committee, reason}) and stage timings
   (`stages`: {stage: {status, seconds}} or `timings`: {stage: seconds});
 - each RL member's `metrics.jsonl` (records holding both `kl` and `reward`) for its reward-KL path;
-and writes four plots with matplotlib's Agg backend: held-out accuracy by domain and round (the round's
-promoted member, else its best), RM accuracy by round, the RM-judged win-rate matrix as a heat map, and
+and writes four plots with matplotlib's Agg backend: dev accuracy by domain and round (the round's
+promoted member, else its best), RM accuracy by round, the verifier-judged win-rate matrix as a heat map, and
 reward against KL for RL members (mdloo / rloo, or any member with `kl` in its entry). A plot without
 data is skipped and the report says so. No model is loaded.
 
@@ -23,13 +25,14 @@ import json
 from pathlib import Path
 
 from committee.evaluation import (
+    JUDGE,
     WINRATES_FILE,
     as_run,
-    paired_difference,
     read_leaderboard,
     read_samples,
     win_rates,
 )
+from committee.report_eval import read_test
 
 RL_RECIPES = ("mdloo", "rloo")
 _SECONDS_KEYS = ("seconds", "duration_s", "elapsed_s", "wall_s", "time_s")
@@ -58,9 +61,9 @@ def _timings(manifest: dict | None) -> dict[str, float]:
 
 
 def _round_representatives(entries: list[dict]) -> dict[int, dict]:
-    """Per round: its promoted member with the best held-out mean, else its best member."""
+    """Per round: its promoted member with the best dev mean, else its best member."""
     out: dict[int, dict] = {}
-    rank = sorted(entries, key=lambda e: (not e.get("promoted"), -((e.get("heldout") or {}).get("mean") or -1.0)))
+    rank = sorted(entries, key=lambda e: (not e.get("promoted"), -((e.get("dev") or {}).get("mean") or -1.0)))
     for e in rank:
         out.setdefault(e["round"], e)
     return dict(sorted(out.items()))
@@ -68,16 +71,16 @@ def _round_representatives(entries: list[dict]) -> dict[int, dict]:
 
 def plot_accuracy(entries: list[dict], file: Path, plt) -> str:
     reps = _round_representatives(entries)
-    domains = sorted({d for e in reps.values() for d in e["heldout"] if d != "mean"}) + ["mean"]
+    domains = sorted({d for e in reps.values() for d in e["dev"] if d != "mean"}) + ["mean"]
     fig, ax = plt.subplots(figsize=(8, 4))
     width = 0.8 / max(len(reps), 1)
     for k, (round_n, e) in enumerate(reps.items()):
-        values = [e["heldout"].get(d) or 0.0 for d in domains]
+        values = [e["dev"].get(d) or 0.0 for d in domains]
         ax.bar([i + k * width for i in range(len(domains))], values, width, label=f"round {round_n}: {e['member']}")
     ax.set_xticks([i + width * (len(reps) - 1) / 2 for i in range(len(domains))], domains)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("held-out verifiable accuracy")
-    ax.set_title("Held-out accuracy by domain and round")
+    ax.set_ylabel("dev accuracy (solved share)")
+    ax.set_title("Dev accuracy by domain and round (what promotion reads)")
     ax.legend(fontsize=8)
     _save(fig, file, plt)
     return "accuracy by domain and round (each round's promoted member, else its best)"
@@ -91,7 +94,7 @@ def plot_rm_accuracy(by_round: dict[int, float], file: Path, plt) -> str:
     ax.set_ylim(0, 1)
     ax.set_xlabel("round")
     ax.set_ylabel("pairwise accuracy")
-    ax.set_title("RM accuracy on held-out pairs")
+    ax.set_title("RM accuracy on test-split synthetic pairs")
     _save(fig, file, plt)
     return "reward-model accuracy by round"
 
@@ -157,17 +160,22 @@ def _fmt(value, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def _table(entries: list[dict]) -> list[str]:
-    domains = sorted({d for e in entries for d in (e.get("heldout") or {}) if d != "mean"})
-    head = ["member", "round", "recipe", "promoted", "held-out mean [95% CI]", *domains, "Elo [95% CI]",
-            "win rate vs prev. best"]
+def _mean_ci(scores: dict | None, ci) -> str:
+    return _fmt((scores or {}).get("mean")) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+def _table(entries: list[dict], test: list[dict] = ()) -> list[str]:
+    tests = {e["member"]: e for e in test}
+    domains = sorted({d for e in entries for d in (e.get("dev") or {}) if d != "mean"})
+    head = ["member", "round", "recipe", "promoted", "dev mean [95% CI]", "test mean [95% CI]",
+            *[f"dev {d}" for d in domains], "Elo [95% CI]", "win rate vs prev. best"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in entries:
-        ci, eci = e.get("heldout_ci95"), e.get("elo_ci95")
-        mean = _fmt(e["heldout"].get("mean")) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+        t, eci = tests.get(e["member"], {}), e.get("elo_ci95")
         elo = _fmt(e.get("elo"), 0) + (f" [{eci[0]:.0f}, {eci[1]:.0f}]" if eci else "")
         cells = [e["member"], str(e["round"]), str(e.get("recipe")), "yes" if e.get("promoted") else "",
-                 mean, *[_fmt(e["heldout"].get(d)) for d in domains], elo, _fmt(e.get("winrate_vs_prev_best"))]
+                 _mean_ci(e.get("dev"), e.get("dev_ci95")), _mean_ci(t.get("test"), t.get("test_ci95")),
+                 *[_fmt(e["dev"].get(d)) for d in domains], elo, _fmt(e.get("winrate_vs_prev_best"))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -210,36 +218,32 @@ def write_report(run_dir, round_n: int) -> Path:
         else:
             (plots_dir / name).unlink(missing_ok=True)
             figures.append(f"*{name}: skipped, no data for it in this round's files.*")
-    lines = _markdown(round_n, entries, manifests.get(round_n), rm_acc, figures)
-    lines[lines.index("## Reward model"):lines.index("## Reward model")] = _versus_round_zero(run, round_n, entries)
+    test = read_test(run, round_n)
+    lines = _markdown(round_n, entries, test, manifests.get(round_n), rm_acc, figures)
+    lines[lines.index("## Reward model"):lines.index("## Reward model")] = _versus_round_zero(test)
     report = run.round(round_n) / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return report
 
 
-def _versus_round_zero(run, round_n: int, entries: list[dict]) -> list[str]:
-    """Paired held-out difference of this round's promoted members against round 0's best member."""
-    ranked = [e for e in entries if e["round"] == 0 and (e.get("heldout") or {}).get("mean") is not None]
-    promoted = [e["member"] for e in entries if e.get("promoted") and e["round"] == round_n]
-    samples = read_samples(run, round_n) if ranked and promoted and round_n > 0 else []
-    if not samples:
+def _versus_round_zero(test: list[dict]) -> list[str]:
+    """Paired test differences of the members scored on test against r0-sft (reports only)."""
+    scored = [e for e in test if e.get("vs_baseline")]
+    if not scored:
         return []
-    base = max(ranked, key=lambda e: e["heldout"]["mean"])["member"]
-    lines = [f"## Against round 0 ({base})", "",
-             ("Paired difference of held-out accuracy (mean over domains) on the same prompts, "
-              "95% bootstrap interval."), ""]
-    for member in promoted:
-        try:
-            delta, (low, high) = paired_difference(samples, member, base)
-        except ValueError as err:
-            lines.append(f"- {member}: {err}")
-            continue
-        lines.append(f"- {member} - {base}: {100 * delta:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]")
+    lines = ["## Against r0-sft on the test split", "",
+             ("Paired difference of test accuracy (mean over domains) on the same prompts, 95% cluster-bootstrap "
+              "interval over problems. Test is scored after promotion and never read by it."), ""]
+    for e in scored:
+        v = e["vs_baseline"]
+        low, high = v["ci95"]
+        lines.append(f"- {e['member']} - {v['baseline']}: {100 * v['delta']:+.1f} points "
+                     f"[{100 * low:+.1f}, {100 * high:+.1f}]")
     return lines + [""]
 
 
-def _markdown(round_n: int, entries: list[dict], manifest: dict | None, rm_acc: dict[int, float],
-              figures: list[str]) -> list[str]:
+def _markdown(round_n: int, entries: list[dict], test: list[dict], manifest: dict | None,
+              rm_acc: dict[int, float], figures: list[str]) -> list[str]:
     promotion = (manifest or {}).get("promotion") or {}
     promoted = promotion.get("promoted", [e["member"] for e in entries if e.get("promoted") and e["round"] == round_n])
     lines = [f"# Round {round_n} report", "",
@@ -250,11 +254,20 @@ def _markdown(round_n: int, entries: list[dict], manifest: dict | None, rm_acc: 
     if promotion.get("reason"):
         lines += ["", f"Promotion: {promotion['reason']}"]
     lines += ["", "## Leaderboard", "",
-              ("Held-out verifiable accuracy (mean over domains, 95% bootstrap interval over prompts); "
-               "Elo from RM-judged per-prompt comparisons (Bradley-Terry, 1000 = average member)."), "",
-              *_table(entries), "", "## Reward model", ""]
-    rm_lines = [f"- round {m}: pairwise accuracy {a:.3f}" for m, a in sorted(rm_acc.items())]
+              ("Promotion used the **dev** split; the **test** split is scored after promotion, for reports "
+               "only, for the members promoted in their round (`-`: not scored on test). Accuracy is the share "
+               "of solved prompts (verifier score 1.0), mean over domains, with a 95% cluster-bootstrap "
+               f"interval over problem identities. Elo and win rates are judged by {JUDGE} on dev "
+               "(Bradley-Terry, 1000 = average member)."), "",
+              *_table(entries, test), "", "## Reward model", ""]
+    rm_lines = [f"- round {m}: pairwise accuracy {a:.3f} on test-split synthetic pairs"
+                for m, a in sorted(rm_acc.items())]
     lines += rm_lines or ["- no RM accuracy recorded"]
+    oracle = (manifest or {}).get("rm_on_committee_answers")
+    if oracle and oracle.get("accuracy") is not None:
+        lo, hi = oracle["ci95"]
+        lines.append(f"- this round's RM on {oracle['pairs']} pairs of the scored members' test answers "
+                     f"({oracle['label']}): {oracle['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]")
     timings = _timings(manifest)
     if timings:
         lines += ["", "## Stage timings", "", "| stage | seconds |", "|---|---|"]

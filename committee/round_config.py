@@ -57,9 +57,10 @@ class IterateConfig:
     members: list[str] = field(default_factory=lambda: list(CANDIDATES))  # candidate recipes of rounds >= 1
     families: list[str] = field(default_factory=lambda: list(VERIFIED_FAMILIES))  # synth families used
     difficulty: int = 1  # synth difficulty of every prompt
-    heldout_fraction: float = 0.1  # share of prompt keys held out (the builders' fixed hash split)
+    dev_fraction: float = 0.15  # share of problem identities in the dev split (promotion, tuning; synth.splits)
+    test_fraction: float = 0.15  # share of problem identities in the test split (reports only)
     sft_items: int = 200  # round 0: reference (prompt, answer) items per family for the SFT member
-    eval_prompts: int = 20  # held-out evaluation prompts per family (fixed for the run)
+    eval_prompts: int = 20  # evaluation prompts per family in each of dev and test (fixed for the run)
     prompts_per_round: int = 24  # fresh train-split prompts per family in each round >= 1
     k: int = 2  # samples per prompt from each committee member
     temperature: float = 1.0  # committee sampling temperature
@@ -75,7 +76,7 @@ class IterateConfig:
     judge_levels: list[float] = field(default_factory=lambda: [0.25, 0.75, 1.5])  # judge: RM gaps for levels 1, 2, 3
     rm_bootstrap_pairs: int = 300  # synthetic (reference vs corruption) pairs in the RM data from round 0 on
     rm_round_pairs: int = 0  # fresh synthetic train pairs added to the RM data in every round >= 1
-    rm_eval_pairs: int = 100  # held-out synthetic pairs the RM is scored on every round (its `rm_accuracy`)
+    rm_eval_pairs: int = 100  # test-split synthetic pairs the RM is scored on every round (reported only)
     rm_warm_start: bool = True  # a round's RM continues from the last round's RM (on all data so far), not the base
     rm_replay: float = 1.0  # warm start: share of the earlier rounds' RM data trained on again (1 = all of it)
     rs_rm_weight: float = 1.0  # rs: score = verifier reward + rs_rm_weight * RM score
@@ -85,6 +86,7 @@ class IterateConfig:
     eval_max_new_tokens: int = 64  # evaluation: greedy answer length
     eval_batch_size: int = 32  # evaluation: sequences per generate call
     eval_bootstrap: int = 1000  # evaluation: bootstrap resamples of every interval
+    eval_test_members: str = "promoted"  # test split (reports only): score the promoted members, or "all"
     promotion: PromotionRule = field(default_factory=PromotionRule)  # who joins the next committee
     recipes: RecipeOverrides = field(default_factory=RecipeOverrides)  # per-recipe `key=value` overrides
 
@@ -122,8 +124,12 @@ def check(cfg: IterateConfig) -> IterateConfig:
                          f"(got {cfg.oracle_flip}, {cfg.oracle_level_jitter})")
     if not 0.0 <= cfg.rm_replay <= 1.0:
         raise ValueError(f"rm_replay must be in [0, 1] (got {cfg.rm_replay})")
-    if not 0.0 < cfg.heldout_fraction < 1.0:
-        raise ValueError(f"heldout_fraction must be in (0, 1) (got {cfg.heldout_fraction})")
+    from synth.splits import check_fractions
+
+    if cfg.eval_test_members not in ("promoted", "all"):
+        raise ValueError(f"eval_test_members must be 'promoted' or 'all' (got {cfg.eval_test_members!r})")
+
+    check_fractions(cfg.dev_fraction, cfg.test_fraction)
     if len(cfg.judge_levels) != 3 or sorted(cfg.judge_levels) != list(cfg.judge_levels):
         raise ValueError(f"judge_levels must be three increasing RM-score gaps (got {cfg.judge_levels})")
     return cfg

@@ -1,13 +1,14 @@
 """The data of iTeC rounds: the run's fixed datasets, each round's fresh prompts, the committee's answers.
 
 - `run_datasets(cfg)` (round 0, written once per run): per family, `sft_items` train-split prompts with the
-  family's reference answer (the SFT data of `r0-sft`), `eval_prompts` held-out prompts (the evaluation set
-  of every round), and the synthetic RM pairs (reference vs corruption, synth.builders.preference_rows):
-  `rm_bootstrap_pairs` train-split pairs that start the RM's data and `rm_eval_pairs` held-out ones its
-  accuracy is measured on, every round.
+  family's reference answer (the SFT data of `r0-sft`), `eval_prompts` dev prompts (what promotion reads,
+  every round) and `eval_prompts` test prompts (scored for reports only), and the synthetic RM pairs
+  (reference vs corruption, synth.builders.preference_rows): `rm_bootstrap_pairs` train-split pairs that
+  start the RM's data and `rm_eval_pairs` test-split ones its accuracy is reported on, every round.
+  Each evaluation set holds distinct problem identities (one prompt per problem).
 - `round_prompts(cfg, n, seed)`: `prompts_per_round` fresh train-split prompts per family (a new seed per
-  round; the builders' fixed hash split keeps every held-out prompt out), each with its `reference`, and
-  the same as sft rows (the `sft` candidate's data).
+  round; the split by problem identity keeps every dev and test problem out), each with its `reference`,
+  and the same as sft rows (the `sft` candidate's data).
 - `round_synthetic_pairs(cfg, n)`: `rm_round_pairs` fresh train-split synthetic pairs for round n's RM data
   (each round brings new labelled data of the kind the RM is scored on, not only the committee's pairs).
 - `rm_rows(earlier, new, replay, seed)`: a round's RM data; a warm-started RM replays only a share of the
@@ -16,8 +17,8 @@
   through the one sampling path (member i samples with seed + i), graded by the families' verifiers.
 Every function is deterministic for its arguments. Seeds of families are `pair_seed(seed, family)`.
 
-What it simplifies: the held-out split is the builders' hash bucket, so small families (code, safety) have
-only a few distinct held-out prompts.
+What it simplifies: every split is the fixed hash bucket of the problem identity (synth.splits), so the
+shares of a family's problems on each side are fixed, not stratified.
 
 Run: called by `committee.rounds`; `python -c "from committee.round_data import run_datasets; ..."`.
 """
@@ -29,48 +30,68 @@ from committee.annotators import pair_seed
 from committee.round_config import IterateConfig
 
 
-def _family_rows(family: str, want: int, share: float, seed: int, cfg: IterateConfig, split: str) -> list[dict]:
-    """About `want` prompt rows of one split (over-generating by the split's share), with references."""
+def split_share(cfg: IterateConfig, split: str) -> float:
+    return {"dev": cfg.dev_fraction, "test": cfg.test_fraction}.get(split, 1 - cfg.dev_fraction - cfg.test_fraction)
+
+
+def _family_rows(family: str, want: int, seed: int, cfg: IterateConfig, split: str,
+                 distinct: bool = False) -> list[dict]:
+    """About `want` prompt rows of one split (over-generating by the split's share), with references.
+
+    `distinct`: at most one row per problem identity (evaluation sets: each problem counts once).
+    """
     from synth.builders import family_items, item_to_prompt_row
 
-    items = family_items(family, int(want / share * 1.25) + 8, seed, cfg.difficulty)
-    rows = [{**item_to_prompt_row(family, it, cfg.heldout_fraction), "reference": it["reference"]} for it in items]
-    return [r for r in rows if r["split"] == split][:want]
+    items = family_items(family, int(want / split_share(cfg, split) * (2.0 if distinct else 1.25)) + 8, seed,
+                         cfg.difficulty)
+    rows, seen = [], set()
+    for it in items:
+        row = {**item_to_prompt_row(family, it, cfg.dev_fraction, cfg.test_fraction), "reference": it["reference"]}
+        if row["split"] != split or (distinct and row["identity"] in seen):
+            continue
+        seen.add(row["identity"])
+        rows.append(row)
+    return rows[:want]
+
+
+def eval_split_rows(cfg: IterateConfig, family: str, split: str) -> list[dict]:
+    """The run's fixed `eval_prompts` dev or test rows of one family (one per problem identity), with references."""
+    return _family_rows(family, cfg.eval_prompts, pair_seed(cfg.seed, f"eval-{family}") % 2 ** 31, cfg, split,
+                        distinct=True)
 
 
 def _as_sft(row: dict, round_n: int) -> dict:
-    keep = {k: row[k] for k in ("id", "prompt", "domain", "verifier", "source", "split")}
+    keep = {k: row[k] for k in ("id", "prompt", "domain", "verifier", "source", "split", "identity")}
     return {**keep, "completion": [{"role": "assistant", "content": row["reference"]}], "member": "reference",
             "round": round_n, "score": 1.0}
 
 
 def run_datasets(cfg: IterateConfig) -> dict[str, tuple[str, list[dict]]]:
-    """{name: (kind, rows)}: reference SFT rows, held-out eval prompts, synthetic RM pairs (train + held out)."""
+    """{name: (kind, rows)}: reference SFT rows, dev and test eval prompts, synthetic RM pairs (train + test)."""
     from synth.builders import preference_rows
 
-    sft, held = [], []
+    sft, evals = [], {"dev": [], "test": []}
     for family in cfg.families:
-        sft += [_as_sft(r, 0) for r in _family_rows(family, cfg.sft_items, 1 - cfg.heldout_fraction,
+        sft += [_as_sft(r, 0) for r in _family_rows(family, cfg.sft_items,
                                                     pair_seed(cfg.seed, f"sft-{family}") % 2 ** 31, cfg, "train")]
-        held += [{k: v for k, v in r.items() if k != "reference"} for r in _family_rows(
-            family, cfg.eval_prompts, cfg.heldout_fraction, pair_seed(cfg.seed, f"eval-{family}") % 2 ** 31, cfg,
-            "heldout")]
-    n_pairs = int(max(cfg.rm_bootstrap_pairs / (1 - cfg.heldout_fraction), cfg.rm_eval_pairs / cfg.heldout_fraction))
+        for split, rows in evals.items():
+            rows += [{k: v for k, v in r.items() if k != "reference"} for r in eval_split_rows(cfg, family, split)]
+    n_pairs = int(max(cfg.rm_bootstrap_pairs / split_share(cfg, "train"), cfg.rm_eval_pairs / cfg.test_fraction))
     pairs, _ = preference_rows(int(n_pairs * 1.2), pair_seed(cfg.seed, "rm-pairs") % 2 ** 31, cfg.difficulty,
-                               cfg.heldout_fraction, tuple(cfg.families))
+                               tuple(cfg.families), dev=cfg.dev_fraction, test=cfg.test_fraction)
     rm_pairs = ([r for r in pairs if r["split"] == "train"][:cfg.rm_bootstrap_pairs]
-                + [r for r in pairs if r["split"] == "heldout"][:cfg.rm_eval_pairs])
-    if not held:
-        raise ValueError("the families gave no held-out prompt to evaluate on; raise eval_prompts")
-    return {"sft_data": ("sft", sft), "heldout": ("prompt", held), "rm_pairs": ("preference", rm_pairs)}
+                + [r for r in pairs if r["split"] == "test"][:cfg.rm_eval_pairs])
+    if not evals["dev"] or not evals["test"]:
+        raise ValueError("the families gave no dev or test prompt to evaluate on; raise eval_prompts")
+    return {"sft_data": ("sft", sft), "dev": ("prompt", evals["dev"]), "test": ("prompt", evals["test"]),
+            "rm_pairs": ("preference", rm_pairs)}
 
 
 def round_prompts(cfg: IterateConfig, round_n: int, seed: int) -> tuple[list[dict], list[dict]]:
     """Fresh train-split prompt rows of every family (with `reference`), and the same as sft rows."""
     prompts = []
     for family in cfg.families:
-        prompts += _family_rows(family, cfg.prompts_per_round, 1 - cfg.heldout_fraction,
-                                pair_seed(seed, family) % 2 ** 31, cfg, "train")
+        prompts += _family_rows(family, cfg.prompts_per_round, pair_seed(seed, family) % 2 ** 31, cfg, "train")
     return prompts, [_as_sft(r, round_n) for r in prompts]
 
 
@@ -80,9 +101,9 @@ def round_synthetic_pairs(cfg: IterateConfig, round_n: int) -> list[dict]:
 
     if cfg.rm_round_pairs <= 0:
         return []
-    pairs, _ = preference_rows(int(cfg.rm_round_pairs / (1 - cfg.heldout_fraction) * 1.2) + 8,
+    pairs, _ = preference_rows(int(cfg.rm_round_pairs / split_share(cfg, "train") * 1.2) + 8,
                                pair_seed(cfg.seed, f"rm-round-{round_n}") % 2 ** 31, cfg.difficulty,
-                               cfg.heldout_fraction, tuple(cfg.families))
+                               tuple(cfg.families), dev=cfg.dev_fraction, test=cfg.test_fraction)
     return [r for r in pairs if r["split"] == "train"][: cfg.rm_round_pairs]
 
 
@@ -91,7 +112,7 @@ def rm_rows(earlier: list[dict], new: list[dict], replay: float, seed: int) -> l
 
     A warm-started RM has already trained on the earlier pairs; replaying a share of them keeps it from
     forgetting at a fraction of the cost of all of them (1.0 = all, in order). Pairs of another split (the
-    fixed held-out pairs the RM is scored on) are always kept.
+    fixed test pairs the RM is scored on) are always kept.
     """
     import random
 

@@ -2,26 +2,28 @@
 
 `iterate(cfg, target)` runs every missing round 0..N of the run in order. Round 0: `base` (the init
 recipe, when the run has no base model), `data` (the run's fixed datasets: reference SFT data, the
-held-out evaluation prompts, the synthetic RM pairs), `members/sft` (member `r0-sft`), `eval`,
-`promotion`, `report`. Each round N >= 1:
-  prompts      fresh train-split prompts from the synth families (never the held-out split)
+dev and test prompts, the synthetic RM pairs), `members/sft` (member `r0-sft`), `eval`, `promotion`,
+`test`, `report`. Each round N >= 1:
+  prompts      fresh train-split prompts from the synth families (never a dev or test problem)
   responses    the committee (promoted members of the last round + the best earlier ones) answers, K each
   preferences  pairs across and within members, labelled by the oracle, humans or a judge RM
   rm           the RM refreshed on the preference data so far (synthetic pairs + every round's labels),
                continuing the last round's RM (`rm_warm_start`), which replays a share of the pairs it
                has seen (`rm_replay`) and all new ones
   members/<r>  one stage per candidate recipe, each from the round's start (the last round's best promoted)
-  eval, promotion, report   committee.evaluation / committee.promotion / committee.report
+  eval         every member on the run's dev prompts (committee.evaluation)
+  promotion    the promotion rule on dev scores only (committee.promotion)
+  test         the members chosen for reporting on the test prompts (committee.report_eval), after promotion
+  report       committee.report
 Members are named `r<N>-<recipe>` (unique within the run).
 
 Resuming: every stage writes its outputs atomically (temp path, then rename) and then marks itself done
 in `round_<N>/manifest.json` with its outputs, seed, wall time and peak memory; a stage recorded done whose
 outputs exist is skipped. Every stage is seeded from (seed, round, stage) and the torch thread count is
 fixed (`threads`), so a run killed at any point (SIGKILL included) and started again gives the same
-files as an uninterrupted run. Everything is checked before any work starts: the round number, the
-config, the run stamp, every round manifest (a corrupt one, or one of another format, is a one-line
-ValueError and nothing is touched), that the run's fixed settings (`RUN_FIXED`) did not change, and that an
-unfinished round is resumed with the config it began with (only `human_min_labels` may change).
+files as an uninterrupted run. Everything is checked before any work starts (`committee.run_checks`):
+the round number, the config, the run stamp, every round manifest, the run's fixed settings, and that an
+unfinished round is resumed with the config it began with.
 The human annotator stops the round (`RoundPaused`, exit 0) until enough pairs are labelled.
 
 What it simplifies: RS reuses the round's committee responses instead of sampling again; one process runs
@@ -46,24 +48,10 @@ from committee.annotators import label_pairs
 from committee.candidates import TRAINERS, CandidateInputs, train_rm, train_sft
 from committee.round_config import IterateConfig, load, parse_members
 from committee.round_data import committee_responses, rm_rows, round_prompts, round_synthetic_pairs, run_datasets
-
-ROUND0_STAGES = ("base", "data", "members/sft", "eval", "promotion", "report")
-# settings that define the run's fixed data: they cannot change after round 0
-RUN_FIXED = ("seed", "families", "difficulty", "heldout_fraction", "eval_prompts", "sft_items",
-             "rm_bootstrap_pairs", "preset")
-# settings an unfinished round may be resumed with changed (e.g. accept fewer human labels)
-RESUME_FREE = {"run", "human_min_labels"}
-
+from committee.run_checks import check_run, round_stages  # noqa: F401  (round_stages: part of this module's API)
 
 class RoundPaused(Exception):
     """A round waits for something outside the process (human labels); re-running resumes it."""
-
-
-def round_stages(n: int, members: list[str]) -> tuple[str, ...]:
-    if n == 0:
-        return ROUND0_STAGES
-    return ("prompts", "responses", "preferences", "rm", *[f"members/{m}" for m in members],
-            "eval", "promotion", "report")
 
 
 def member_name(n: int, recipe: str) -> str:
@@ -102,49 +90,6 @@ class Round:
     def start_path(self) -> Path:
         start = self.manifest.data["start"]
         return self.run.base_model_path() if start == "base" else member_path(self.run, start)
-
-
-# ---- validation (nothing is written before all of it passes) -------------------------------------------
-
-def existing_rounds(run: RunDir) -> dict[int, dict]:
-    """{round: manifest} of the run's round folders; a corrupt manifest is a one-line ValueError."""
-    found = {}
-    if run.root.is_dir():
-        for path in sorted(run.root.glob("round_*")):
-            suffix = path.name[len("round_"):]
-            data = mf.read(path / mf.MANIFEST_FILE) if suffix.isdigit() else None
-            if data is not None:
-                found[int(suffix)] = data
-    return found
-
-
-def check_run(cfg: IterateConfig, target: int) -> RunDir:
-    """The run directory, after checking the target round, the run stamp and every round manifest."""
-    if target < 1:
-        raise ValueError(f"--round must be 1 or more (got {target}); round 0 (init + SFT) runs as part of round 1")
-    run = RunDir.named(cfg.run)
-    run.check_format()
-    rounds = existing_rounds(run)
-    now = config_dict(cfg)
-    if 0 in rounds:
-        changed = [k for k in RUN_FIXED if rounds[0]["config"].get(k) != now[k]]
-        if changed:
-            raise ValueError(f"run '{cfg.run}' was made with another '{changed[0]}' "
-                             f"({rounds[0]['config'].get(changed[0])!r}); it is fixed for a run: start another --run")
-    for n, data in sorted(rounds.items()):
-        stages = round_stages(n, data["config"].get("members", []))
-        done = all(data["stages"].get(s, {}).get("status") == "done" for s in stages)
-        keys = sorted((set(now) | set(data["config"])) - RESUME_FREE)
-        diff = next((k for k in keys if data["config"].get(k) != now.get(k)), None)
-        if not done and n <= target and diff is not None:
-            raise ValueError(f"round {n} of run '{cfg.run}' was started with another '{diff}' "
-                             f"({data['config'].get(diff)!r}); resume it with the same settings")
-    if cfg.annotator == "judge" and not cfg.judge_model and 1 not in rounds:
-        raise ValueError("the judge annotator needs an RM before round 1 has one: pass judge_model=PATH "
-                         "(an RM directory), or label round 1 with --annotator oracle")
-    if cfg.judge_model and not (Path(cfg.judge_model) / "config.json").is_file():
-        raise ValueError(f"judge_model {cfg.judge_model}: not a reward-model directory")
-    return run
 
 
 # ---- the stage runner ---------------------------------------------------------------------------------
@@ -191,8 +136,9 @@ def write_run_dataset(run: RunDir, rows: list[dict], kind: str, producer: str, c
 
 # ---- stages shared by every round ----------------------------------------------------------------------
 
-def heldout_rows(rnd: Round) -> list[dict]:
-    return read_rows(rnd.round0().output("data", "heldout"), "prompt")
+def eval_rows(rnd: Round, split: str) -> list[dict]:
+    """The run's fixed `dev` or `test` evaluation prompts (written by round 0's data stage)."""
+    return read_rows(rnd.round0().output("data", split), "prompt")
 
 
 def this_round_members(rnd: Round) -> list[dict]:
@@ -216,10 +162,10 @@ def stage_eval(rnd: Round, seed: int):
         raise RuntimeError(f"round {rnd.n}: no candidate produced a member to evaluate")
     previous = best_member(read_leaderboard(rnd.run, rnd.n - 1)) if rnd.n > 0 else None
     rm_dir = rnd.manifest.output("rm", "rm") if rnd.n > 0 else None
-    entries = evaluate_round(rnd.run, rnd.n, members, heldout_rows(rnd), rm_dir, previous, cfg=rnd.cfg)
-    top = {e["member"]: e["heldout"]["mean"] for e in entries}
+    entries = evaluate_round(rnd.run, rnd.n, members, eval_rows(rnd, "dev"), rm_dir, previous, cfg=rnd.cfg)
+    top = {e["member"]: e["dev"]["mean"] for e in entries}
     return {"leaderboard": rnd.dir / "eval" / "leaderboard.json",
-            "samples": rnd.dir / "eval" / "samples.jsonl"}, {"heldout_mean": top, "previous_best": previous}
+            "samples": rnd.dir / "eval" / "samples.jsonl"}, {"dev_mean": top, "previous_best": previous}
 
 
 def stage_promotion(rnd: Round, seed: int):
@@ -237,6 +183,22 @@ def stage_promotion(rnd: Round, seed: int):
     return {"leaderboard": rnd.dir / "eval" / "leaderboard.json"}, {}
 
 
+def stage_test(rnd: Round, seed: int):
+    """Test-split scores for reports, after promotion (committee.report_eval); nothing reads them to decide."""
+    from committee.report_eval import evaluate_test
+
+    promoted = set((rnd.manifest.data.get("promotion") or {}).get("promoted") or [])
+    chosen = [m for m in this_round_members(rnd)
+              if rnd.n == 0 or rnd.cfg.eval_test_members == "all" or m["name"] in promoted]
+    rm_dir = rnd.manifest.output("rm", "rm") if rnd.n > 0 else None
+    result = evaluate_test(rnd.run, rnd.n, chosen, eval_rows(rnd, "test"), rm_dir, cfg=rnd.cfg)
+    if result["rm_on_committee_answers"] is not None:
+        rnd.manifest.set(rm_on_committee_answers=result["rm_on_committee_answers"])
+    return {"test_leaderboard": rnd.dir / "eval" / "test_leaderboard.json",
+            "test_samples": rnd.dir / "eval" / "test_samples.jsonl"}, {
+        "test_mean": {e["member"]: e["test"]["mean"] for e in result["entries"]}}
+
+
 def stage_report(rnd: Round, seed: int):
     from committee.report import write_report
 
@@ -250,6 +212,7 @@ def stage_base(rnd: Round, seed: int):
     import torch
 
     from afm_align import init_base
+    from synth.corpus import pretraining_corpus
 
     base = rnd.run.base
     if (base / "config.json").is_file() or (base / "base.json").is_file():
@@ -258,14 +221,14 @@ def stage_base(rnd: Round, seed: int):
     init_cfg = init_base.load(rnd.cfg.preset, None, overrides)
     init_cfg.run = str(rnd.run.root)
     try:
-        report = init_base.main(init_cfg, init_base.corpus_conversations(init_cfg))
+        report = init_base.main(init_cfg, *pretraining_corpus(init_cfg))
     finally:
         torch.set_num_threads(rnd.cfg.threads)  # back to the round's fixed thread count
     return {"base": base}, {"init": {k: v for k, v in report.items() if not isinstance(v, dict)}}
 
 
 def stage_data(rnd: Round, seed: int):
-    """The run's fixed datasets: SFT references, held-out eval prompts, synthetic RM pairs."""
+    """The run's fixed datasets: SFT references, dev and test eval prompts, synthetic RM pairs."""
     rows = run_datasets(rnd.cfg)
     conf = config_dict(rnd.cfg)
     out = {name: write_run_dataset(rnd.run, r, kind, f"committee.rounds/{name}", conf)
@@ -342,7 +305,8 @@ def stage_rm(rnd: Round, seed: int):
     out = rnd.dir / "rm"
     headline = train_rm(rnd.cfg, rnd.run.base_model_path(), data, out, seed, init_from=init)
     accuracy = {"accuracy": headline["pairwise_accuracy"], "n_pairs": headline["n_pairs"],
-                "eval_data": "held-out synthetic pairs (fixed for the run)"}
+                "by_level": headline.get("pairwise_accuracy_by_level"), "grading": headline.get("grading_accuracy"),
+                "eval_data": "test-split synthetic pairs, fixed for the run (no RM training pair shares their problems)"}
     rnd.manifest.set(rm_accuracy=accuracy)
     return {"rm": out, "data": data}, {"train_pairs": len(rows), "rm_accuracy": accuracy["accuracy"]}
 
@@ -369,9 +333,10 @@ def member_stage(recipe: str):
 
 
 ROUND0 = {"base": stage_base, "data": stage_data, "members/sft": stage_sft0, "eval": stage_eval,
-          "promotion": stage_promotion, "report": stage_report}
+          "promotion": stage_promotion, "test": stage_test, "report": stage_report}
 ROUND_N = {"prompts": stage_prompts, "responses": stage_responses, "preferences": stage_preferences,
-           "rm": stage_rm, "eval": stage_eval, "promotion": stage_promotion, "report": stage_report}
+           "rm": stage_rm, "eval": stage_eval, "promotion": stage_promotion, "test": stage_test,
+           "report": stage_report}
 
 
 def stage_fn(n: int, name: str):

@@ -1,11 +1,13 @@
-"""The researchers' Compare tab: two committee members side by side on the same held-out prompts.
+"""The researchers' Compare tab: two committee members side by side on the same dev prompts.
 
 It reads round files only and loads no model (the module imports neither torch nor transformers;
 Gradio is imported inside `build`). The files, written by the committee's evaluation stage:
 
-- `runs/<run>/round_<N>/eval/leaderboard.json`: a list of entries
+- `runs/<run>/round_<N>/eval/leaderboard.json`: dev scores (what promotion used), a list of entries
   `{"member": str, "round": int, "recipe": str, "promoted": bool,
-    "heldout": {"<domain>": accuracy, ..., "mean": accuracy}, "heldout_ci95": [low, high], "elo": float}`
+    "dev": {"<domain>": accuracy, ..., "mean": accuracy}, "dev_ci95": [low, high], "elo": float}`
+- `runs/<run>/round_<N>/eval/test_leaderboard.json`: test scores (reports only) of the members scored on
+  test, `{"member": str, "test": {..., "mean": accuracy}, "test_ci95": [low, high], ...}`
 - `runs/<run>/round_<N>/eval/samples.jsonl`: one JSON object a line,
   `{"prompt_id": str, "prompt": chat messages or str, "domain": str, "member": str, "completion": str,
     "rm_score": float | null, "verifier_score": float | null}`
@@ -22,7 +24,8 @@ from pathlib import Path
 from afm_align.rundir import RunDir
 from ui.security import messages_markdown, safe_markdown
 
-LEADERBOARD_COLUMNS = ["member", "round", "recipe", "promoted", "heldout mean", "ci95", "elo"]
+LEADERBOARD_COLUMNS = ["member", "round", "recipe", "promoted", "dev mean (promotion)", "dev ci95",
+                       "test mean (report only)", "test ci95", "elo (verifier-judged)"]
 
 
 def rounds(run: RunDir) -> list[int]:
@@ -40,6 +43,11 @@ def leaderboard(run: RunDir, n: int) -> list[dict]:
     return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else []
 
 
+def test_scores(run: RunDir, n: int) -> dict[str, dict]:
+    file = run.round(n) / "eval" / "test_leaderboard.json"
+    return {e["member"]: e for e in json.loads(file.read_text(encoding="utf-8"))} if file.is_file() else {}
+
+
 def samples(run: RunDir, n: int) -> list[dict]:
     file = run.round(n) / "eval" / "samples.jsonl"
     if not file.is_file():
@@ -55,18 +63,21 @@ def members(run: RunDir, n: int) -> list[str]:
 
 
 def leaderboard_rows(run: RunDir, n: int) -> tuple[list[str], list[list]]:
-    """(headers, rows) of the leaderboard table, with one accuracy column per held-out domain."""
-    entries = leaderboard(run, n)
-    domains = sorted({d for e in entries for d in (e.get("heldout") or {}) if d != "mean"})
+    """(headers, rows) of the leaderboard table (dev order, as promotion ranks), one column per dev domain."""
+    entries, tests = leaderboard(run, n), test_scores(run, n)
+    domains = sorted({d for e in entries for d in (e.get("dev") or {}) if d != "mean"})
     rows = []
-    for e in sorted(entries, key=lambda e: -(e.get("elo") or 0.0)):
-        heldout = e.get("heldout") or {}
-        ci = e.get("heldout_ci95")
-        ci_text = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else str(ci or "")
+    for e in sorted(entries, key=lambda e: -((e.get("dev") or {}).get("mean") or 0.0)):
+        dev, t = e.get("dev") or {}, tests.get(e.get("member"), {})
         rows.append([e.get("member"), e.get("round"), e.get("recipe"), bool(e.get("promoted")),
-                     _num(heldout.get("mean")), ci_text, _num(e.get("elo"), 1)]
-                    + [_num(heldout.get(d)) for d in domains])
-    return LEADERBOARD_COLUMNS + domains, rows
+                     _num(dev.get("mean")), _ci_text(e.get("dev_ci95")), _num((t.get("test") or {}).get("mean")),
+                     _ci_text(t.get("test_ci95")), _num(e.get("elo"), 1)]
+                    + [_num(dev.get(d)) for d in domains])
+    return LEADERBOARD_COLUMNS + [f"dev {d}" for d in domains], rows
+
+
+def _ci_text(ci) -> str:
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else str(ci or "")
 
 
 def _num(value, digits: int = 3):

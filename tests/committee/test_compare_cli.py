@@ -1,4 +1,4 @@
-"""`afm-align leaderboard` and `afm-align compare` on fixture round files; bad input is one line, exit 2."""
+"""`afm-align leaderboard`, `compare` and `eval` on fixture round files; bad input is one line, exit 2."""
 import json
 import os
 from pathlib import Path
@@ -10,7 +10,7 @@ from afm_align.cli import main as cli_main
 
 def _entry(member, round_n, recipe, mean, elo, promoted=False):
     return {"member": member, "round": round_n, "recipe": recipe, "promoted": promoted,
-            "heldout": {"math": mean, "if": mean, "mean": mean}, "heldout_ci95": [mean - 0.1, mean + 0.1],
+            "dev": {"math": mean, "if": mean, "mean": mean}, "dev_ci95": [mean - 0.1, mean + 0.1],
             "elo": elo, "elo_ci95": [elo - 30, elo + 30], "winrate_vs_prev_best": None}
 
 
@@ -32,6 +32,9 @@ def make_demo_run(root: Path) -> Path:
         (root / f"round_{n}" / "eval" / "leaderboard.json").write_text(json.dumps(entries))
         rows = [s for s in samples if n == 1 or s["member"] == "r0-sft"]
         (root / f"round_{n}" / "eval" / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in rows))
+    test = [{"member": "r1-dpo", "round": 1, "recipe": "dpo", "scored_in": 1, "test": {"math": 0.6, "mean": 0.6},
+             "test_ci95": [0.5, 0.7]}]
+    (root / "round_1" / "eval" / "test_leaderboard.json").write_text(json.dumps(test))
     return root
 
 
@@ -43,14 +46,16 @@ def run_root():
 def test_leaderboard_prints_all_members_of_the_latest_round(run_root, capsys):
     assert cli_main(["leaderboard", "--run", "demo"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "run demo, round 1: 2 members"
-    assert out[1].split() == ["member", "round", "recipe", "promoted", "held-out", "mean", "[95%", "CI]", "if",
-                              "math", "Elo", "[95%", "CI]"]
+    assert out[0].startswith("run demo, round 1: 2 members; promotion used the dev split; the test split is for "
+                             "reports only (1 members scored on it)")
+    assert out[1].split() == ["member", "round", "recipe", "promoted", "dev", "mean", "[95%", "CI]", "test", "mean",
+                              "[95%", "CI]", "dev", "if", "dev", "math", "Elo", "[95%", "CI]"]
     assert out[2].split()[:5] == ["r1-dpo", "1", "dpo", "yes", "0.650"] and "[0.550, 0.750]" in out[2]
-    assert "1080 [1050, 1110]" in out[2] and out[3].startswith("r0-sft")
+    assert "0.600 [0.500, 0.700]" in out[2]  # its test mean, shown beside the dev mean
+    assert "1080 [1050, 1110]" in out[2] and out[3].startswith("r0-sft") and " - " in out[3]
     assert cli_main(["leaderboard", "--run", "demo", "--round", "0"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "run demo, round 0: 1 members" and len(out) == 3 and "1000 [970, 1030]" in out[2]
+    assert out[0].startswith("run demo, round 0: 1 members") and len(out) == 3 and "1000 [970, 1030]" in out[2]
 
 
 def test_compare_prints_paired_deltas_and_side_by_side_samples(run_root, capsys):
@@ -65,7 +70,8 @@ def test_compare_prints_paired_deltas_and_side_by_side_samples(run_root, capsys)
     assert "+0.000 [0.000, 0.000]" in if_line
     low = float(mean_line.split("[")[1].split(",")[0])
     assert "+0.300" in mean_line and low > 0 and "(interval above zero)" in mean_line
-    assert "RM win rate of r1-dpo over r0-sft: " in out
+    assert "dev win rate of r1-dpo over r0-sft, judged by the families' verifiers" in out
+    assert "not both of r1-dpo and r0-sft were scored on the test split" in out
     headers = [x for x in lines if x.startswith("[")]
     assert len(headers) == 2 and all(h.startswith("[math] math-") for h in headers)  # disagreements first
     assert any("r1-dpo says" in x and "| r0-sft says" in x for x in lines)
@@ -80,7 +86,9 @@ def test_compare_with_zero_samples_and_explicit_round(run_root, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["leaderboard", "--run", "nope"], "run 'nope' not found"),
     (["leaderboard", "--run", "demo", "--round", "7"], "no evaluated round 7"),
-    (["compare", "r1-dpo", "r9-x", "--run", "demo"], "holds both 'r1-dpo' and 'r9-x'"),
+    (["compare", "r1-dpo", "r9-x", "--run", "demo"], "holds dev answers of both 'r1-dpo' and 'r9-x'"),
+    (["eval", "--run", "demo", "--member", "r9-x"], "unknown member 'r9-x'"),
+    (["eval", "--run", "nope", "--member", "r1-dpo"], "run 'nope' not found"),
     (["compare", "r1-dpo", "r0-sft", "--run", "demo", "--round", "0"], "'r1-dpo' has no samples in round 0"),
     (["compare", "r1-dpo", "r1-dpo", "--run", "demo"], "two different members"),
     (["leaderboard", "--run", "bad name!"], "must be 1-64 letters"),
@@ -95,3 +103,20 @@ def test_a_run_without_evaluated_rounds_is_a_clear_error(capsys):
     (Path(os.environ["AFM_ALIGN_RUNS"]) / "empty" / "round_0").mkdir(parents=True)
     assert cli_main(["leaderboard", "--run", "empty"]) == 2
     assert "has no evaluated round yet" in capsys.readouterr().err
+
+
+def test_eval_rejects_a_missing_dataset_and_a_split_it_lacks(run_root, capsys, tmp_path):
+    from afm_align.store import write_dataset
+
+    (run_root / "round_1" / "members" / "r1-dpo").mkdir(parents=True)
+    assert cli_main(["eval", "--run", "demo", "--member", "r1-dpo", "--data", str(tmp_path / "none")]) == 2
+    assert "no such dataset folder" in capsys.readouterr().err
+    rows = [{"id": "p0", "prompt": [{"role": "user", "content": "1 + 1?"}], "domain": "math", "verifier": "{}",
+             "source": "test", "split": "train"}]
+    write_dataset(rows, "prompt", tmp_path / "mine", producer="test")
+    assert cli_main(["eval", "--run", "demo", "--member", "r1-dpo", "--data", str(tmp_path / "mine"),
+                     "--split", "test"]) == 2
+    err = capsys.readouterr().err
+    assert "has no rows of split 'test' (it has: train)" in err and err.count("\n") == 1
+    assert cli_main(["eval", "--run", "demo", "--member", "r1-dpo"]) == 2  # a run with no data stage yet
+    assert "has no dev prompts yet" in capsys.readouterr().err

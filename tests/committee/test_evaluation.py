@@ -8,7 +8,6 @@ from committee.evaluation import (
     EvalSettings,
     domain_differences,
     evaluate_round,
-    heldout_accuracy,
     paired_difference,
     verify_samples,
     win_rates,
@@ -20,26 +19,11 @@ def _row(member, pid, domain, score, rm=None, completion="x"):
             "completion": completion, "verifier_score": score, "rm_score": rm}
 
 
-def test_heldout_accuracy_is_the_mean_over_domains_with_a_bootstrap_interval():
-    samples = [_row("a", f"m{i}", "math", s) for i, s in enumerate([1, 0, 1, 1])]
-    samples += [_row("a", "c0", "code", 0.5), _row("a", "c1", "code", 0.5), _row("a", "g0", "general", None)]
-    samples += [_row("b", "m0", "math", 0.0)]
-    per_domain, mean, ci = heldout_accuracy(samples, "a", n_boot=500, seed=0)
-    assert per_domain == {"code": 0.5, "math": 0.75}  # general has no verifier: left out
-    assert mean == pytest.approx(0.625)  # each domain counts once, not 4:2 by prompts
-    # code is constant at 0.5, so the mean moves with math only: (math + 0.5) / 2 lies in [0.25, 0.75]
-    assert 0.25 <= ci[0] < mean < ci[1] <= 0.75
-    assert heldout_accuracy(samples, "a", n_boot=500, seed=0) == (per_domain, mean, ci)
-    assert heldout_accuracy(samples, "b")[2] == [0.0, 0.0]
-    with pytest.raises(ValueError, match="no verifier-graded"):
-        heldout_accuracy(samples, "nobody")
-
-
 def test_paired_difference_uses_shared_prompts_and_has_an_interval():
     a = [_row("a", f"p{i}", "math", 1.0 if i % 4 else 0.0) for i in range(40)]
     b = [_row("b", f"p{i}", "math", 0.0 if i % 2 else 1.0 if i % 4 == 0 else 0.0) for i in range(40)]
     a += [_row("a", f"t{i}", "tool", 1.0) for i in range(10)] + [_row("a", "only-a", "tool", 0.0)]
-    b += [_row("b", f"t{i}", "tool", 0.5) for i in range(10)]
+    b += [_row("b", f"t{i}", "tool", 1.0 if i < 5 else 0.0) for i in range(10)]
     delta, ci = paired_difference(a + b, "a", "b", n_boot=500, seed=0)
     # math: a = 0.75, b = 0.25 -> +0.5; tool (only-a not shared): 1.0 - 0.5 = +0.5
     assert delta == pytest.approx(0.5)
@@ -47,20 +31,21 @@ def test_paired_difference_uses_shared_prompts_and_has_an_interval():
     back, back_ci = paired_difference(a + b, "b", "a", n_boot=500, seed=0)
     assert back == pytest.approx(-0.5) and back_ci[1] < 0
     per = domain_differences(a + b, "a", "b", n_boot=200)
-    assert per["tool"] == (0.5, [0.5, 0.5], 10) and per["math"][0] == pytest.approx(0.5)
+    assert per["tool"][0] == 0.5 and per["tool"][2] == 10 and per["math"][0] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="share no graded"):
         paired_difference([_row("a", "x", "math", 1), _row("b", "y", "math", 1)], "a", "b")
 
 
-def test_win_rates_are_rm_judged_per_prompt_with_ties_half():
+def test_win_rates_are_judged_per_prompt_with_ties_half_by_the_verifiers_by_default():
     samples = [_row("a", "p1", "math", 1, rm=2.0), _row("b", "p1", "math", 1, rm=1.0),
                _row("a", "p2", "math", 1, rm=0.0), _row("b", "p2", "math", 1, rm=0.0),
                _row("a", "p3", "math", 1, rm=-1.0), _row("b", "p3", "math", 1, rm=3.0),
                _row("a", "p4", "math", 1, rm=5.0), _row("c", "p9", "math", 1, rm=1.0)]
-    rates = win_rates(samples, ["a", "b", "c"])
+    assert win_rates(samples, ["a", "b"])[("a", "b")] == 0.5  # the verifiers (all 1) tie every prompt
+    rates = win_rates(samples, ["a", "b", "c"], key="rm_score")
     assert rates[("a", "b")] == pytest.approx(0.5) and rates[("b", "a")] == pytest.approx(0.5)
     samples[5]["rm_score"] = -2.0  # b on p3: now a wins p1 and p3, ties p2
-    rates = win_rates(samples, ["a", "b", "c"])
+    rates = win_rates(samples, ["a", "b", "c"], key="rm_score")
     assert rates[("a", "b")] == pytest.approx(2.5 / 3, abs=1e-4) and rates[("b", "a")] == pytest.approx(0.5 / 3, abs=1e-4)
     assert ("a", "c") not in rates  # no shared prompt
 
@@ -76,9 +61,10 @@ def test_verify_samples_uses_each_family_verifier():
     general = {**good[0], "prompt_id": "g", "domain": "general"}
     out = verify_samples(good + bad + [general], rows + [{**rows[0], "id": "g", "domain": "general"}])
     assert [s["verifier_score"] for s in out[:5]] == [1.0] * 5
-    assert all(s["verifier_score"] is not None and s["verifier_score"] < 1.0 for s in out[5:10])
+    assert all(s["verifier_score"] is not None for s in out[5:10])
+    assert all(s["verifier_score"] < 1.0 for s in out[5:10] if s["domain"] in ("math", "code"))
     assert out[10]["verifier_score"] is None and "verifier_score" not in good[0]
-    with pytest.raises(ValueError, match="not among the held-out rows"):
+    with pytest.raises(ValueError, match="not among the evaluation rows"):
         verify_samples(good, rows[1:])
 
 
@@ -150,23 +136,25 @@ def test_evaluate_round_writes_files_and_reuses_earlier_samples(tmp_path, monkey
     entries = evaluate_round(run, 1, members, HELDOUT, fake_rm, "r0-sft", cfg=cfg)
     assert calls == [["r0-sft"], ["r1-dpo", "r1-mdloo"]]  # r0-sft's answers were reused, not regenerated
     by = {e["member"]: e for e in entries}
-    assert [e["member"] for e in entries] == ["r1-mdloo", "r1-dpo", "r0-sft"]  # best held-out mean first
-    assert by["r1-mdloo"]["heldout"] == {"math": pytest.approx(5 / 6, abs=1e-4), "safety": 1.0,
-                                         "mean": pytest.approx((5 / 6 + 1) / 2, abs=1e-4)}
+    assert [e["member"] for e in entries] == ["r1-mdloo", "r1-dpo", "r0-sft"]  # best dev mean first
+    assert by["r1-mdloo"]["dev"] == {"math": pytest.approx(5 / 6, abs=1e-4), "safety": 1.0,
+                                     "mean": pytest.approx((5 / 6 + 1) / 2, abs=1e-4)}
+    assert by["r1-mdloo"]["dev_domains"]["safety"]["ci95"][0] < 1.0  # Wilson: honest at 100%
     assert by["r0-sft"]["promoted"] is True and by["r1-dpo"]["promoted"] is False
-    assert by["r1-mdloo"]["winrate_vs_prev_best"] == 1.0 and by["r0-sft"]["winrate_vs_prev_best"] is None
+    # judged by the verifiers: r1-mdloo solves 5 prompts r0-sft does not and ties the other 5
+    assert by["r1-mdloo"]["winrate_vs_prev_best"] == 0.75 and by["r0-sft"]["winrate_vs_prev_best"] is None
     assert by["r1-mdloo"]["elo"] > by["r1-dpo"]["elo"] > by["r0-sft"]["elo"]
     assert by["r1-mdloo"]["kl"] == 0.2 and by["r1-mdloo"]["reward"] == 1.5 and "kl" not in by["r1-dpo"]
     for e in entries:
-        lo, hi = e["heldout_ci95"]
-        assert lo <= e["heldout"]["mean"] <= hi and e["n_prompts"] == 10
+        lo, hi = e["dev_ci95"]
+        assert lo <= e["dev"]["mean"] <= hi and e["n_prompts"] == 10 and "test" not in e
     on_disk = json.loads((run / "round_1/eval/leaderboard.json").read_text())
     assert on_disk == json.loads(json.dumps(entries))
     rows = [json.loads(x) for x in (run / "round_1/eval/samples.jsonl").read_text().splitlines()]
     assert len(rows) == 30 and set(rows[0]) == set(ev.SAMPLE_KEYS)
     assert {r["member"] for r in rows} == set(QUALITY)
     rates = json.loads((run / "round_1/eval/winrates.json").read_text())
-    assert rates["members"] == ["r1-mdloo", "r1-dpo", "r0-sft"] and rates["matrix"][0][2] == 1.0
+    assert rates["members"] == ["r1-mdloo", "r1-dpo", "r0-sft"] and rates["matrix"][0][2] == 0.75
 
 
 def test_evaluate_round_rejects_repeated_names_and_unknown_previous_best(tmp_path, monkeypatch):
@@ -228,5 +216,5 @@ def test_identical_answers_are_scored_once_and_tie():
     scored = ev.score_samples(samples, noisy_scorer)
     assert calls == [["2", "two"]]  # the shared answer went to the RM once
     assert scored[0]["rm_score"] == scored[1]["rm_score"] < scored[2]["rm_score"]
-    rates = ev.win_rates(scored, ["a", "b", "c"])
+    rates = ev.win_rates(scored, ["a", "b", "c"], key="rm_score")
     assert rates[("a", "b")] == rates[("b", "a")] == 0.5 and rates[("c", "a")] == 1.0

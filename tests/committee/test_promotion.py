@@ -1,4 +1,4 @@
-"""The promotion rule: top-k by held-out mean, a minimum gain over the best earlier member, keep the best earlier."""
+"""The promotion rule: top-k by dev mean, a minimum gain over the best earlier member, keep the best earlier."""
 import json
 
 import pytest
@@ -8,7 +8,7 @@ from committee.promotion import PromotionRule, best_member, mark_promoted, promo
 
 def _e(member, round_n, mean, elo=1000.0):
     return {"member": member, "round": round_n, "recipe": member.split("-")[1], "promoted": False,
-            "heldout": {"math": mean, "mean": mean}, "elo": elo}
+            "dev": {"math": mean, "mean": mean}, "elo": elo}
 
 
 ROUND1 = [_e("r0-sft", 0, 0.40), _e("r0-rs", 0, 0.35), _e("r1-dpo", 1, 0.50), _e("r1-ipo", 1, 0.45),
@@ -65,3 +65,50 @@ def test_mark_promoted_rewrites_the_round_leaderboard(tmp_path):
         mark_promoted(tmp_path, 1, ["r0-rs"])
     with pytest.raises(ValueError, match="no leaderboard"):
         mark_promoted(tmp_path, 2, [])
+
+
+def test_promotion_refuses_test_scores_it_is_handed():
+    leaked = [{**e, "test": {"mean": 0.9}} if e["member"] == "r1-ipo" else e for e in ROUND1]
+    with pytest.raises(ValueError, match="dev scores only; entry 'r1-ipo' carries test"):
+        promote(leaked, PromotionRule(top_k=2), ["r0-sft"])
+    with pytest.raises(ValueError, match="dev scores only"):
+        best_member([{**ROUND1[0], "vs_baseline": {"delta": 0.1}}])
+
+
+def test_promotion_code_cannot_reach_test_scores():
+    """Structure: the promotion module never imports the test scorer nor names the test files."""
+    import ast
+    import inspect
+
+    import committee.promotion as promotion
+
+    tree = ast.parse(inspect.getsource(promotion))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "committee.report_eval" not in imported
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert not names & {"TEST_FILE", "TEST_SAMPLES_FILE", "read_test", "evaluate_test"}
+
+
+def test_the_round_runner_scores_test_only_after_promotion():
+    from committee.rounds import round_stages
+
+    for stages in (round_stages(0, []), round_stages(2, ["rs", "dpo"])):
+        assert stages.index("eval") < stages.index("promotion") < stages.index("test") < stages.index("report")
+
+
+def test_promotion_does_not_move_when_test_scores_change(tmp_path):
+    """A round's leaderboard (dev) decides; rewriting its test file to anything changes nothing."""
+    from committee.evaluation import TEST_FILE
+
+    run = tmp_path / "run"
+    (run / "round_1" / "eval").mkdir(parents=True)
+    (run / "round_1" / "eval" / "leaderboard.json").write_text(json.dumps(ROUND1))
+    from committee.evaluation import read_leaderboard
+    from afm_align.rundir import RunDir
+
+    before = promote(read_leaderboard(RunDir(run), 1), PromotionRule(top_k=1), ["r0-sft"])
+    for flipped in ({"r1-ipo": 1.0, "r1-mdloo": 0.0}, {"r1-ipo": 0.0, "r1-mdloo": 1.0}):
+        test = [{"member": m, "round": 1, "scored_in": 1, "test": {"mean": v}} for m, v in flipped.items()]
+        (run / "round_1" / "eval" / TEST_FILE).write_text(json.dumps(test))
+        assert promote(read_leaderboard(RunDir(run), 1), PromotionRule(top_k=1), ["r0-sft"]) == before

@@ -10,7 +10,7 @@ from committee.report import write_report
 def _entry(member, round_n, recipe, promoted, math, code, elo, path=None, **extra):
     mean = round((math + code) / 2, 4)
     return {"member": member, "round": round_n, "recipe": recipe, "promoted": promoted,
-            "heldout": {"math": math, "code": code, "mean": mean}, "heldout_ci95": [mean - 0.05, mean + 0.05],
+            "dev": {"math": math, "code": code, "mean": mean}, "dev_ci95": [mean - 0.05, mean + 0.05],
             "elo": elo, "elo_ci95": [elo - 20, elo + 20], "winrate_vs_prev_best": 0.6 if round_n else None,
             "path": path, **extra}
 
@@ -78,5 +78,11 @@ def test_samples_give_win_rates_and_the_paired_delta_against_round_zero(tmp_path
     (run / "round_1" / "eval" / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = write_report(run, 1).read_text()
     assert "(plots/winrate_matrix.png)" in text  # recomputed from the samples
-    assert "## Against round 0 (r0-sft)" in text
+    assert "Against r0-sft" not in text  # nothing was scored on test yet
+    test = [{"member": "r1-mdloo", "round": 1, "scored_in": 1, "test": {"math": 1.0, "mean": 1.0},
+             "test_ci95": [0.9, 1.0], "vs_baseline": {"baseline": "r0-sft", "delta": 1.0, "ci95": [1.0, 1.0]}}]
+    (run / "round_1" / "eval" / "test_leaderboard.json").write_text(json.dumps(test))
+    text = write_report(run, 1).read_text()
+    assert "## Against r0-sft on the test split" in text and "Promotion used the **dev** split" in text
     assert "- r1-mdloo - r0-sft: +100.0 points [+100.0, +100.0]" in text
+    assert "| r1-mdloo | 1 | mdloo | yes |" in text and "1.000 [0.900, 1.000]" in text

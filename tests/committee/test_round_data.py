@@ -25,7 +25,7 @@ def _pairs(prefix: str, n: int, split: str = "train") -> list[dict]:
 
 
 def test_rm_rows_replay_a_share_of_earlier_train_pairs_and_keep_the_rest():
-    earlier = _pairs("held", 10, "heldout") + _pairs("old", 100)
+    earlier = _pairs("held", 10, "test") + _pairs("old", 100)
     new = _pairs("new", 30)
     assert rm_rows(earlier, new, 1.0, seed=0) == earlier + new
     rows = rm_rows(earlier, new, 0.4, seed=0)

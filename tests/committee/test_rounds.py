@@ -18,6 +18,7 @@ import yaml
 
 from afm_align.cli import main as cli_main
 from committee import manifest as mf
+from afm_align.rundir import RUN_FORMAT
 from committee.rounds import round_stages, stage_seed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,7 +53,7 @@ def test_stage_seeds_depend_on_seed_round_and_stage_only():
     assert len({stage_seed(0, 1, "rm"), stage_seed(1, 1, "rm"), stage_seed(0, 2, "rm"), stage_seed(0, 1, "eval")}) == 4
     assert round_stages(0, ["dpo"])[:3] == ("base", "data", "members/sft")
     assert round_stages(2, ["dpo", "mdloo"]) == ("prompts", "responses", "preferences", "rm", "members/dpo",
-                                                 "members/mdloo", "eval", "promotion", "report")
+                                                 "members/mdloo", "eval", "promotion", "test", "report")
 
 
 def _fake_run(root: Path) -> Path:
@@ -62,7 +63,7 @@ def _fake_run(root: Path) -> Path:
 
     cfg = config_dict(load("tiny", None, ["run=fake"]))
     root.mkdir(parents=True)
-    (root / "run.json").write_text(json.dumps({"format": 1, "afm_align": "0.1.0"}))
+    (root / "run.json").write_text(json.dumps({"format": RUN_FORMAT, "afm_align": "0.1.0"}))
     done = {s: {"status": "done", "outputs": {}} for s in round_stages(0, cfg["members"])}
     for n, stages in ((0, done), (1, {"prompts": {"status": "running"}})):
         (root / f"round_{n}").mkdir()
@@ -106,13 +107,14 @@ def test_the_judge_needs_an_rm_before_round_1_has_one(capsys):
 def micro(tmp_path_factory):
     """(config file, a micro base model directory) shared by the slow tests."""
     from afm_align import init_base
+    from synth.corpus import pretraining_corpus
 
     root = tmp_path_factory.mktemp("micro")
     config = root / "micro.yaml"
     config.write_text(yaml.safe_dump(MICRO))
     cfg = init_base.load("tiny", None, [*MICRO["recipes"]["init"], "threads=1"])
     cfg.run = str(root / "baserun")
-    init_base.main(cfg, init_base.corpus_conversations(cfg))
+    init_base.main(cfg, *pretraining_corpus(cfg))
     return config, root / "baserun" / "base"
 
 

@@ -52,10 +52,12 @@ def write_round_files(run) -> None:
 
     eval_dir = run.round(1) / "eval"
     eval_dir.mkdir(parents=True)
-    board = [{"member": m, "round": 1, "recipe": r, "promoted": m != "c", "heldout": {"math": acc, "code": acc / 2,
-              "mean": 0.75 * acc}, "heldout_ci95": [acc - 0.1, acc + 0.1], "elo": elo}
+    board = [{"member": m, "round": 1, "recipe": r, "promoted": m != "c", "dev": {"math": acc, "code": acc / 2,
+              "mean": 0.75 * acc}, "dev_ci95": [acc - 0.1, acc + 0.1], "elo": elo}
              for m, r, acc, elo in (("a", "sft", 0.5, 1000.0), ("b", "dpo", 0.7, 1040.0), ("c", "mdloo", 0.2, 950.0))]
     (eval_dir / "leaderboard.json").write_text(json.dumps(board))
+    test = [{"member": "b", "round": 1, "scored_in": 1, "test": {"math": 0.6, "mean": 0.45}, "test_ci95": [0.3, 0.6]}]
+    (eval_dir / "test_leaderboard.json").write_text(json.dumps(test))
     rows = [{"prompt_id": f"q{i}", "prompt": [{"role": "user", "content": f"q{i}?"}], "domain": "math",
              "member": m, "completion": f"{m} says {i} <b>bold</b>", "rm_score": i + 0.5,
              "verifier_score": float(m == "b")} for i in range(3) for m in ("a", "b", "c")]

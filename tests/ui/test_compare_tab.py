@@ -13,10 +13,12 @@ def test_reads_the_round_files(round_files):
     assert compare_tab.rounds(run) == [1]
     assert compare_tab.members(run, 1) == ["a", "b", "c"]
     headers, rows = compare_tab.leaderboard_rows(run, 1)
-    assert headers == compare_tab.LEADERBOARD_COLUMNS + ["code", "math"]
-    assert [r[0] for r in rows] == ["b", "a", "c"]                 # by Elo
-    assert rows[0][3:7] == [True, 0.525, "[0.600, 0.800]", 1040.0]
-    assert rows[0][7:] == [0.35, 0.7]
+    assert headers == compare_tab.LEADERBOARD_COLUMNS + ["dev code", "dev math"]
+    assert "dev mean (promotion)" in headers and "test mean (report only)" in headers
+    assert [r[0] for r in rows] == ["b", "a", "c"]                 # by dev mean, as promotion ranks
+    assert rows[0][3:9] == [True, 0.525, "[0.600, 0.800]", 0.45, "[0.300, 0.600]", 1040.0]
+    assert rows[1][6:8] == [None, ""]                              # a was not scored on test
+    assert rows[0][9:] == [0.35, 0.7]
     assert [p.name for p in compare_tab.plots(run, 1)] == ["elo.png"]
 
 

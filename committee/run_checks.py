@@ -1,0 +1,75 @@
+"""The shape of a run and its checks: which stages a round has, which settings are fixed, and the validation that
+runs before `afm-align iterate` writes anything (committee.rounds calls `check_run` first).
+
+`check_run(cfg, target)` checks the round number, the run stamp, every round manifest (a corrupt one, or one
+of another format, is a one-line ValueError and nothing is touched), that the run's fixed settings
+(`RUN_FIXED`) did not change, and that an unfinished round is resumed with the config it began with (only
+`RESUME_FREE` settings may change).
+
+Run: `python -m pytest tests/committee/test_rounds.py`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from afm_align.config import config_dict
+from afm_align.rundir import RunDir
+from committee import manifest as mf
+from committee.round_config import IterateConfig
+
+ROUND0_STAGES = ("base", "data", "members/sft", "eval", "promotion", "test", "report")
+# settings that define the run's fixed data: they cannot change after round 0
+RUN_FIXED = ("seed", "families", "difficulty", "dev_fraction", "test_fraction", "eval_prompts", "sft_items",
+             "rm_bootstrap_pairs", "preset")
+# settings an unfinished round may be resumed with changed (e.g. accept fewer human labels)
+RESUME_FREE = {"run", "human_min_labels"}
+
+
+def round_stages(n: int, members: list[str]) -> tuple[str, ...]:
+    if n == 0:
+        return ROUND0_STAGES
+    return ("prompts", "responses", "preferences", "rm", *[f"members/{m}" for m in members],
+            "eval", "promotion", "test", "report")
+
+
+# ---- validation (nothing is written before all of it passes) -------------------------------------------
+
+def existing_rounds(run: RunDir) -> dict[int, dict]:
+    """{round: manifest} of the run's round folders; a corrupt manifest is a one-line ValueError."""
+    found = {}
+    if run.root.is_dir():
+        for path in sorted(run.root.glob("round_*")):
+            suffix = path.name[len("round_"):]
+            data = mf.read(path / mf.MANIFEST_FILE) if suffix.isdigit() else None
+            if data is not None:
+                found[int(suffix)] = data
+    return found
+
+
+def check_run(cfg: IterateConfig, target: int) -> RunDir:
+    """The run directory, after checking the target round, the run stamp and every round manifest."""
+    if target < 1:
+        raise ValueError(f"--round must be 1 or more (got {target}); round 0 (init + SFT) runs as part of round 1")
+    run = RunDir.named(cfg.run)
+    run.check_format()
+    rounds = existing_rounds(run)
+    now = config_dict(cfg)
+    if 0 in rounds:
+        changed = [k for k in RUN_FIXED if rounds[0]["config"].get(k) != now[k]]
+        if changed:
+            raise ValueError(f"run '{cfg.run}' was made with another '{changed[0]}' "
+                             f"({rounds[0]['config'].get(changed[0])!r}); it is fixed for a run: start another --run")
+    for n, data in sorted(rounds.items()):
+        stages = round_stages(n, data["config"].get("members", []))
+        done = all(data["stages"].get(s, {}).get("status") == "done" for s in stages)
+        keys = sorted((set(now) | set(data["config"])) - RESUME_FREE)
+        diff = next((k for k in keys if data["config"].get(k) != now.get(k)), None)
+        if not done and n <= target and diff is not None:
+            raise ValueError(f"round {n} of run '{cfg.run}' was started with another '{diff}' "
+                             f"({data['config'].get(diff)!r}); resume it with the same settings")
+    if cfg.annotator == "judge" and not cfg.judge_model and 1 not in rounds:
+        raise ValueError("the judge annotator needs an RM before round 1 has one: pass judge_model=PATH "
+                         "(an RM directory), or label round 1 with --annotator oracle")
+    if cfg.judge_model and not (Path(cfg.judge_model) / "config.json").is_file():
+        raise ValueError(f"judge_model {cfg.judge_model}: not a reward-model directory")
+    return run
