@@ -1,112 +1,199 @@
-"""The README's main job, measured: `afm-align iterate --round 3` on the tiny default from a fresh run.
+"""The README's main job, measured over pipeline seeds: `afm-align iterate --round 3` on the tiny default.
 
-It runs the command as its own process in a fresh runs folder (so round 0 includes `init`), then reads the
-round manifests and prints, per stage, the wall time and the process's peak resident memory at the end of
-the stage (`ru_maxrss`; the figure only grows, so a stage's own need shows where it rises). It also reports
-what the acceptance asks about the result:
-- total wall time and peak memory of the whole command (`RUSAGE_CHILDREN` ru_maxrss: the largest process
-  it ran, the iterate process itself or a sandbox child);
-- the round-N promoted member (the best one) against the round-0 SFT member: held-out verifiable accuracy
-  (mean over domains), their paired difference and its 95% bootstrap interval (committee.evaluation);
-- the RM's held-out pairwise accuracy by round (`rm_accuracy` of each manifest).
-Ablations: `--members dpo` (or any list) runs the same rounds with other candidates, for comparing the full
-committee with each single algorithm.
+For each of `--seeds N` pipeline seeds (`seed=0..N-1`: the base model's pre-training, every dataset, every
+training stage and every sampler differ), it runs the command as its own process in a fresh runs folder (so
+round 0 includes `init`), then reads the round files and reports what the evaluation protocol allows:
+- the member the round-N promotion leaves on top (chosen on **dev**: the round's promoted member, else the
+  best earlier one), and its **test** accuracy against r0-sft: the paired difference on the same test
+  problems with its cluster-bootstrap interval, per seed (`committee.report_eval` wrote it after promotion);
+- over seeds: the mean test gain, each seed's value and a 95% t-interval over seeds (it covers
+  seed-to-seed variance, not only the sampling of test problems);
+- the promoted member's and r0-sft's test accuracy per domain (mean over seeds), dev figures for reference,
+  the RM's accuracy on test-split synthetic pairs and on oracle-labelled pairs of committee answers;
+- wall minutes and peak memory per seed (the largest process the command ran, `RUSAGE_CHILDREN`), and the
+  machine's 2-thread fp32 matmul peak measured in the same run, so times can be scaled across machines.
+Ablations: `--members dpo` (or any list) runs the same rounds with other candidates.
 
-Run: `python benchmarks/iterate_round3.py [--round 3] [--members sft,rs,dpo,ipo,mdloo] [--keep DIR]
-[--json FILE] [key=value ...]` (it takes about as long as the command: ~15-20 minutes on 2 CPU cores).
+Run: `python benchmarks/iterate_round3.py --seeds 3 [--round 3] [--members ...] [--keep DIR] [--json FILE]
+[key=value ...]` (about 20 minutes a seed on 2 CPU cores). The JSON goes to
+`benchmarks/results/iterate_round3.json` (committed, so the README's figures have an artefact).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import resource
+import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 
-def stage_table(run: Path, rounds: int) -> dict[str, dict]:
-    """{"round_N/stage": {seconds, peak_rss_mb, attempts}} from the round manifests, in the order they ran."""
+def matmul_gflops(n: int = 2048, repeats: int = 5, threads: int = 2) -> float:
+    """The best of `repeats` n x n fp32 matmuls at `threads` torch threads, in GFLOP/s."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    torch.set_num_threads(before)
+    return round(2 * n ** 3 / best / 1e9, 1)
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def stage_seconds(run: Path, rounds: int) -> dict[str, float]:
+    """{"round_N/stage": seconds} from the round manifests."""
     out = {}
     for n in range(rounds + 1):
         data = json.loads((run / f"round_{n}" / "manifest.json").read_text())
-        for stage, record in sorted(data["stages"].items(), key=lambda kv: kv[1].get("started", 0.0)):
-            out[f"round_{n}/{stage}"] = {k: record.get(k) for k in ("seconds", "peak_rss_mb", "attempts", "skipped")
-                                         if record.get(k) is not None}
+        for stage, record in data["stages"].items():
+            out[f"round_{n}/{stage}"] = round(record.get("seconds") or 0.0, 1)
     return out
 
 
 def outcome(run: Path, rounds: int) -> dict:
-    """Round-N promoted member vs r0-sft on held-out accuracy, and RM accuracy by round."""
+    """The member on top after round N (by dev), its test result against r0-sft, and the RM's accuracies."""
     from afm_align.rundir import RunDir
-    from committee.evaluation import paired_difference, read_leaderboard, read_samples
+    from committee.evaluation import read_leaderboard
+    from committee.promotion import best_member
+    from committee.report_eval import read_test
 
     rd = RunDir(run)
-    entries = read_leaderboard(rd, rounds)
-    manifest = json.loads((run / f"round_{rounds}" / "manifest.json").read_text())
-    promoted = (manifest.get("promotion") or {}).get("promoted") or []
-    means = {e["member"]: (e["heldout"] or {}).get("mean") for e in entries}
-    best = promoted[0] if promoted else max((m for m in means if means[m] is not None), key=means.get)
-    delta, ci = paired_difference(read_samples(rd, rounds), best, "r0-sft", n_boot=2000, seed=0)
-    rm = {}
-    for n in range(1, rounds + 1):
-        value = json.loads((run / f"round_{n}" / "manifest.json").read_text()).get("rm_accuracy") or {}
-        rm[n] = value.get("accuracy")
-    return {"member": best, "promoted_this_round": bool(promoted), "heldout_mean": means[best],
-            "r0_sft_heldout_mean": means.get("r0-sft"), "difference": delta, "difference_ci95": ci,
-            "per_domain": next(e["heldout"] for e in entries if e["member"] == best),
-            "r0_sft_per_domain": next(e["heldout"] for e in entries if e["member"] == "r0-sft"),
-            "rm_accuracy_by_round": rm, "committee": (manifest.get("promotion") or {}).get("committee")}
+    manifests = {n: json.loads((run / f"round_{n}" / "manifest.json").read_text()) for n in range(rounds + 1)}
+    dev = {e["member"]: e for e in read_leaderboard(rd, rounds)}
+    top = ((manifests[rounds].get("promotion") or {}).get("promoted") or [None])[0] or best_member(list(dev.values()))
+    test = {e["member"]: e for n in range(rounds + 1) for e in read_test(rd, n) if e["scored_in"] == n}
+    if top not in test:
+        raise RuntimeError(f"{top} was not scored on test (run with eval_test_members=all)")
+    gain = test[top].get("vs_baseline") or {"delta": 0.0, "ci95": [0.0, 0.0]}
+    return {"member": top, "test_mean": test[top]["test"]["mean"], "test_ci95": test[top]["test_ci95"],
+            "test_per_domain": {d: v for d, v in test[top]["test"].items() if d != "mean"},
+            "r0_sft_test": test["r0-sft"]["test"], "test_gain": gain["delta"], "test_gain_ci95": gain["ci95"],
+            "dev_mean": dev[top]["dev"]["mean"], "r0_sft_dev_mean": dev["r0-sft"]["dev"]["mean"],
+            "rm_test_pairs_accuracy": {n: (m.get("rm_accuracy") or {}).get("accuracy") for n, m in manifests.items() if n},
+            "rm_committee_answers_accuracy": {n: (m.get("rm_on_committee_answers") or {}).get("accuracy")
+                                              for n, m in manifests.items() if n},
+            "committee": (manifests[rounds].get("promotion") or {}).get("committee")}
+
+
+# a wrapper process per seed, so each seed's peak memory is its own (RUSAGE_CHILDREN only ever grows)
+WRAP = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[2:]).returncode; "
+        "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); sys.exit(code)")
+
+
+def finished(run: Path, rounds: int) -> bool:
+    """True when round `rounds` of the run at `run` has every stage done (a run this script made before)."""
+    file = run / f"round_{rounds}" / "manifest.json"
+    if not file.is_file():
+        return False
+    stages = json.loads(file.read_text())["stages"]
+    return bool(stages) and all(rec.get("status") == "done" for rec in stages.values()) and "report" in stages
+
+
+def reused_seed(seed: int, args, run: Path) -> dict:
+    """A seed whose run already finished in `--keep DIR` (same command): minutes and memory from its manifests."""
+    manifests = [json.loads((run / f"round_{n}" / "manifest.json").read_text()) for n in range(args.round + 1)]
+    records = [rec for m in manifests for rec in m["stages"].values()]
+    minutes = sum(rec.get("seconds") or 0.0 for rec in records) / 60
+    peak = max(rec.get("peak_rss_mb") or 0.0 for rec in records) / 1024
+    result = {"seed": seed, "minutes": round(minutes, 2), "peak_gb": round(peak, 2), "reused_run": str(run),
+              "timing_source": "sum of the stage wall times and the largest stage peak RSS in the run's manifests",
+              "stages": stage_seconds(run, args.round), **outcome(run, args.round)}
+    print(f"seed {seed}: reused the finished run {run}: {minutes:.1f} min of stages; {result['member']} test "
+          f"{100 * result['test_gain']:+.1f} points over r0-sft", flush=True)
+    return result
+
+
+def run_seed(seed: int, args, runs: Path) -> dict:
+    """One pipeline seed, in a child process whose own peak memory it reports (or its finished run, reused)."""
+    if finished(runs / f"seed{seed}", args.round):
+        return reused_seed(seed, args, runs / f"seed{seed}")
+    cmd = [sys.executable, "-m", "afm_align.cli", "iterate", "--round", str(args.round), "--run", f"seed{seed}",
+           *(["--members", args.members] if args.members else []), f"seed={seed}", *args.overrides]
+    env = {**os.environ, "AFM_ALIGN_RUNS": str(runs), "AFM_ALIGN_QUIET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    print(f"seed {seed}: {' '.join(cmd[2:])}  (runs in {runs})", flush=True)
+    peak_file = runs / f".peak-seed{seed}"
+    runs.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", WRAP, str(peak_file), *cmd], check=False, env=env, cwd=HERE.parent,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    minutes = (time.perf_counter() - start) / 60
+    peak_kb = int(peak_file.read_text()) if peak_file.is_file() else 0
+    if proc.returncode != 0:
+        print("\n".join(proc.stdout.splitlines()[-30:]))
+        raise RuntimeError(f"seed {seed}: iterate failed with exit code {proc.returncode}")
+    run = runs / f"seed{seed}"
+    result = {"seed": seed, "minutes": round(minutes, 2),
+              "peak_gb": round(peak_kb / 1024 ** 2, 2),
+              "stages": stage_seconds(run, args.round), **outcome(run, args.round)}
+    print(f"seed {seed}: {minutes:.1f} min, peak {result['peak_gb']} GB; {result['member']} test "
+          f"{result['test_mean']:.3f} vs r0-sft {result['r0_sft_test']['mean']:.3f}: "
+          f"{100 * result['test_gain']:+.1f} points {[round(100 * x, 1) for x in result['test_gain_ci95']]}",
+          flush=True)
+    return result
+
+
+def summary(per_seed: list[dict]) -> dict:
+    from committee.eval_stats import seed_interval
+
+    gains = [r["test_gain"] for r in per_seed]
+    domains = sorted({d for r in per_seed for d in r["test_per_domain"]})
+    mean_of = lambda values: round(statistics.mean(values), 4)  # noqa: E731
+    return {
+        "test_gain": {"mean": round(100 * statistics.mean(gains), 2), "per_seed": [round(100 * g, 2) for g in gains],
+                      "ci95": [round(100 * x, 2) for x in seed_interval(gains)] if len(gains) > 1 else None,
+                      "per_seed_ci95": [[round(100 * x, 2) for x in r["test_gain_ci95"]] for r in per_seed],
+                      "units": "points of mean-over-domains test accuracy, round-N top member minus r0-sft"},
+        "per_domain_test": {d: mean_of([r["test_per_domain"].get(d, 0.0) for r in per_seed]) for d in domains},
+        "r0_sft_per_domain_test": {d: mean_of([r["r0_sft_test"].get(d, 0.0) for r in per_seed]) for d in domains},
+        "test_mean": mean_of([r["test_mean"] for r in per_seed]),
+        "r0_sft_test_mean": mean_of([r["r0_sft_test"]["mean"] for r in per_seed]),
+        "minutes": [r["minutes"] for r in per_seed], "peak_gb": [r["peak_gb"] for r in per_seed],
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3, help="pipeline seeds 0..N-1 (default 3)")
     parser.add_argument("--round", type=int, default=3)
     parser.add_argument("--members", default=None, help="candidates, e.g. dpo (ablation); default: the preset's")
-    parser.add_argument("--keep", default=None, help="runs folder to keep (default: a temporary one)")
+    parser.add_argument("--keep", default=None, help="runs folder to keep (default: a temporary one); a seed whose "
+                        "run in it already finished is read, not run again")
     parser.add_argument("--json", default=str(HERE / "results" / "iterate_round3.json"))
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_args()
+    if args.seeds < 1 or args.round < 1:
+        parser.error("--seeds and --round must be at least 1")
+    gflops = matmul_gflops()
+    print(f"machine: 2-thread fp32 matmul peak {gflops} GFLOP/s (budgets assume ~200)", flush=True)
     runs = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="afm-iterate-"))
-    cmd = [sys.executable, "-m", "afm_align.cli", "iterate", "--round", str(args.round), "--run", "bench",
-           *(["--members", args.members] if args.members else []), *args.overrides]
-    env = {**os.environ, "AFM_ALIGN_RUNS": str(runs), "AFM_ALIGN_QUIET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    print(f"running: {' '.join(cmd[2:])}  (runs in {runs})", flush=True)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, check=False, env=env, cwd=HERE.parent, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
-    total = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("iterate:")]
-    if proc.returncode != 0:
-        print("\n".join(proc.stdout.splitlines()[-30:]))
-        print(f"iterate failed with exit code {proc.returncode}")
-        return 1
-    run = runs / "bench"
-    stages = stage_table(run, args.round)
-    result = {"command": " ".join(cmd[2:]), "total_s": round(total, 1), "peak_gb": round(peak_kb / 1024 ** 2, 2),
-              "stages": stages, "outcome": outcome(run, args.round), "log_tail": lines[-5:]}
-    print(f"\n{'stage':<28} {'seconds':>8} {'peak RSS MiB':>13}")
-    for name, rec in stages.items():
-        note = f"  ({rec['skipped'][:50]})" if rec.get("skipped") else ""
-        print(f"{name:<28} {rec.get('seconds', 0):8.1f} {rec.get('peak_rss_mb', 0):13.0f}{note}")
-    per_round = {}
-    for name, rec in stages.items():
-        per_round[name.split("/")[0]] = per_round.get(name.split("/")[0], 0.0) + rec.get("seconds", 0.0)
-    result["per_round_s"] = {k: round(v, 1) for k, v in per_round.items()}
-    o = result["outcome"]
-    print(f"\nper round (s): {result['per_round_s']}")
-    print(f"total {total / 60:.1f} min, peak memory {result['peak_gb']:.2f} GB")
-    print(f"round {args.round} member {o['member']}: held-out mean {o['heldout_mean']:.3f} vs r0-sft "
-          f"{o['r0_sft_heldout_mean']:.3f}: {100 * o['difference']:+.1f} points "
-          f"[{100 * o['difference_ci95'][0]:+.1f}, {100 * o['difference_ci95'][1]:+.1f}]")
-    print(f"RM held-out accuracy by round: {o['rm_accuracy_by_round']}")
+    per_seed = [run_seed(seed, args, runs) for seed in range(args.seeds)]
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE.parent, capture_output=True, text=True).stdout.strip()
+    result = {"benchmark": "iterate_round3", "date": datetime.now().isoformat(timespec="seconds"), "commit": commit,
+              "command": f"python benchmarks/iterate_round3.py --seeds {args.seeds} --round {args.round}"
+                         + (f" --members {args.members}" if args.members else "") + "".join(f" {o}" for o in args.overrides),
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "matmul_gflops": gflops,
+              "protocol": "promotion on dev, report on test (problem-disjoint splits); gain = paired test difference",
+              **summary(per_seed), "per_seed": per_seed}
+    g = result["test_gain"]
+    print(f"\ntest gain over r0-sft: mean {g['mean']:+.1f} points, per seed {g['per_seed']}, 95% interval over "
+          f"seeds {g['ci95']}")
+    print(f"per-domain test accuracy of the top member (mean over seeds): {result['per_domain_test']}")
+    print(f"minutes per seed {result['minutes']}, peak GB {result['peak_gb']} (matmul peak {gflops} GFLOP/s)")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2))
     print(f"saved {args.json}")

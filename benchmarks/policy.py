@@ -1,22 +1,23 @@
-"""Benchmark: what the policy recipes buy on the tiny preset, over several seeds (the policy-recipes issue).
+"""Benchmark: what the policy recipes buy on the tiny preset, over several seeds, on the test split.
 
-What it measures, starting from an SFT member trained on the synth families' reference answers:
-- `rs_gain`: held-out math exact-match (greedy) of the rejection-sampling SFT member minus the SFT member's
-  (the SFT member samples K answers per train math prompt, the math verifier keeps the best correct one,
-  SFT continues on those);
+Protocol (synth.splits): every training set comes from the `train` split; every figure is measured on `test`
+problems that no training data contains in any wording; nothing in this script is chosen by looking at them
+(the recipes run at their presets). Starting from an SFT member trained on the synth families' reference
+answers, it measures:
+- `rs_gain`: test math exact match (greedy) of the rejection-sampling SFT member minus the SFT member's (the
+  SFT member samples K answers per train math prompt, the math verifier keeps the best correct one, SFT
+  continues on those);
 - `mdloo_gain`: the same for MDLOO with the math verifier as the reward (`kl_budget` stops it if the KL to
-  the reference leaves the budget; the final KL and the budget are reported);
-- `dpo_winrate`, `ipo_winrate`: share of held-out prompts (every family) where an RM trained on synthetic
-  pairs scores the DPO / IPO member's greedy answer above the SFT member's (ties count one half);
-- `mdloo_vs_rloo_throughput`: samples/s of our MDLOO trainer over TRL's RLOOTrainer, side by side
-  (`benchmarks/mdloo_vs_trl_rloo.py`, quick setting).
-Each gain has a mean, a per-seed list and the spread (sample standard deviation). A seed changes the SFT
+  the reference leaves the budget; the final and largest KL are reported);
+- `dpo_gain`, `ipo_gain`: test accuracy over every family (mean over domains) of the DPO / IPO member minus
+  the SFT member's, trained on synthetic train-split pairs. Judge: the families' verifiers, which no member
+  trains against (the old RM win rate used an RM trained on the very pairs DPO trains on).
+Each gain is in points, paired on the same test prompts, with a mean over seeds, the per-seed values, a
+95% t-interval over seeds and each seed's own paired cluster-bootstrap interval. A seed changes the SFT
 member's training order, every sampling seed and every trainer seed; the data and the base model are the
-same for all seeds.
+same for all seeds (the full pipeline over seeds is `benchmarks/iterate_round3.py --seeds N`).
 
-What it simplifies: every prompt is of difficulty 0 by default (`--difficulty`; at 1 the tiny SFT member
-solves ~17-21% of math and neither RS nor MDLOO moved it in a first trial), evaluation is greedy exact match,
-and the RM and the base model are trained once.
+What it simplifies: every prompt is of difficulty 0 by default (`--difficulty`), evaluation is greedy.
 
 Run: `python benchmarks/policy.py [--seeds 3] [--json benchmarks/results/policy.json] [--base DIR]`
 (`--base` reuses a base model, e.g. `runs/default/base`; otherwise `afm-align init --preset tiny` runs first).
@@ -52,8 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--work", help="keep the members and datasets here (default: a temporary folder)")
     p.add_argument("--sft-items", type=int, default=300, help="reference answers per family for the SFT member")
     p.add_argument("--math-train", type=int, default=300, help="train math prompts for RS and MDLOO")
-    p.add_argument("--math-eval", type=int, default=200, help="held-out math prompts")
-    p.add_argument("--eval-per-family", type=int, default=40, help="held-out prompts per family for win rates")
+    p.add_argument("--math-eval", type=int, default=200, help="test math problems (distinct)")
+    p.add_argument("--eval-per-family", type=int, default=100, help="test problems per family for DPO/IPO")
     p.add_argument("--pairs", type=int, default=1500, help="synthetic preference pairs (RM and DPO/IPO)")
     p.add_argument("--difficulty", type=int, default=0, help="synth difficulty of every prompt (default 0)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
@@ -61,8 +62,20 @@ def parse_args(argv=None):
 
 
 # ---------------------------------------------------------------- data
+def distinct_test(family: str, n: int, seed: int, difficulty: int) -> list[dict]:
+    """`n` test-split prompt rows of one family, one per problem identity."""
+    from synth.builders import prompt_rows
+
+    rows, seen = [], set()
+    for r in prompt_rows(family, n * 10, seed, difficulty):
+        if r["split"] == "test" and r["identity"] not in seen:
+            seen.add(r["identity"])
+            rows.append(r)
+    return rows[:n]
+
+
 def build_data(work: Path, args) -> dict[str, Path]:
-    """SFT references (every family), math prompts, held-out prompts of every family, synthetic pairs."""
+    """SFT references (every family), train math prompts, test prompts, synthetic train pairs."""
     from synth.builders import preference_rows, prompt_rows
 
     out = {name: work / "data" / name for name in ("sft", "math", "math_eval", "eval", "prefs")}
@@ -70,10 +83,9 @@ def build_data(work: Path, args) -> dict[str, Path]:
            if r["split"] == "train"]
     math = prompt_rows("math", args.math_train * 2, 12, args.difficulty)
     math_train = [r for r in math if r["split"] == "train"][: args.math_train]
-    math_eval = [r for r in prompt_rows("math", args.math_eval * 12, 13, args.difficulty) if r["split"] == "heldout"]
-    held = [r for f in FAMILIES for r in [x for x in prompt_rows(f, args.eval_per_family * 12, 14, args.difficulty)
-                                          if x["split"] == "heldout"][: args.eval_per_family]]
-    pairs, _ = preference_rows(args.pairs, 15, args.difficulty)
+    math_eval = distinct_test("math", args.math_eval, 13, args.difficulty)
+    held = [r for f in FAMILIES for r in distinct_test(f, args.eval_per_family, 14, args.difficulty)]
+    pairs = [r for r in preference_rows(args.pairs * 2, 15, args.difficulty)[0] if r["split"] == "train"][:args.pairs]
     write_dataset(sft, "sft", out["sft"], producer="benchmarks/policy")
     write_dataset(math_train, "prompt", out["math"], producer="benchmarks/policy")
     write_dataset(math_eval[: args.math_eval], "prompt", out["math_eval"], producer="benchmarks/policy")
@@ -87,22 +99,12 @@ def base_model(work: Path, args) -> Path:
     if args.base:
         return Path(args.base)
     from afm_align import init_base
+    from synth.corpus import pretraining_corpus
 
     cfg = init_base.load("tiny", None, [f"threads={args.threads}"])
     cfg.run = str(work / "run")
-    init_base.main(cfg, init_base.corpus_conversations(cfg))
+    init_base.main(cfg, *pretraining_corpus(cfg))
     return work / "run" / "base"
-
-
-def train_rm(base: Path, prefs: Path, out: Path) -> Path:
-    """The judge: the multi-head RM (tiny preset) on the synthetic pairs."""
-    from reward_model.recipe import main
-    from reward_model.trainer import RMTrainConfig
-
-    cfg = load_config(RMTrainConfig, preset="tiny", recipe="rm", overrides=[
-        f"data={prefs}", f"base={base}", f"output_dir={out}"])
-    main(cfg)
-    return out
 
 
 # ---------------------------------------------------------------- members
@@ -122,8 +124,7 @@ def sft_member(start: Path, data: Path, out: Path, seed: int) -> Path:
 def rs_member(start: Path, data: Path, out: Path, seed: int) -> tuple[Path, dict]:
     """Rejection sampling with the math verifier (K=8, only correct answers kept), then SFT on them.
 
-    The SFT step uses a small constant rate (1e-4, no dropout): measured on two seeds' SFT members, 5e-4
-    (the committee's SFT rate) lost 2.5-4 points of held-out math while 1e-4 gained 5-15.
+    The SFT step uses a small constant rate (1e-4, no dropout), the committee's later-round SFT rate.
     """
     from alignment.rejection_sampling import RSConfig, main
     from alignment.members import read_meta
@@ -165,57 +166,38 @@ def greedy_samples(members: dict[str, Path], data: Path) -> tuple[list[dict], li
     return verify_samples(sample_members(members, rows, max_new_tokens=64), rows), rows
 
 
-def exact_match(samples: list[dict], member: str) -> float:
-    """Share of the member's held-out answers that the verifier accepts."""
-    scores = [s["verifier_score"] for s in samples if s["member"] == member and s["verifier_score"] is not None]
-    return sum(x >= 1.0 for x in scores) / max(1, len(scores))
+def gain(samples: list[dict], member: str, start: str = "sft") -> dict:
+    """Test accuracy of `member` and `start`, and their paired difference (points) with its interval."""
+    from committee.eval_stats import accuracy_report, paired_report
 
-
-def rm_winrates(rm: Path, members: dict[str, Path], start: Path, data: Path) -> dict[str, float]:
-    """Per member, the share of held-out prompts where the RM prefers its greedy answer to `start`'s (ties: half).
-
-    Every member (and `start`) answers once; each member is scored in one RM call together with `start`'s
-    answers, as a pair, since the RM's batch composition moves scores by float noise and can split exact ties.
-    """
-    from committee.evaluation import score_samples, win_rates
-
-    samples, _ = greedy_samples({**members, "start": start}, data)
-    start_samples = [x for x in samples if x["member"] == "start"]
-    rates = {}
-    for name in members:
-        scored = score_samples([x for x in samples if x["member"] == name] + start_samples, rm)
-        rates[name] = win_rates(scored, [name, "start"])[(name, "start")]
-    return rates
+    paired = paired_report(samples, member, start, n_boot=2000, seed=0)
+    return {"accuracy": accuracy_report(samples, member, n_boot=200)["mean"],
+            "start_accuracy": accuracy_report(samples, start, n_boot=200)["mean"],
+            "gain": round(100 * paired["delta"], 2), "gain_ci95": [round(100 * x, 2) for x in paired["ci95"]]}
 
 
 def summary(values: list[float]) -> dict:
+    from committee.eval_stats import seed_interval
+
     return {"mean": round(statistics.fmean(values), 4), "per_seed": [round(v, 4) for v in values],
-            "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0}
+            "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0, "ci95_over_seeds": seed_interval(values)}
 
 
-def throughput_ratio() -> float:
-    """MDLOO / TRL RLOO samples per second, side by side (quick setting of that benchmark)."""
-    import benchmarks.mdloo_vs_trl_rloo as bench
-
-    return bench.main(["--repeats", "3"])["median_paired_ratio"]
-
-
-def one_seed(seed: int, base: Path, data: dict[str, Path], rm: Path, work: Path) -> dict:
-    """Every member of one seed and its figures."""
+def one_seed(seed: int, base: Path, data: dict[str, Path], work: Path) -> dict:
+    """Every member of one seed and its test figures."""
     d = work / f"seed{seed}"
     sft = sft_member(base, data["sft"], d / "sft", seed)
     rs, rs_stats = rs_member(sft, data["math"], d / "rs", seed)
     mdloo_metrics = mdloo_member(sft, data["math"], d / "mdloo", seed)
-    samples, _ = greedy_samples({"sft": sft, "rs": rs, "mdloo": d / "mdloo"}, data["math_eval"])
-    acc = {m: exact_match(samples, m) for m in ("sft", "rs", "mdloo")}
+    math, _ = greedy_samples({"sft": sft, "rs": rs, "mdloo": d / "mdloo"}, data["math_eval"])
     dpo = preference_member(sft, data["prefs"], d / "dpo", seed, "dpo")
     ipo = preference_member(sft, data["prefs"], d / "ipo", seed, "ipo")
-    rates = rm_winrates(rm, {"dpo": dpo, "ipo": ipo}, sft, data["eval"])
-    return {"seed": seed, "math_exact_match": acc, "rs_kept": rs_stats.get("kept"),
+    every, _ = greedy_samples({"sft": sft, "dpo": dpo, "ipo": ipo}, data["eval"])
+    return {"seed": seed, "rs": gain(math, "rs"), "mdloo": gain(math, "mdloo"), "dpo": gain(every, "dpo"),
+            "ipo": gain(every, "ipo"), "rs_kept": rs_stats.get("kept"),
             "mdloo_kl": mdloo_metrics.get("kl"), "mdloo_max_kl": mdloo_metrics["max_kl"],
             "mdloo_kl_budget": mdloo_metrics.get("kl_budget"),
-            "mdloo_kl_budget_stop_step": mdloo_metrics.get("kl_budget_stop_step"),
-            "dpo_winrate": rates["dpo"], "ipo_winrate": rates["ipo"]}
+            "mdloo_kl_budget_stop_step": mdloo_metrics.get("kl_budget_stop_step")}
 
 
 def main(argv=None) -> dict:
@@ -231,32 +213,28 @@ def main(argv=None) -> dict:
         work = Path(args.work or tmp)
         base = base_model(work, args)
         data = build_data(work, args)
-        rm = train_rm(base, data["prefs"], work / "rm")
         seeds = []
         for seed in range(args.seeds):
-            seeds.append(one_seed(seed, base, data, rm, work))
+            seeds.append(one_seed(seed, base, data, work))
             print(f"policy: seed {seed}: {json.dumps(seeds[-1])}", flush=True)
-    acc = [s["math_exact_match"] for s in seeds]
     result = {
-        "sft_math_exact_match": summary([a["sft"] for a in acc]),
-        "rs_gain": summary([100 * (a["rs"] - a["sft"]) for a in acc]),
-        "mdloo_gain": summary([100 * (a["mdloo"] - a["sft"]) for a in acc]),
-        "dpo_winrate": summary([s["dpo_winrate"] for s in seeds]),
-        "ipo_winrate": summary([s["ipo_winrate"] for s in seeds]),
+        "protocol": "trained on the train split; measured on distinct test problems; judge: the families' verifiers",
+        "sft_math_test": summary([s["rs"]["start_accuracy"] for s in seeds]),
+        "sft_all_families_test": summary([s["dpo"]["start_accuracy"] for s in seeds]),
+        **{f"{r}_gain": summary([s[r]["gain"] for s in seeds]) for r in ("rs", "mdloo", "dpo", "ipo")},
         "mdloo_kl": summary([s["mdloo_kl"] for s in seeds]),
         "mdloo_max_kl": summary([s["mdloo_max_kl"] for s in seeds]),
         "mdloo_kl_budget": seeds[0]["mdloo_kl_budget"],
         "seeds": seeds,
     }
-    result["mdloo_vs_rloo_throughput"] = throughput_ratio()
     result["seconds"] = round(time.time() - start, 1)
-    print(f"\npolicy benchmark (tiny preset, held-out math difficulty {args.difficulty}, gains in points of exact match)")
-    for key in ("rs_gain", "mdloo_gain", "dpo_winrate", "ipo_winrate", "mdloo_kl", "mdloo_max_kl"):
+    print(f"\npolicy benchmark (tiny preset, difficulty {args.difficulty}; test split; gains in points, paired)")
+    for key in ("rs_gain", "mdloo_gain", "dpo_gain", "ipo_gain", "mdloo_kl", "mdloo_max_kl"):
         r = result[key]
-        print(f"  {key:<18} mean {r['mean']:8.3f}  std {r['std']:7.3f}  per seed {r['per_seed']}")
-    print(f"  SFT member's math exact match: {result['sft_math_exact_match']['mean']:.3f}; "
-          f"KL budget {result['mdloo_kl_budget']}")
-    print(f"  mdloo_vs_rloo_throughput {result['mdloo_vs_rloo_throughput']:.3f}   ({result['seconds']:.0f} s)")
+        print(f"  {key:<14} mean {r['mean']:8.3f}  95% over seeds {r['ci95_over_seeds']}  per seed {r['per_seed']}")
+    print(f"  SFT member's test math {result['sft_math_test']['mean']:.3f}, all families "
+          f"{result['sft_all_families_test']['mean']:.3f}; KL budget {result['mdloo_kl_budget']}  "
+          f"({result['seconds']:.0f} s)")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2))
