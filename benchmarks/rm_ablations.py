@@ -1,7 +1,7 @@
 """Benchmark: RM loss ablations - {soft labels, hard labels} x {grading regulariser, none} over several seeds.
 
 What it does: builds one synthetic preference dataset (`synth.builders.preference_rows`, `--pairs` pairs,
-data seed `--data-seed`; the rows' own train / held-out split), then trains the multi-head RM from the same
+data seed `--data-seed`; the rows' own split: train pairs train, dev and test pairs are held out), then trains the multi-head RM from the same
 backbone (`--base PATH`) under four loss settings:
   - `soft+grading`: soft BTL targets p_l (afm-spec §2.3) and lambda = the preset's `grading_weight`,
   - `soft`: soft targets, lambda = 0 (the grading heads get no gradient),
@@ -15,8 +15,7 @@ mean +- std (sample std over seeds) per setting, and writes every run's metrics 
 What it simplifies: one synthetic dataset (the verifiable corruptions of the synth families, whose levels
 and grades are derived from what was corrupted), not human preferences; CPU runs use `--threads` torch
 threads (1 by default: the machines are shared). `--epochs` (default 1) replaces the preset's epochs so that
-the 12 runs stay short: at the defaults (1,500 pairs with 25% of prompts held out = ~1,140 train / ~360
-held-out pairs, 3 seeds, 1 epoch) each run takes ~50 s and the whole benchmark ~10 minutes on one CPU core.
+the 12 runs stay short (1,500 pairs, about 30% of them of dev/test problems, 3 seeds, 1 epoch).
 The ECE is measured against "chosen wins" (p = 1), so soft targets (p_l < 1) read as under-confident there.
 
 Run: `python benchmarks/rm_ablations.py --base runs/default/base [--pairs 1500] [--seeds 3]
@@ -54,11 +53,12 @@ HEADLINE = {"accuracy": "eval_accuracy", "accuracy_significantly_better": "eval_
 
 
 def build_data(pairs: int, data_seed: int, heldout: float):
-    """(train Dataset, held-out Dataset) of synthetic preference pairs (held out by prompt hash)."""
+    """(train Dataset, held-out Dataset) of synthetic preference pairs: the held-out pairs are those of dev and
+    test problems (by problem identity, synth.splits), so no held-out problem has a training pair."""
     from reward_model.recipe import split_rows, to_dataset
     from synth.builders import preference_rows
 
-    rows, _ = preference_rows(pairs, data_seed, heldout=heldout)
+    rows, _ = preference_rows(pairs, data_seed)
     train, held = split_rows(rows, heldout, data_seed)
     if not held:
         raise ValueError(f"--pairs {pairs} gives no held-out pairs; use more pairs")
@@ -120,7 +120,7 @@ def main(argv=None) -> dict:
                         help="passes over the training pairs (replaces the preset num_epochs: keeps 12 runs short)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data (same for all runs)")
     parser.add_argument("--heldout", type=float, default=0.25,
-                        help="share of prompts held out (larger than the dataset default 0.1: less noisy figures)")
+                        help="held-out share, used only for rows without a split (synthetic rows carry dev/test)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--json", default=str(HERE / "results" / "rm_ablations.json"))
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the tiny RM preset")

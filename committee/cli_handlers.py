@@ -157,7 +157,7 @@ def compare(args) -> int:
         _, test = _round_with(run, rounds, args.round, args.run, [a, b], split="test")
         print("\n".join(delta_lines(test, a, b, "test (reports only)", args)))
     except ValueError:
-        print(f"test: not both of {a} and {b} were scored on the test split (only promoted members are)")
+        print(f"test: not both of {a} and {b} were scored on the test split (by default only each round's best promoted member is)")
     print("\n".join(sample_lines(samples, a, b, args.samples)))
     return 0
 

@@ -255,7 +255,7 @@ def _markdown(round_n: int, entries: list[dict], test: list[dict], manifest: dic
         lines += ["", f"Promotion: {promotion['reason']}"]
     lines += ["", "## Leaderboard", "",
               ("Promotion used the **dev** split; the **test** split is scored after promotion, for reports "
-               "only, for the members promoted in their round (`-`: not scored on test). Accuracy is the share "
+               "only, for the best member promoted in each round (`-`: not scored on test). Accuracy is the share "
                "of solved prompts (verifier score 1.0), mean over domains, with a 95% cluster-bootstrap "
                f"interval over problem identities. Elo and win rates are judged by {JUDGE} on dev "
                "(Bradley-Terry, 1000 = average member)."), "",

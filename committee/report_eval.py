@@ -6,16 +6,17 @@ stage is done, and nothing that promotes imports it. So no choice of the pipelin
 score: test numbers exist only once every decision of the round has been taken.
 
 What it does, for round N (`evaluate_test`):
-1. the members chosen for reporting (`test_members`: this round's promoted members, or all of them with
-   `eval_test_members: all`; round 0 scores its members) answer each test prompt once, greedily; members
-   scored in earlier rounds are copied from the round that scored them (never regenerated);
-2. answers are graded by the families' verifiers and scored by the round's RM;
+1. the members chosen for reporting (`eval_test_members`: `best`, the round's best promoted member; or
+   `promoted`; or `all`; round 0 scores its members) answer each test prompt once, greedily; members scored
+   in earlier rounds are copied from the round that scored them (never regenerated);
+2. answers are graded by the families' verifiers; the round's RM scores the new answers and r0-sft's (an
+   earlier member's answers keep the RM score of the round that scored them);
 3. each entry: member, round, recipe, scored_in, test {domain: acc, mean}, test_ci95 (cluster bootstrap
    over problem identities), test_domains (n, problems, Wilson ci95), and `vs_baseline`: the paired
    difference against the run's r0-sft on the same test prompts;
-4. `rm_on_committee_answers`: the RM's pairwise accuracy on pairs of the scored members' test answers
-   labelled by the noiseless oracle (the answer its verifier scores higher is chosen) - the kind of pair the
-   RM judges in a round, on problems no RM training pair has.
+4. `rm_on_committee_answers`: the RM's pairwise accuracy on pairs of this round's scored members' and
+   r0-sft's test answers labelled by the noiseless oracle (the answer its verifier scores higher is chosen) -
+   the kind of pair the RM judges in a round, on problems no RM training pair has.
 
 Run: called by the round runner (`afm-align iterate`); tests: `python -m pytest tests/committee/test_report_eval.py`.
 """
@@ -96,8 +97,11 @@ def evaluate_test(run_dir, round_n: int, members: list[dict], test_rows: list[di
     earlier = earlier_test_entries(run, round_n)
     new = sample_members({m["name"]: Path(m["path"]) for m in members}, test_rows,
                          max_new_tokens=s.max_new_tokens, batch_size=s.batch_size, seed=s.seed)
-    old = _reused_samples(run, earlier, {r["id"] for r in test_rows}, split="test")
-    samples = score_samples(old + verify_samples(new, test_rows), rm_dir, batch_size=s.rm_batch_size)
+    old = _reused_samples(run, earlier, {r["id"] for r in test_rows}, split="test", keep_rm=True)
+    # this round's RM scores the new answers and r0-sft's (the pairs it is evaluated on); others keep theirs
+    baseline = [{k: v for k, v in x.items() if k != "rm_score"} for x in old if x["member"] == BASELINE]
+    judged = score_samples(verify_samples(new, test_rows) + baseline, rm_dir, batch_size=s.rm_batch_size)
+    samples = [x for x in old if x["member"] != BASELINE] + judged
     samples = sorted(({k: x.get(k) for k in SAMPLE_KEYS} for x in samples), key=lambda x: (x["member"], x["prompt_id"]))
     infos = earlier + [{"member": m["name"], "round": m.get("round", round_n), "recipe": m.get("recipe"),
                         "scored_in": round_n} for m in members]
@@ -106,5 +110,5 @@ def evaluate_test(run_dir, round_n: int, members: list[dict], test_rows: list[di
     out = run.round(round_n) / "eval"
     _write_jsonl_atomic(out / TEST_SAMPLES_FILE, samples)
     write_json_atomic(out / TEST_FILE, entries)
-    rm = oracle_pair_accuracy(samples) if rm_dir is not None else None
+    rm = oracle_pair_accuracy(judged) if rm_dir is not None else None
     return {"entries": entries, "rm_on_committee_answers": rm}

@@ -86,7 +86,7 @@ class IterateConfig:
     eval_max_new_tokens: int = 64  # evaluation: greedy answer length
     eval_batch_size: int = 32  # evaluation: sequences per generate call
     eval_bootstrap: int = 1000  # evaluation: bootstrap resamples of every interval
-    eval_test_members: str = "promoted"  # test split (reports only): score the promoted members, or "all"
+    eval_test_members: str = "best"  # test split (reports only): the best promoted member, "promoted" or "all"
     promotion: PromotionRule = field(default_factory=PromotionRule)  # who joins the next committee
     recipes: RecipeOverrides = field(default_factory=RecipeOverrides)  # per-recipe `key=value` overrides
 
@@ -126,8 +126,8 @@ def check(cfg: IterateConfig) -> IterateConfig:
         raise ValueError(f"rm_replay must be in [0, 1] (got {cfg.rm_replay})")
     from synth.splits import check_fractions
 
-    if cfg.eval_test_members not in ("promoted", "all"):
-        raise ValueError(f"eval_test_members must be 'promoted' or 'all' (got {cfg.eval_test_members!r})")
+    if cfg.eval_test_members not in ("best", "promoted", "all"):
+        raise ValueError(f"eval_test_members must be best, promoted or all (got {cfg.eval_test_members!r})")
 
     check_fractions(cfg.dev_fraction, cfg.test_fraction)
     if len(cfg.judge_levels) != 3 or sorted(cfg.judge_levels) != list(cfg.judge_levels):

@@ -13,7 +13,8 @@ dev and test prompts, the synthetic RM pairs), `members/sft` (member `r0-sft`), 
   members/<r>  one stage per candidate recipe, each from the round's start (the last round's best promoted)
   eval         every member on the run's dev prompts (committee.evaluation)
   promotion    the promotion rule on dev scores only (committee.promotion)
-  test         the members chosen for reporting on the test prompts (committee.report_eval), after promotion
+  test         the round's best promoted member (`eval_test_members`) on the test prompts, after promotion
+               (committee.report_eval)
   report       committee.report
 Members are named `r<N>-<recipe>` (unique within the run).
 
@@ -187,9 +188,10 @@ def stage_test(rnd: Round, seed: int):
     """Test-split scores for reports, after promotion (committee.report_eval); nothing reads them to decide."""
     from committee.report_eval import evaluate_test
 
-    promoted = set((rnd.manifest.data.get("promotion") or {}).get("promoted") or [])
+    promoted = (rnd.manifest.data.get("promotion") or {}).get("promoted") or []  # best first
+    wanted = set(promoted[:1] if rnd.cfg.eval_test_members == "best" else promoted)
     chosen = [m for m in this_round_members(rnd)
-              if rnd.n == 0 or rnd.cfg.eval_test_members == "all" or m["name"] in promoted]
+              if rnd.n == 0 or rnd.cfg.eval_test_members == "all" or m["name"] in wanted]
     rm_dir = rnd.manifest.output("rm", "rm") if rnd.n > 0 else None
     result = evaluate_test(rnd.run, rnd.n, chosen, eval_rows(rnd, "test"), rm_dir, cfg=rnd.cfg)
     if result["rm_on_committee_answers"] is not None:
