@@ -252,7 +252,7 @@ def read_samples(run: RunDir, round_n: int, split: str = "dev") -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def _write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
+def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -269,7 +269,7 @@ def earlier_entries(run: RunDir, round_n: int) -> list[dict]:
     return [e for m in eval_rounds(run) if m < round_n for e in read_leaderboard(run, m) if e["round"] == m]
 
 
-def _reused_samples(run: RunDir, entries: list[dict], prompt_ids: set[str], split: str = "dev",
+def reused_samples(run: RunDir, entries: list[dict], prompt_ids: set[str], split: str = "dev",
                     keep_rm: bool = False) -> list[dict]:
     """Earlier members' graded answers, copied from the round where they were scored (never regenerated).
 
@@ -338,7 +338,7 @@ def evaluate_round(run_dir, round_n: int, members: list[dict], heldout_rows: lis
         raise ValueError(f"previous best '{previous_best}' is not a member of rounds 0..{round_n}.")
     new = sample_members({m["name"]: Path(m["path"]) for m in members}, heldout_rows,
                          max_new_tokens=s.max_new_tokens, batch_size=s.batch_size, seed=s.seed)
-    old = _reused_samples(run, earlier, {r["id"] for r in heldout_rows}, keep_rm=True)
+    old = reused_samples(run, earlier, {r["id"] for r in heldout_rows}, keep_rm=True)
     samples = old + score_samples(verify_samples(new, heldout_rows), rm_dir, batch_size=s.rm_batch_size)
     samples = sorted(({k: x.get(k) for k in SAMPLE_KEYS} for x in samples),
                      key=lambda x: (x["member"], x["prompt_id"]))
@@ -350,7 +350,7 @@ def evaluate_round(run_dir, round_n: int, members: list[dict], heldout_rows: lis
     entries = [_entry(samples, info, elo, rates, previous_best, s) for info in infos]
     entries.sort(key=lambda e: (e["dev"]["mean"] is None, -(e["dev"]["mean"] or 0.0), e["member"]))
     out = run.round(round_n) / "eval"
-    _write_jsonl_atomic(out / SAMPLES_FILE, samples)
+    write_jsonl_atomic(out / SAMPLES_FILE, samples)
     order = [e["member"] for e in entries]
     write_json_atomic(out / WINRATES_FILE, {"members": order, "judge": JUDGE, "split": "dev", "matrix": [
         [rates.get((a, b)) for b in order] for a in order]})

@@ -31,13 +31,13 @@ from committee.evaluation import (
     TEST_FILE,
     TEST_SAMPLES_FILE,
     EvalSettings,
-    _reused_samples,
-    _write_jsonl_atomic,
     accuracy_fields,
     as_run,
+    reused_samples,
     sample_members,
     score_samples,
     verify_samples,
+    write_jsonl_atomic,
 )
 from committee.eval_stats import paired_report
 
@@ -97,7 +97,7 @@ def evaluate_test(run_dir, round_n: int, members: list[dict], test_rows: list[di
     earlier = earlier_test_entries(run, round_n)
     new = sample_members({m["name"]: Path(m["path"]) for m in members}, test_rows,
                          max_new_tokens=s.max_new_tokens, batch_size=s.batch_size, seed=s.seed)
-    old = _reused_samples(run, earlier, {r["id"] for r in test_rows}, split="test", keep_rm=True)
+    old = reused_samples(run, earlier, {r["id"] for r in test_rows}, split="test", keep_rm=True)
     # this round's RM scores the new answers and r0-sft's (the pairs it is evaluated on); others keep theirs
     baseline = [{k: v for k, v in x.items() if k != "rm_score"} for x in old if x["member"] == BASELINE]
     judged = score_samples(verify_samples(new, test_rows) + baseline, rm_dir, batch_size=s.rm_batch_size)
@@ -108,7 +108,7 @@ def evaluate_test(run_dir, round_n: int, members: list[dict], test_rows: list[di
     entries = [_entry(samples, info, round_n, s) for info in infos]
     entries.sort(key=lambda e: (e["test"]["mean"] is None, -(e["test"]["mean"] or 0.0), e["member"]))
     out = run.round(round_n) / "eval"
-    _write_jsonl_atomic(out / TEST_SAMPLES_FILE, samples)
+    write_jsonl_atomic(out / TEST_SAMPLES_FILE, samples)
     write_json_atomic(out / TEST_FILE, entries)
     rm = oracle_pair_accuracy(judged) if rm_dir is not None else None
     return {"entries": entries, "rm_on_committee_answers": rm}
