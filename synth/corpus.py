@@ -57,7 +57,7 @@ def train_arithmetic(a: str, op: str, b: str) -> bool:
     from synth.math_tasks import op_identity
     from synth.splits import split_of
 
-    return split_of(f"math:{op_identity(int(a), op, int(b))}".replace("math:math:", "math:")) == "train"
+    return split_of(op_identity(int(a), op, int(b))) == "train"  # op_identity is already "math:..."
 
 
 def pretraining_corpus(cfg) -> tuple[list[list[dict]] | None, object]:
