@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from afm_align.errors import UserError
+
 SPECIAL_TOKENS = ["<|pad|>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 PAD, EOS, IM_START, IM_END = SPECIAL_TOKENS
 ROLES = ("system", "user", "assistant", "tool")
@@ -86,7 +88,7 @@ def build_model(tokenizer, shape: ModelShape, seed: int = 0):
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     if shape.hidden_size % shape.num_heads or shape.num_heads % shape.num_kv_heads:
-        raise ValueError("model shape: hidden_size must divide by num_heads and num_heads by num_kv_heads")
+        raise UserError("model shape: hidden_size must divide by num_heads and num_heads by num_kv_heads")
     config = Qwen3Config(
         vocab_size=len(tokenizer),
         hidden_size=shape.hidden_size,
@@ -129,17 +131,17 @@ def check_base_dir(path: str | Path) -> Path:
     """Fail with one clear line unless `path` is a local directory holding a causal-LM config."""
     path = Path(path)
     if not path.is_dir():
-        raise ValueError(f"--base {path}: no such directory (afm-align never downloads models)")
+        raise UserError(f"--base {path}: no such directory (afm-align never downloads models)")
     if not (path / "config.json").is_file():
-        raise ValueError(f"--base {path}: not a Hugging Face model directory (no config.json)")
+        raise UserError(f"--base {path}: not a Hugging Face model directory (no config.json)")
     from transformers import AutoConfig, AutoModelForCausalLM
 
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=True)
     except Exception as err:  # noqa: BLE001 - any parse failure is the user's bad directory
-        raise ValueError(f"--base {path}: unreadable config.json ({type(err).__name__})") from None
+        raise UserError(f"--base {path}: unreadable config.json ({type(err).__name__})") from None
     if type(config) not in AutoModelForCausalLM._model_mapping:
-        raise ValueError(f"--base {path}: model type '{config.model_type}' is not a causal LM")
+        raise UserError(f"--base {path}: model type '{config.model_type}' is not a causal LM")
     return path
 
 
@@ -153,7 +155,7 @@ def load_base(path: str | Path, dtype=None):
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype)
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path}: cannot load a model and tokenizer from it ({first})") from None
+        raise UserError(f"{path}: cannot load a model and tokenizer from it ({first})") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer

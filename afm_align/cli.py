@@ -2,8 +2,8 @@
 
 Heavy libraries (torch, transformers, trl, gradio) are imported inside the handlers, so
 `afm-align --help` stays instant. A user mistake (bad preset, missing path, unknown config key,
-malformed dataset row, ...) surfaces as a `ValueError` and is printed as one line on stderr with exit
-code 2; anything else is a bug and keeps its traceback.
+malformed dataset row, ...) surfaces as an `afm_align.errors.UserError` and is printed as one line on
+stderr with exit code 2; anything else (a library error, a bug) keeps its traceback and exits with 1.
 
 Run: `afm-align --help`, `afm-align init --preset tiny`.
 """
@@ -201,8 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     rm_sub = p.add_subparsers(dest="rm_command", metavar="ACTION", required=True)
     q = rm_sub.add_parser("train", help="train the RM on a preference dataset")
     q.add_argument("--data", required=True)
-    q.add_argument("--out", required=True)
-    q.add_argument("--base", default=None, help="backbone directory (default: the run's base)")
+    q.add_argument("--out", required=True, help="the RM directory to write (config key: out)")
+    q.add_argument("--base", default=None,
+                   help="backbone directory (config key: from_checkpoint; default: the run's base)")
     q.add_argument("--run", default=None)
     q.add_argument("--preset", default="tiny")
     q.add_argument("--config", default=None)
@@ -219,8 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_label_commands(sub)
     _add_eval_commands(sub)
-    p = sub.add_parser("train", help="train a policy member: sft, rs, dpo, ipo, mdloo or rloo")
-    p.add_argument("recipe", choices=["sft", "rs", "dpo", "ipo", "mdloo", "rloo"])
+    from alignment.recipes import RECIPES  # the recipe table (imports no recipe module)
+
+    p = sub.add_parser("train", help=f"train a policy member: {', '.join(RECIPES)}")
+    p.add_argument("recipe", choices=list(RECIPES), help="; ".join(f"{k}: {r.summary}" for k, r in RECIPES.items()))
     p.add_argument("--from", dest="from_checkpoint", required=True, help="starting checkpoint (base or member dir)")
     p.add_argument("--data", required=True, help="dataset folder (sft, prompt or preference, by recipe)")
     p.add_argument("--out", required=True, help="member directory to write")
@@ -245,9 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    from afm_align.errors import UserError
+
     try:
         return args.handler(args) or 0
-    except ValueError as err:
+    except UserError as err:
         print(f"afm-align {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

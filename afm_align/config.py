@@ -2,9 +2,10 @@
 
 Order of precedence, lowest first: the dataclass defaults, `configs/<preset>/<recipe>.yaml`, an explicit
 `--config FILE`, then `key=value` overrides from the command line. Nested dataclass fields take dotted
-keys (`shape.hidden_size=64`). Values are parsed as YAML scalars (`lr=1e-4`, `lora=true`,
-`levels=[0.6,0.7]`) and checked against the field's type. An unknown key is a one-line `ValueError`
-that lists the valid keys. `save_resolved` writes the final config beside a recipe's outputs.
+keys (`shape.hidden_size=64`). Values are parsed as YAML scalars (`learning_rate=1e-4`, `lora=true`,
+`levels=[0.6,0.7]`) and checked against the field's type. An unknown key is a one-line `UserError`
+that lists the valid keys; a key of the old vocabulary (`RENAMED`) names its new key. A mapping field
+(`dict`) takes dotted keys too (`recipes.dpo=[max_steps=4]` sets one entry). `save_resolved` writes the final config beside a recipe's outputs.
 
 Run: `python -c "from afm_align.config import preset_names; print(preset_names())"`.
 """
@@ -19,7 +20,14 @@ from typing import Any
 
 import yaml
 
+from afm_align.errors import UserError
+
 CONFIG_ROOT = Path(os.environ.get("AFM_ALIGN_CONFIGS", Path(__file__).resolve().parents[1] / "configs"))
+
+
+# the old names of knobs, before every recipe spoke one vocabulary -> the key that replaced them
+RENAMED = {"lr": "learning_rate", "grad_accum": "gradient_accumulation_steps", "rm": "reward_model",
+           "output_dir": "out", "base": "from_checkpoint", "num_epochs": "epochs"}
 
 
 def preset_names() -> list[str]:
@@ -32,7 +40,7 @@ def preset_names() -> list[str]:
 def preset_file(preset: str, recipe: str) -> Path:
     """The YAML of `recipe` in `preset`; an unknown preset is a one-line error naming the known ones."""
     if preset not in preset_names():
-        raise ValueError(f"unknown preset '{preset}'; presets are: {', '.join(preset_names()) or 'none'}")
+        raise UserError(f"unknown preset '{preset}'; presets are: {', '.join(preset_names()) or 'none'}")
     return CONFIG_ROOT / preset / f"{recipe}.yaml"
 
 
@@ -62,17 +70,17 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
                 return _coerce(value, option, key)
             except ValueError:
                 continue
-        raise ValueError(f"config key '{key}': {value!r} does not fit {typ}")
+        raise UserError(f"config key '{key}': {value!r} does not fit {typ}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"config key '{key}' needs a list (got {value!r})")
+            raise UserError(f"config key '{key}' needs a list (got {value!r})")
         args = typing.get_args(typ)
         inner = args[0] if args else Any
         items = [_coerce(v, inner, key) for v in value]
         return tuple(items) if origin is tuple else items
     if origin is dict or typ is dict:
         if not isinstance(value, dict):
-            raise ValueError(f"config key '{key}' needs a mapping (got {value!r})")
+            raise UserError(f"config key '{key}' needs a mapping (got {value!r})")
         return value
     if typ is Any:
         return value
@@ -82,14 +90,14 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
         try:  # YAML 1.1 reads "1e-4" as a string
             number = float(value)
         except ValueError:
-            raise ValueError(f"config key '{key}' needs {typ.__name__} (got {value!r})") from None
+            raise UserError(f"config key '{key}' needs {typ.__name__} (got {value!r})") from None
         if typ is int and not number.is_integer():
-            raise ValueError(f"config key '{key}' needs int (got {value!r})")
+            raise UserError(f"config key '{key}' needs int (got {value!r})")
         return typ(number)
     if typ is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if isinstance(typ, type) and not isinstance(value, typ):
-        raise ValueError(f"config key '{key}' needs {typ.__name__} (got {value!r})")
+        raise UserError(f"config key '{key}' needs {typ.__name__} (got {value!r})")
     return value
 
 
@@ -97,9 +105,13 @@ def _apply(obj: Any, key: str, value: Any, valid: list[str], prefix: str = "") -
     """`obj` with the (possibly dotted) `key` set to `value`, type-checked."""
     head, _, rest = key.partition(".")
     fields = {f.name for f in dataclasses.fields(obj)}
-    if head not in fields or (rest and not dataclasses.is_dataclass(getattr(obj, head))):
-        raise ValueError(f"unknown config key '{prefix}{key}'; valid keys: {', '.join(valid)}")
-    inner = getattr(obj, head)
+    if head not in fields and RENAMED.get(head) in fields:
+        raise UserError(f"config key '{prefix}{head}' was renamed to '{prefix}{RENAMED[head]}'")
+    inner = getattr(obj, head, None)
+    if isinstance(inner, dict) and (rest or isinstance(value, dict)):  # entries of a mapping field, merged
+        return dataclasses.replace(obj, **{head: {**inner, **({rest: value} if rest else value)}})
+    if head not in fields or (rest and not dataclasses.is_dataclass(inner)):
+        raise UserError(f"unknown config key '{prefix}{key}'; valid keys: {', '.join(valid)}")
     if rest:
         return dataclasses.replace(obj, **{head: _apply(inner, rest, value, valid, f"{prefix}{head}.")})
     if dataclasses.is_dataclass(inner) and isinstance(value, dict):
@@ -114,7 +126,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     """`key=value` -> (key, YAML-parsed value); anything else is a one-line error."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise ValueError(f"override '{text}' is not of the form key=value")
+        raise UserError(f"override '{text}' is not of the form key=value")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -126,11 +138,11 @@ def _read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ValueError(f"config file {path} does not exist") from None
+        raise UserError(f"config file {path} does not exist") from None
     except yaml.YAMLError as err:
-        raise ValueError(f"config file {path} is not valid YAML ({str(err).splitlines()[0]})") from None
+        raise UserError(f"config file {path} is not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"config file {path} must hold a mapping of keys to values")
+        raise UserError(f"config file {path} must hold a mapping of keys to values")
     return data
 
 

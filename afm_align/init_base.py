@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,7 @@ from pathlib import Path
 from afm_align.base_model import ModelShape
 from afm_align.config import load_config, save_resolved
 from afm_align.rundir import RunDir
-from afm_align.store import publish_dir
+from afm_align.member_io import staged_dir, stage_device
 from afm_align.tracking import MetricsLog, progress
 
 
@@ -53,7 +51,7 @@ class InitConfig:
     chat_seq_len: int = 128  # one conversation per chat row (longer ones: their first and last windows)
     batch_size: int = 64
     steps: int = 1200
-    lr: float = 5e-3
+    learning_rate: float = 5e-3
     warmup_steps: int = 50
     weight_decay: float = 0.0
     probes: int = 300  # held-out two-operand +/- probes below 100
@@ -171,7 +169,7 @@ def pretrain(model, drill, chat, cfg: InitConfig, log: MetricsLog) -> None:
     """AdamW on batches mixing drill rows and chat rows (`drill_fraction`); loss on the masked tokens."""
     import torch
 
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
     gen = torch.Generator().manual_seed(cfg.seed)
     model.train()
@@ -211,7 +209,8 @@ def probe_accuracy(model, tokenizer, probes: list[tuple[str, str]], batch_size: 
     hits = 0
     for i in range(0, len(probes), batch_size):
         chunk = probes[i : i + batch_size]
-        enc = tokenizer(["\n" + p for p, _ in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = tokenizer(["\n" + p for p, _ in chunk], return_tensors="pt", padding=True,
+                        add_special_tokens=False).to(model.device)
         with torch.no_grad():
             out = model.generate(**enc, max_new_tokens=6, do_sample=False, pad_token_id=tokenizer.pad_token_id)
         texts = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
@@ -264,14 +263,17 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_k
     held_d = min(cfg.heldout_sequences, len(drill_ids) // 10)
     held_c = min(cfg.heldout_sequences, len(chat_ids) // 10)
     model = build_model(tokenizer, cfg.shape, seed=cfg.seed)
+    dev = stage_device("base-pretraining")
+    if dev.type != "meta":
+        model = model.to(dev)
+        drill_ids, drill_mask, chat_ids, chat_mask = (t.to(dev) for t in (drill_ids, drill_mask, chat_ids, chat_mask))
     n_params = sum(p.numel() for p in model.parameters())
     n_tokens = int(drill_mask.sum() + chat_mask.sum())
     print(f"init: {n_params:,} parameters, vocab {len(tokenizer)}, {n_tokens:,} corpus tokens "
           f"({int(chat_mask.sum()):,} of them in {len(chat_ids):,} chat rows)")
 
     run.ensure()
-    staging = Path(tempfile.mkdtemp(prefix=".base.tmp-", dir=run.root))
-    try:
+    with staged_dir(run.base, required="meta.json") as staging:
         log = MetricsLog(staging / "metrics.jsonl")
         pretrain(model, (drill_ids[held_d:], drill_mask[held_d:]), (chat_ids[held_c:], chat_mask[held_c:]), cfg, log)
         report = {
@@ -288,9 +290,6 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_k
         tokenizer.save_pretrained(staging)
         (staging / "meta.json").write_text(json.dumps({"recipe": "init", **report}, indent=2))
         save_resolved(cfg, staging)
-        publish_dir(staging, run.base)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     print(f"init: held-out LM loss {report['heldout_lm_loss']:.3f}; greedy exact match on "
           f"{len(probes)} held-out two-operand +/- probes below 100: {100 * report['probe_exact_match']:.1f}%")
     print(f"init: saved {run.base} in {report['train_seconds']:.0f} s")

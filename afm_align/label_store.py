@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from afm_align.errors import UserError
 from afm_align.schema import DOMAINS, GRADE_DIMENSIONS, validate_row
 
 MAX_TEXT = 2000          # justification / skip reason cap, characters
@@ -86,17 +87,17 @@ def _hash(password: str, salt: bytes) -> bytes:
 
 def _check_grades(grades, side: str) -> dict:
     if not isinstance(grades, dict) or set(grades) != set(GRADE_DIMENSIONS):
-        raise ValueError(f"grades of response {side} must give the four dimensions {', '.join(GRADE_DIMENSIONS)}")
+        raise UserError(f"grades of response {side} must give the four dimensions {', '.join(GRADE_DIMENSIONS)}")
     for dim, g in grades.items():
         if g is not None and (isinstance(g, bool) or g not in (0, 1, 2)):
-            raise ValueError(f"grade '{dim}' of response {side} must be 0, 1, 2 or null (got {g!r})")
+            raise UserError(f"grade '{dim}' of response {side} must be 0, 1, 2 or null (got {g!r})")
     return {d: grades[d] for d in GRADE_DIMENSIONS}
 
 
 def _check_text(text, what: str) -> str:
     text = text or ""
     if not isinstance(text, str) or len(text) > MAX_TEXT:
-        raise ValueError(f"the {what} must be text of at most {MAX_TEXT} characters")
+        raise UserError(f"the {what} must be text of at most {MAX_TEXT} characters")
     return text
 
 
@@ -139,13 +140,13 @@ class LabelStore:
     def add_user(self, name: str, password: str, admin: bool = False, quota: int | None = None) -> None:
         """Create an account; the password is stored as scrypt(password, per-user salt)."""
         if not _NAME.match(name or ""):
-            raise ValueError(f"annotator name '{name}' must be 1-32 letters, digits, '.', '_' or '-'")
+            raise UserError(f"annotator name '{name}' must be 1-32 letters, digits, '.', '_' or '-'")
         if not isinstance(password, str) or len(password) < 8:
-            raise ValueError("a password must have at least 8 characters")
+            raise UserError("a password must have at least 8 characters")
         salt = os.urandom(16)
         with self._tx() as con:
             if con.execute("SELECT 1 FROM users WHERE name=?", (name,)).fetchone():
-                raise ValueError(f"annotator '{name}' already exists")
+                raise UserError(f"annotator '{name}' already exists")
             con.execute("INSERT INTO users VALUES (?,?,?,?,?,?)",
                         (name, salt, _hash(password, salt), int(admin), quota, time.time()))
 
@@ -163,7 +164,7 @@ class LabelStore:
         with self._connect() as con:
             row = con.execute("SELECT name, admin, quota FROM users WHERE name=?", (name,)).fetchone()
         if row is None:
-            raise ValueError(f"unknown annotator '{name}'")
+            raise UserError(f"unknown annotator '{name}'")
         return {"name": row["name"], "admin": bool(row["admin"]), "quota": row["quota"]}
 
     def users(self) -> list[dict]:
@@ -178,7 +179,7 @@ class LabelStore:
         with self._tx() as con:
             if password is not None:
                 if len(password) < 8:
-                    raise ValueError("a password must have at least 8 characters")
+                    raise UserError("a password must have at least 8 characters")
                 salt = os.urandom(16)
                 con.execute("UPDATE users SET salt=?, hash=? WHERE name=?", (salt, _hash(password, salt), name))
             if quota is not None:
@@ -190,14 +191,14 @@ class LabelStore:
     def add_pairs(self, pairs: list[dict], round: int, k: int = 2) -> int:
         """Queue pairs (idempotent on pair_id); returns how many were new. Each goes to `k` annotators."""
         if k < 1:
-            raise ValueError(f"k (annotators per pair) must be at least 1 (got {k})")
+            raise UserError(f"k (annotators per pair) must be at least 1 (got {k})")
         rows = []
         for i, p in enumerate(pairs):
             for field in ("pair_id", "response_a", "response_b"):
                 if not isinstance(p.get(field), str) or not p[field]:
-                    raise ValueError(f"pair {i}: field '{field}' must be a non-empty string")
+                    raise UserError(f"pair {i}: field '{field}' must be a non-empty string")
             if p.get("gold") not in (None, "a", "b"):
-                raise ValueError(f"pair {i}: gold must be 'a', 'b' or null (got {p['gold']!r})")
+                raise UserError(f"pair {i}: gold must be 'a', 'b' or null (got {p['gold']!r})")
             prompt = p.get("prompt")
             if isinstance(prompt, str):
                 prompt = [{"role": "user", "content": prompt}]
@@ -250,7 +251,7 @@ class LabelStore:
     def _own(self, con, user: str, assignment_id: int):
         row = con.execute("SELECT * FROM assignments WHERE id=? AND user=?", (assignment_id, user)).fetchone()
         if row is None:
-            raise ValueError(f"assignment {assignment_id} is not one of yours")
+            raise UserError(f"assignment {assignment_id} is not one of yours")
         return row
 
     # ---- labelling -----------------------------------------------------------------------------
@@ -260,7 +261,7 @@ class LabelStore:
         with self._tx() as con:
             a = self._own(con, user, assignment_id)
             if a["state"] != "open":
-                raise ValueError(f"assignment {assignment_id} is already {a['state']}")
+                raise UserError(f"assignment {assignment_id} is already {a['state']}")
             prev = con.execute("SELECT id, version FROM labels WHERE assignment_id=? ORDER BY version DESC "
                                "LIMIT 1", (assignment_id,)).fetchone()
             label_id = self._insert(con, a, user, choice, level, grades_a, grades_b, justification,
@@ -271,9 +272,9 @@ class LabelStore:
     def _insert(self, con, a, user, choice, level, grades_a, grades_b, justification, guideline_version,
                 prev) -> int:
         if choice not in ("A", "B"):
-            raise ValueError(f"choice must be 'A' or 'B' (got {choice!r})")
+            raise UserError(f"choice must be 'A' or 'B' (got {choice!r})")
         if isinstance(level, bool) or level not in (0, 1, 2, 3):
-            raise ValueError(f"level must be 0, 1, 2 or 3 (got {level!r})")
+            raise UserError(f"level must be 0, 1, 2 or 3 (got {level!r})")
         ga, gb = _check_grades(grades_a, "A"), _check_grades(grades_b, "B")
         swapped = bool(a["swapped"])
         better = {("A", False): "a", ("B", False): "b", ("A", True): "b", ("B", True): "a"}[(choice, swapped)]
@@ -292,10 +293,10 @@ class LabelStore:
         """Skip an open assignment with a reason; its slot goes back to the queue (not to this user)."""
         reason = _check_text(reason, "skip reason").strip()
         if not reason:
-            raise ValueError("a skip needs a reason")
+            raise UserError("a skip needs a reason")
         with self._tx() as con:
             if self._own(con, user, assignment_id)["state"] != "open":
-                raise ValueError(f"assignment {assignment_id} is not open")
+                raise UserError(f"assignment {assignment_id} is not open")
             con.execute("UPDATE assignments SET state='skipped', skip_reason=? WHERE id=?", (reason, assignment_id))
 
     def undo(self, user: str) -> Assignment:
@@ -304,7 +305,7 @@ class LabelStore:
             last = con.execute("SELECT * FROM current_labels WHERE user=? AND status='active' "
                                "ORDER BY created DESC, id DESC LIMIT 1", (user,)).fetchone()
             if last is None:
-                raise ValueError("there is no label of yours to undo")
+                raise UserError("there is no label of yours to undo")
             now = time.time()
             con.execute("INSERT INTO labels(assignment_id, user, version, status, supersedes, created) "
                         "VALUES (?,?,?,'retracted',?,?)", (last["assignment_id"], user, last["version"] + 1,
@@ -320,7 +321,7 @@ class LabelStore:
                 "SELECT id FROM current_labels WHERE user=? AND status='active' ORDER BY created DESC, id DESC "
                 "LIMIT ?", (user, RECENT_LIMIT))]
             if label_id not in recent:
-                raise ValueError(f"label {label_id} is not one of your {RECENT_LIMIT} most recent current labels")
+                raise UserError(f"label {label_id} is not one of your {RECENT_LIMIT} most recent current labels")
             prev = con.execute("SELECT * FROM labels WHERE id=?", (label_id,)).fetchone()
             a = self._own(con, user, prev["assignment_id"])
             return self._insert(con, a, user, choice, level, grades_a, grades_b, justification,

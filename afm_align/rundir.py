@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from afm_align.errors import UserError
+
 RUN_FORMAT = 2  # 2: train/dev/test splits by problem identity, a test stage after promotion
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -40,7 +42,7 @@ class RunDir:
         if "/" in name or name.startswith("."):
             return cls(Path(name))
         if not _NAME.match(name):
-            raise ValueError(f"run name '{name}' must be 1-64 letters, digits, '.', '_' or '-'")
+            raise UserError(f"run name '{name}' must be 1-64 letters, digits, '.', '_' or '-'")
         return cls(runs_root() / name)
 
     @property
@@ -88,6 +90,6 @@ class RunDir:
         try:
             fmt = json.loads(self.stamp.read_text()).get("format")
         except (json.JSONDecodeError, AttributeError):
-            raise ValueError(f"{self.stamp}: corrupt run stamp; this run cannot be used") from None
+            raise UserError(f"{self.stamp}: corrupt run stamp; this run cannot be used") from None
         if fmt != RUN_FORMAT:
-            raise ValueError(f"{self.root}: made by run format {fmt}, this afm-align reads format {RUN_FORMAT}")
+            raise UserError(f"{self.root}: made by run format {fmt}, this afm-align reads format {RUN_FORMAT}")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from afm_align.errors import UserError
+
 KINDS = ("prompt", "sft", "response", "preference")
 DOMAINS = ("math", "tool", "code", "if", "safety", "general")
 SPLITS = ("train", "dev", "test")  # by problem identity (synth.splits); test is for reports only
@@ -21,7 +23,7 @@ ANNOTATOR_SOURCES = ("human", "oracle", "judge", "synthetic")
 CHAT_ROLES = ("system", "user", "assistant", "tool")
 
 
-class RowError(ValueError):
+class RowError(UserError):
     """A dataset row breaks its contract; the message names file, line and field."""
 
 
@@ -107,7 +109,7 @@ CONTRACTS: dict[str, tuple[dict[str, Callable], dict[str, Callable]]] = {
 def validate_row(kind: str, row: Any, where: str = "<rows>") -> None:
     """Raise RowError naming `where` (e.g. 'file.jsonl line 3') and the field when `row` is malformed."""
     if kind not in CONTRACTS:
-        raise ValueError(f"unknown dataset kind '{kind}'; kinds are {', '.join(KINDS)}")
+        raise UserError(f"unknown dataset kind '{kind}'; kinds are {', '.join(KINDS)}")
     if not isinstance(row, dict):
         raise RowError(f"{where}: a row must be a JSON object (got {type(row).__name__})")
     required, optional = CONTRACTS[kind]

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from afm_align.errors import UserError
 from afm_align.schema import RowError, validate_row, validate_rows
 
 ROWS_FILE = "rows.jsonl"
@@ -100,7 +101,7 @@ def write_dataset(rows: list[dict], kind: str, out_dir: str | Path, *, producer:
     """
     out_dir = Path(out_dir)
     if not rows:
-        raise ValueError(f"{out_dir}: refusing to write an empty {kind} dataset")
+        raise UserError(f"{out_dir}: refusing to write an empty {kind} dataset")
     validate_rows(kind, rows, source=f"{out_dir}/{ROWS_FILE} (to be written)")
     lines = [canonical_line(r) for r in rows]
     digest = hashlib.sha256("".join(line + "\n" for line in lines).encode("utf-8")).hexdigest()
@@ -129,9 +130,9 @@ def read_manifest(path: str | Path) -> Manifest:
         data = json.loads(file.read_text(encoding="utf-8"))
         return Manifest(**data)
     except FileNotFoundError:
-        raise ValueError(f"{path}: not a dataset folder (no {MANIFEST_FILE})") from None
+        raise UserError(f"{path}: not a dataset folder (no {MANIFEST_FILE})") from None
     except (json.JSONDecodeError, TypeError) as err:
-        raise ValueError(f"{file}: corrupt manifest ({err})") from None
+        raise UserError(f"{file}: corrupt manifest ({err})") from None
 
 
 def read_rows(path: str | Path, kind: str | None = None) -> list[dict]:
@@ -140,14 +141,14 @@ def read_rows(path: str | Path, kind: str | None = None) -> list[dict]:
     if path.is_dir():
         manifest = read_manifest(path)
         if kind is not None and manifest.kind != kind:
-            raise ValueError(f"{path}: holds a {manifest.kind} dataset, expected {kind}")
+            raise UserError(f"{path}: holds a {manifest.kind} dataset, expected {kind}")
         kind, file = manifest.kind, path / ROWS_FILE
     elif path.is_file():
         file = path
     else:
-        raise ValueError(f"{path}: no such dataset folder or file")
+        raise UserError(f"{path}: no such dataset folder or file")
     if kind is None:
-        raise ValueError(f"{path}: a bare JSONL file needs its kind stated")
+        raise UserError(f"{path}: a bare JSONL file needs its kind stated")
     rows = []
     with open(file, encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, start=1):

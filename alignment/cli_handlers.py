@@ -1,44 +1,33 @@
-"""The `afm-align train RECIPE` handler: one command for every policy recipe.
+"""The `afm-align train RECIPE` handler: one command for every policy recipe of the recipe table.
 
-`afm-align train {sft,rs,dpo,ipo,mdloo,rloo} --from CHECKPOINT --data DIR --out DIR [--rm DIR]
-[--preset tiny] [--config FILE] [key=value ...]` resolves the recipe's config (preset YAML, then the file,
-then the flags and overrides) and calls the recipe's `main(cfg)`, which writes a member directory
-(weights, tokenizer, meta.json, resolved config, metrics.jsonl).
+`afm-align train RECIPE --from CHECKPOINT --data DIR --out DIR [--rm DIR] [--preset tiny]
+[--config FILE] [key=value ...]` resolves the recipe's config (preset YAML, then the file, then the flags
+and overrides; `alignment.recipes.load`) and calls the recipe's `main(cfg)`, which writes a member
+directory (weights, tokenizer, meta.json, resolved config, metrics.jsonl). The recipes and their configs
+come from `alignment.recipes.RECIPES`; every policy config speaks one vocabulary, so the flags map to the
+same keys for every recipe (`from_checkpoint`, `data`, `out`, `reward_model`).
 """
 from __future__ import annotations
 
-import importlib
+import dataclasses
 
-# recipe -> (module, config class name, preset recipe name)
-RECIPES = {
-    "sft": ("alignment.sft", "SFTRecipeConfig", "sft"),
-    "rs": ("alignment.rejection_sampling", "RSConfig", "rs"),
-    "dpo": ("alignment.preference", "PreferenceConfig", "dpo"),
-    "ipo": ("alignment.preference", "PreferenceConfig", "ipo"),
-    "mdloo": ("alignment.mdloo", "MDLOOConfig", "mdloo"),
-    "rloo": ("alignment.mdloo", "MDLOOConfig", "rloo"),
-}
+from afm_align.errors import UserError
+from alignment import recipes
 
 
 def resolve(recipe: str, args):
-    """(module, resolved config) of a recipe from the CLI arguments."""
-    from afm_align.config import load_config
-
-    module_name, class_name, preset_recipe = RECIPES[recipe]
-    module = importlib.import_module(module_name)
-    cls = getattr(module, class_name)
+    """The resolved config of a recipe from the CLI arguments."""
     flags = [f"from_checkpoint={args.from_checkpoint}", f"data={args.data}", f"out={args.out}"]
     if args.rm:
-        rm_field = "reward_model" if "reward_model" in cls.__dataclass_fields__ else "rm"
-        flags.append(f"{rm_field}={args.rm}")
-    cfg = load_config(cls, preset=args.preset, recipe=preset_recipe, config_file=args.config,
-                      overrides=[*flags, *args.overrides])
-    return module, cfg
+        if "reward_model" not in {f.name for f in dataclasses.fields(recipes.config_class(recipe))}:
+            raise UserError(f"train {recipe} takes no reward model (--rm); it trains on labelled data only")
+        flags.append(f"reward_model={args.rm}")
+    return recipes.load(recipe, preset=args.preset, config_file=args.config, overrides=[*flags, *args.overrides])
 
 
 def run(args) -> int:
-    module, cfg = resolve(args.recipe, args)
-    result = module.main(cfg)
+    cfg = resolve(args.recipe, args)
+    result = recipes.main_of(args.recipe)(cfg)
     print(f"train {args.recipe}: wrote member {args.out}")
     if isinstance(result, dict):
         shown = {k: v for k, v in result.items() if isinstance(v, (int, float))}

@@ -13,6 +13,9 @@ Run: `python -c "from alignment.lora import lora_config; print(lora_config(16))"
 """
 from __future__ import annotations
 
+from afm_align.errors import UserError
+
+
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 PRESET_RANKS = (8, 16, 32)
 
@@ -22,7 +25,7 @@ def lora_config(rank: int, alpha: float | None = None, dropout: float = 0.0):
     from peft import LoraConfig
 
     if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-        raise ValueError(f"LoRA rank must be a positive integer (presets: 8, 16, 32), got {rank!r}.")
+        raise UserError(f"LoRA rank must be a positive integer (presets: 8, 16, 32), got {rank!r}.")
     return LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else 2 * rank, lora_dropout=dropout,
                       target_modules=list(LORA_TARGETS), bias="none", task_type="CAUSAL_LM")
 

@@ -34,6 +34,8 @@ from typing import NamedTuple
 
 import torch
 
+from afm_align.errors import UserError
+
 MAX_LOG_RATIO = 20.0  # exp(20) ~ 5e8: far outside any trust region, still finite in float32
 
 
@@ -76,7 +78,7 @@ def kl_to_old(logp_new: torch.Tensor, logp_old: torch.Tensor, mask: torch.Tensor
               estimator: str = "token") -> torch.Tensor:
     """Per-response estimate [B] of KL(pi_theta || pi_old) from per-token log-probs [B, T] of old samples."""
     if estimator not in KL_ESTIMATORS:
-        raise ValueError(f"unknown kl_estimator '{estimator}'; choose one of: {', '.join(KL_ESTIMATORS)}.")
+        raise UserError(f"unknown kl_estimator '{estimator}'; choose one of: {', '.join(KL_ESTIMATORS)}.")
     return KL_ESTIMATORS[estimator](logp_new, logp_old, mask.to(logp_new.dtype))
 
 
@@ -127,7 +129,7 @@ T_SCHEDULES = {"constant": _constant, "linear": _linear}
 def t_schedule(kind: str, t0: float, k: int, n: int) -> float:
     """The step size t_k of outer iteration k (from 0) of n: constant, or MDPO's linear anneal [MDPO]."""
     if kind not in T_SCHEDULES:
-        raise ValueError(f"unknown t_schedule '{kind}'; choose one of: {', '.join(T_SCHEDULES)}.")
+        raise UserError(f"unknown t_schedule '{kind}'; choose one of: {', '.join(T_SCHEDULES)}.")
     if t0 <= 0:
-        raise ValueError(f"t0 (the initial mirror-descent step size) must be positive, got {t0}.")
+        raise UserError(f"t0 (the initial mirror-descent step size) must be positive, got {t0}.")
     return T_SCHEDULES[kind](t0, k, n)

@@ -30,7 +30,7 @@ What it simplifies: single-turn prompts only; no evaluation during training; the
 starting checkpoint (fixed for the run).
 
 Run: `afm-align train mdloo --preset tiny from_checkpoint=... data=... out=...` (or `train rloo`); from code
-`main(load("tiny", "mdloo", overrides=[...]))`.
+`main(alignment.recipes.load("mdloo", preset="tiny", overrides=[...]))`.
 """
 from __future__ import annotations
 
@@ -42,11 +42,12 @@ import torch
 from transformers import TrainerCallback
 from trl import RLOOConfig, RLOOTrainer
 
-from afm_align.config import config_dict, load_config
+from afm_align.config import config_dict
+from afm_align.errors import UserError
 from alignment.losses import KL_ESTIMATORS, T_SCHEDULES, mdloo_loss, ppo_clip_loss, t_schedule
 from alignment.members import check_common
 from alignment.rewards import RewardTerm
-from synth.corpus import FAMILIES
+from synth.families import FAMILIES
 
 
 @dataclass
@@ -58,7 +59,7 @@ class MDLOOConfig:
     out: str = ""  # the member directory to write
     member: str = ""  # member name in provenance ("" = the name of `out`)
     round: int = 0  # iTeC round this member belongs to
-    rm: str | None = None  # a saved multi-head RM directory; None = verifier rewards only
+    reward_model: str = ""  # a saved multi-head RM directory; "" = verifier rewards only
     loss: str = "mdloo"  # "mdloo" (mirror-descent penalty) or "ppo_clip" (RLOO baseline)
     split: str = "train"  # use the prompt rows of this split ("" = every row)
     k: int = 4  # samples per prompt (K of the leave-one-out advantage), at least 2
@@ -72,7 +73,7 @@ class MDLOOConfig:
     t_schedule: str = "constant"  # "constant" or "linear" (MDPO: t_k = t0 * (1 - k / N))
     kl_estimator: str = "token"  # "token" or "sequence" (see alignment.losses)
     epsilon: float = 0.2  # PPO clip range (ppo_clip only)
-    lr: float = 1e-5  # AdamW learning rate (constant)
+    learning_rate: float = 1e-5  # AdamW learning rate (constant)
     max_grad_norm: float = 1.0  # global gradient-norm clip
     max_new_tokens: int = 64  # response length limit
     temperature: float = 1.0  # sampling temperature
@@ -84,35 +85,30 @@ class MDLOOConfig:
     seed: int = 0  # sampling, shuffling and adapter initialisation
     bf16: bool = False  # TRL defaults to bf16; off for CPU
     gradient_checkpointing: bool = False  # TRL defaults to on; off for CPU
-    report_to: str = "none"  # optional tracker (wandb, trackio, ...); metrics.jsonl is always written
+    report_to: str = "none"  # trackers through TRL's integrations (tensorboard, trackio, ...); metrics.jsonl always
     dataloader_num_workers: int = 0  # no worker processes on CPU
 
 
-def load(preset: str = "tiny", recipe: str = "mdloo", config_file: str | None = None, overrides=()) -> MDLOOConfig:
-    """The resolved config of `configs/<preset>/<recipe>.yaml` (`mdloo` or `rloo`) plus overrides."""
-    return load_config(MDLOOConfig, preset=preset, recipe=recipe, config_file=config_file, overrides=overrides)
-
-
-def check(cfg: MDLOOConfig) -> None:
+def check_config(cfg: MDLOOConfig) -> None:
     """Reject bad settings with one clear sentence each, before anything is loaded."""
     check_common(cfg)
     if cfg.loss not in LOSSES:
-        raise ValueError(f"unknown loss '{cfg.loss}'; choose one of: {', '.join(LOSSES)}.")
+        raise UserError(f"unknown loss '{cfg.loss}'; choose one of: {', '.join(LOSSES)}.")
     if cfg.loss == "mdloo" and cfg.num_iterations < 2:
-        raise ValueError(f"MDLOO needs num_iterations >= 2 (got {cfg.num_iterations}): with one inner step the "
+        raise UserError(f"MDLOO needs num_iterations >= 2 (got {cfg.num_iterations}): with one inner step the "
                          "KL penalty to the previous policy is always zero.")
     if cfg.k < 2:
-        raise ValueError(f"k (samples per prompt) must be at least 2 for a leave-one-out baseline, got {cfg.k}.")
+        raise UserError(f"k (samples per prompt) must be at least 2 for a leave-one-out baseline, got {cfg.k}.")
     if (cfg.prompts_per_step * cfg.k) % cfg.micro_batches:
-        raise ValueError(f"micro_batches ({cfg.micro_batches}) must divide prompts_per_step * k "
+        raise UserError(f"micro_batches ({cfg.micro_batches}) must divide prompts_per_step * k "
                          f"({cfg.prompts_per_step * cfg.k}).")
     if cfg.t_schedule not in T_SCHEDULES or cfg.kl_estimator not in KL_ESTIMATORS:
-        raise ValueError(f"t_schedule must be one of {list(T_SCHEDULES)} and kl_estimator one of "
+        raise UserError(f"t_schedule must be one of {list(T_SCHEDULES)} and kl_estimator one of "
                          f"{list(KL_ESTIMATORS)} (got '{cfg.t_schedule}', '{cfg.kl_estimator}').")
     if cfg.kl_budget < 0:
-        raise ValueError(f"kl_budget must be 0 (none) or positive, got {cfg.kl_budget}.")
+        raise UserError(f"kl_budget must be 0 (none) or positive, got {cfg.kl_budget}.")
     if not cfg.data or not Path(cfg.data).exists():
-        raise ValueError(f"data '{cfg.data}' is not an existing prompt dataset folder.")
+        raise UserError(f"data '{cfg.data}' is not an existing prompt dataset folder.")
 
 
 # ---------------------------------------------------------------- the trainer
@@ -197,25 +193,27 @@ def prompt_dataset(path: str | Path, split: str = "train"):
 
     rows = [r for r in read_rows(path, kind="prompt") if not split or r.get("split") == split]
     if not rows:
-        raise ValueError(f"{path}: no prompt rows in split '{split}'.")
+        raise UserError(f"{path}: no prompt rows in split '{split}'.")
     return Dataset.from_list([{"prompt": r["prompt"], "domain": r["domain"], "verifier": r["verifier"]}
                               for r in rows])
 
 
 def rloo_args(cfg: MDLOOConfig, output_dir: str | Path, reward_weights: list[float]) -> RLOOConfig:
-    """TRL arguments for `cfg`: one optimizer step per inner step over the whole n * K batch."""
+    """TRL arguments for `cfg` (device-safe, afm_align.member_io): one optimizer step per inner step over n * K."""
+    from afm_align.member_io import trainer_args
+
     batch = cfg.prompts_per_step * cfg.k
-    return RLOOConfig(
-        output_dir=str(output_dir), seed=cfg.seed, max_steps=cfg.steps * cfg.num_iterations,
+    return trainer_args(
+        RLOOConfig, output_dir, stage=f"{RECIPE_NAMES[cfg.loss]}-training", bf16=cfg.bf16, report_to=cfg.report_to,
+        seed=cfg.seed, max_steps=cfg.steps * cfg.num_iterations,
         per_device_train_batch_size=batch // cfg.micro_batches, gradient_accumulation_steps=cfg.micro_batches,
         steps_per_generation=cfg.micro_batches, num_generations=cfg.k, num_iterations=cfg.num_iterations,
-        learning_rate=cfg.lr, lr_scheduler_type="constant", max_grad_norm=cfg.max_grad_norm, beta=cfg.beta,
-        epsilon=cfg.epsilon, normalize_advantages=False, reward_weights=reward_weights,
+        learning_rate=cfg.learning_rate, lr_scheduler_type="constant", max_grad_norm=cfg.max_grad_norm,
+        beta=cfg.beta, epsilon=cfg.epsilon, normalize_advantages=False, reward_weights=reward_weights,
         max_completion_length=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-        bf16=cfg.bf16, fp16=False, activation_checkpointing=cfg.gradient_checkpointing, report_to=cfg.report_to,
-        dataloader_num_workers=cfg.dataloader_num_workers, dataloader_pin_memory=False, save_strategy="no",
-        logging_steps=1, disable_dropout=True, log_completions=False,
-        disable_tqdm=os.environ.get("AFM_ALIGN_QUIET") == "1",
+        activation_checkpointing=cfg.gradient_checkpointing, gradient_checkpointing=cfg.gradient_checkpointing,
+        dataloader_num_workers=cfg.dataloader_num_workers, logging_steps=1, logging_first_step=False,
+        disable_dropout=True, log_completions=False,
     )
 
 
@@ -241,11 +239,11 @@ def main(cfg: MDLOOConfig, rewards: list[RewardTerm] | None = None) -> dict:
     from alignment.members import WORK_DIR, data_meta, load_start, member_staging, train_summary, write_member
     from alignment.rewards import reward_terms
 
-    check(cfg)
-    model, tokenizer = load_start(cfg.from_checkpoint)
+    check_config(cfg)
+    model, tokenizer = load_start(cfg.from_checkpoint, stage=f"{RECIPE_NAMES[cfg.loss]}-training")
     tokenizer.padding_side = "left"  # TRL samples from left-padded prompts
     dataset = prompt_dataset(cfg.data, cfg.split)
-    terms = rewards or reward_terms(cfg.rm, cfg.rm_weight, cfg.families, cfg.verifier_weight)
+    terms = rewards or reward_terms(cfg.reward_model or None, cfg.rm_weight, cfg.families, cfg.verifier_weight)
     with member_staging(cfg.out) as stage:
         trainer = MDLOOTrainer(
             model=model, reward_funcs=[t.fn for t in terms],

@@ -11,8 +11,9 @@ What it does, top to bottom (`main(cfg)`):
    reference is the same weights with the adapters disabled, so no copy is made);
 2. read the preference rows of `cfg.data` and keep the pairs labelled at least `min_level`
    (0 negligibly .. 3 significantly better; Llama 3 keeps only "better" and "significantly better", so the
-   default is 2); pairs whose chosen and rejected texts are equal are dropped; no pair left -> ValueError;
-3. train (CPU-safe TRL args; dropout disabled, as TRL does for DPO), merge LoRA adapters if any;
+   default is 2); pairs whose chosen and rejected texts are equal are dropped; no pair left -> NothingToTrain
+   (a round's candidate then sits the round out);
+3. train (device-safe TRL args from afm_align.member_io; dropout disabled, as TRL does for DPO), merge LoRA adapters if any;
 4. write the member directory `cfg.out` atomically, recipe `dpo` or `ipo` (alignment.members).
 
 What it simplifies: Llama 3's masking of header / termination tokens is not applied (TRL's loss covers the
@@ -27,10 +28,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from afm_align.errors import NothingToTrain, UserError
+from afm_align.member_io import trainer_args
 from afm_align.store import read_rows
 from alignment.lora import lora_config_or_none, merged
 from alignment.members import (
-    WORK_DIR, check_common, cpu_safe_args, data_meta, load_start, member_staging, train_summary, write_member,
+    WORK_DIR, check_common, data_meta, load_start, member_staging, train_summary, write_member,
 )
 
 # TRL loss_type -> the recipe name a member records (DPO and IPO are one recipe, two configs)
@@ -58,20 +61,21 @@ class PreferenceConfig:
     epochs: float = 1.0  # passes over the pairs (ignored when max_steps > 0)
     max_steps: int = -1  # optimiser steps (-1 = run `epochs`)
     batch_size: int = 8  # pairs per device per step
-    grad_accum: int = 1  # gradient-accumulation steps
+    gradient_accumulation_steps: int = 1  # micro-batches per optimiser step
     max_length: int = 512  # token cap of prompt + response (longer pairs are truncated)
     lora_rank: int = 0  # 0 = full fine-tuning; 8, 16 or 32 = LoRA adapters, merged before saving
     logging_steps: int = 1  # log the loss every this many steps
     bf16: bool = False  # bf16 mixed precision (GPU presets; off on CPU)
+    report_to: str = "none"  # trackers through TRL's integrations (tensorboard, trackio, ...); metrics.jsonl always
 
 
 def check_config(cfg: PreferenceConfig) -> None:
     """One-sentence errors for a bad config."""
     check_common(cfg)
     if cfg.loss_type not in LOSS_RECIPES:
-        raise ValueError(f"loss_type must be one of {', '.join(LOSS_RECIPES)} (got '{cfg.loss_type}')")
+        raise UserError(f"loss_type must be one of {', '.join(LOSS_RECIPES)} (got '{cfg.loss_type}')")
     if cfg.min_level not in (0, 1, 2, 3):
-        raise ValueError(f"min_level must be 0, 1, 2 or 3 (got {cfg.min_level})")
+        raise UserError(f"min_level must be 0, 1, 2 or 3 (got {cfg.min_level})")
 
 
 # ---- pairs --------------------------------------------------------------------------------------
@@ -98,14 +102,14 @@ def preference_pairs(rows: list[dict], min_level: int, source: str = "the prefer
         if row["level"] >= min_level and _text(chosen) != _text(rejected):
             pairs.append({"prompt": list(row["prompt"]), "chosen": chosen, "rejected": rejected})
     if not pairs:
-        raise ValueError(f"{source} has no preference pairs with level >= {min_level} among its {len(rows)} rows.")
+        raise NothingToTrain(f"{source} has no preference pairs with level >= {min_level} among its {len(rows)} rows.")
     return pairs
 
 
 # ---- trainer ------------------------------------------------------------------------------------
 
 def build_trainer(model, tokenizer, pairs: list[dict], cfg: PreferenceConfig, output_dir: str | Path):
-    """TRL's DPOTrainer with the config's loss (plus the optional NLL term) and the CPU-safe args.
+    """TRL's DPOTrainer with the config's loss (plus the optional NLL term) and the device-safe args (afm_align.member_io).
 
     The reference is a frozen copy of `model` as it is now (TRL would otherwise reload it by name, which
     for an in-memory model means a hub lookup); with LoRA it is the model with its adapters disabled.
@@ -118,12 +122,13 @@ def build_trainer(model, tokenizer, pairs: list[dict], cfg: PreferenceConfig, ou
     losses = {"loss_type": [cfg.loss_type]}
     if cfg.nll_weight:
         losses = {"loss_type": [cfg.loss_type, "sft"], "loss_weights": [1.0, cfg.nll_weight]}
-    args = cpu_safe_args(
-        DPOConfig, output_dir, seed=cfg.seed, data_seed=cfg.seed, learning_rate=cfg.learning_rate,
+    args = trainer_args(
+        DPOConfig, output_dir, stage=f"{LOSS_RECIPES[cfg.loss_type]}-training", bf16=cfg.bf16,
+        report_to=cfg.report_to, seed=cfg.seed, data_seed=cfg.seed, learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay,
         num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum, logging_steps=cfg.logging_steps, max_length=cfg.max_length,
-        beta=cfg.beta, bf16=cfg.bf16, **losses,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, logging_steps=cfg.logging_steps,
+        max_length=cfg.max_length, beta=cfg.beta, **losses,
     )
     ref_model = None if cfg.lora_rank else copy.deepcopy(model).eval()
     return DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=Dataset.from_list(pairs),
@@ -137,7 +142,7 @@ def main(cfg: PreferenceConfig) -> Path:
     check_config(cfg)
     rows = read_rows(cfg.data, "preference")  # the data is checked before the model is loaded
     pairs = preference_pairs(rows, cfg.min_level, source=str(cfg.data))
-    model, tokenizer = load_start(cfg.from_checkpoint)
+    model, tokenizer = load_start(cfg.from_checkpoint, stage=f"{LOSS_RECIPES[cfg.loss_type]}-training")
     with member_staging(cfg.out) as stage:
         trainer = build_trainer(model, tokenizer, pairs, cfg, stage / WORK_DIR)
         trainer.train()

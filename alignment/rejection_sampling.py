@@ -3,11 +3,15 @@
 What it does, top to bottom (`main(cfg)`):
 1. `write_samples(cfg)` (the data step; it trains nothing): for every prompt of `cfg.data` (rows of
    `cfg.split`), `k` samples from *each* committee member (`cfg.committee`, member or checkpoint
-   directories; the starting checkpoint alone when empty) through the shared generation path; every
-   sample gets a **combined score**
+   directories; the starting checkpoint alone when empty) through the one member I/O path
+   (`afm_align.member_io.generate_from`: the member's device, vLLM when configured); every sample gets a
+   **combined score** from `score_samples`, the one scorer of rejection sampling (a round's `rs` candidate
+   uses it too):
        score = verifier reward (when the prompt's domain has a synth verifier, i.e. not None)
              + rm_weight * RM score (when `cfg.reward_model` is set),
-   None when neither applies (such prompts are dropped: nothing can rank them). Per prompt the
+   None when neither applies (such prompts are dropped: nothing can rank them) and None when the verifier
+   scored the answer below `verifier_min` (the verifier gate: an answer the verifier failed is never kept,
+   however high the RM scores it; 0 turns the gate off). Per prompt the
    best-scoring sample is kept (prompt-level reranking, AFM's committee distillation) if it passes the
    guards: score >= `min_score` (None: no floor), non-empty text, and with `dedup` on, identical
    prompts are sampled once and identical samples of a prompt count once (the first member that produced
@@ -18,6 +22,8 @@ What it does, top to bottom (`main(cfg)`):
 
 What it simplifies: one sampling temperature for all members; no embedding-based near-duplicate removal
 (exact text only); the RM and the verifiers are weighted by one fixed `rm_weight`.
+The verifier gate is on by default (`verifier_min` 1.0, as in the rounds); before the recipe table,
+`afm-align train rs` had no gate and a round's `rs` had one.
 
 Run: `python -c "from afm_align.config import load_config; from alignment.rejection_sampling import RSConfig, main;
 main(load_config(RSConfig, preset='tiny', recipe='rs', overrides=['from_checkpoint=runs/x/base',
@@ -30,10 +36,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from afm_align.config import config_dict
+from afm_align.errors import NothingToTrain, UserError
 from afm_align.store import read_manifest, read_rows, write_dataset
 from afm_align.tracking import progress
 from alignment.members import LORA_RANKS, member_name
-from alignment.rewards import combine, load_rm, reward_terms
+from alignment.rewards import combine, load_rm, verifier_terms
 from alignment.sft import SFTRecipeConfig, train_member
 
 
@@ -54,11 +61,13 @@ class RSConfig:
     max_new_tokens: int = 128  # generation length cap
     temperature: float = 1.0  # sampling temperature
     top_p: float = 1.0  # nucleus sampling mass
-    batch_size: int = 32  # sequences per generation batch
+    gen_batch_size: int = 32  # sequences per generation batch
+    generation_backend: str = "auto"  # hf | vllm | auto (vLLM when installed and a GPU is present)
     seed: int = 0  # sampling seed (member i samples with seed + i)
     reward_model: str = ""  # RM directory ("" = verifiers only)
     rm_weight: float = 1.0  # weight of the RM score in the combined score
     min_score: float | None = 0.5  # kept samples need a combined score at least this (None = no floor)
+    verifier_min: float = 1.0  # an answer its verifier scored below this is never kept (0 = no gate)
     dedup: bool = True  # sample identical prompts once and count identical samples of a prompt once
     sft: SFTRecipeConfig = field(default_factory=SFTRecipeConfig)  # SFT knobs (from_checkpoint, data, out, member
     #                                                                 and round are filled in by this recipe)
@@ -82,37 +91,52 @@ def load_prompts(path: str | Path, split: str, max_prompts: int = 0, dedup: bool
         rows = unique
     rows = rows[:max_prompts] if max_prompts > 0 else rows
     if not rows:
-        raise ValueError(f"{path}: the prompt dataset has no rows with split '{split}' to sample")
+        raise UserError(f"{path}: the prompt dataset has no rows with split '{split}' to sample")
     return rows
 
 
 def sample_committee(committee: list[str], prompts: list[dict], cfg: RSConfig) -> list[dict]:
     """Candidates {prompt_index, member, sample, completion}: k samples per prompt from each member."""
-    from afm_align.base_model import load_base
-    from alignment.generation import generate
+    from afm_align.member_io import generate_from
 
     candidates = []
     for i, path in enumerate(progress(committee, desc="committee members", unit="member")):
-        model, tokenizer = load_base(path)  # one member in memory at a time
-        texts = generate(model, tokenizer, [r["prompt"] for r in prompts], k=cfg.k,
-                         max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-                         batch_size=cfg.batch_size, seed=cfg.seed + i)
+        texts = generate_from(path, [r["prompt"] for r in prompts], stage="rs-sampling", k=cfg.k,
+                              max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+                              batch_size=cfg.gen_batch_size, seed=cfg.seed + i, backend=cfg.generation_backend)
         name = member_name(path)
         candidates += [{"prompt_index": p, "member": name, "sample": j, "completion": text}
                        for p, samples in enumerate(texts) for j, text in enumerate(samples)]
-        del model
     return candidates
 
 
-def combined_scores(prompts: list[dict], candidates: list[dict], scorer=None, rm_weight: float = 1.0):
-    """verifier reward (where it applies) + rm_weight * RM score (with a scorer); None if neither applies.
+def score_samples(verifier: list[float | None], rm: list[float] | None, rm_weight: float,
+                  verifier_min: float) -> list[float | None]:
+    """Each sample's rejection-sampling score: verifier + rm_weight * RM; None when it must never be kept.
 
-    This is `alignment.rewards.combine(reward_terms(...))`, the same number RL and evaluation use.
+    None when neither term applies (no verifier for the domain and no RM), and None below the verifier gate:
+    without it a high RM score lifted answers the verifier had failed over `min_score` (in one tiny run, 27
+    of the 53 tool calls kept in round 3 were wrong), and RS taught the next member those mistakes.
     """
+    scores = []
+    for i, v in enumerate(verifier):
+        r = None if rm is None else rm[i]
+        if (v is None and r is None) or (v is not None and v < verifier_min):
+            scores.append(None)
+        else:
+            scores.append((v or 0.0) + (0.0 if r is None else rm_weight * r))
+    return scores
+
+
+def candidate_scores(prompts: list[dict], candidates: list[dict], scorer=None, rm_weight: float = 1.0,
+                     verifier_min: float = 0.0) -> list[float | None]:
+    """`score_samples` of sampled candidates: verifier rewards from the families, RM scores from `scorer`."""
     rows = [prompts[c["prompt_index"]] for c in candidates]
-    reward = combine(reward_terms(rm=scorer, rm_weight=rm_weight))
-    return reward([r["prompt"] for r in rows], [c["completion"] for c in candidates],
-                  domain=[r["domain"] for r in rows], verifier=[r["verifier"] for r in rows])
+    prompt_msgs, texts = [r["prompt"] for r in rows], [c["completion"] for c in candidates]
+    verify = combine(verifier_terms())
+    verifier = verify(prompt_msgs, texts, domain=[r["domain"] for r in rows], verifier=[r["verifier"] for r in rows])
+    rm = None if scorer is None else [float(x) for x in scorer(prompt_msgs, texts)]
+    return score_samples(verifier, rm, rm_weight, verifier_min)
 
 
 def pick_best(prompts: list[dict], candidates: list[dict], scores: list, min_score: float | None,
@@ -161,15 +185,15 @@ def check_config(cfg: RSConfig) -> list[str]:
     """One-sentence errors for a bad config; returns the committee to sample from."""
     for key in ("from_checkpoint", "data", "out"):
         if not getattr(cfg, key):
-            raise ValueError(f"config key '{key}' must be set")
+            raise UserError(f"config key '{key}' must be set")
     if cfg.k < 1:
-        raise ValueError(f"k must be at least 1 (got {cfg.k})")
+        raise UserError(f"k must be at least 1 (got {cfg.k})")
     if cfg.sft.lora_rank not in LORA_RANKS:
-        raise ValueError(f"sft.lora_rank must be one of {', '.join(map(str, LORA_RANKS))} (got {cfg.sft.lora_rank})")
+        raise UserError(f"sft.lora_rank must be one of {', '.join(map(str, LORA_RANKS))} (got {cfg.sft.lora_rank})")
     committee = list(cfg.committee) or [cfg.from_checkpoint]
     for path in [cfg.from_checkpoint, *committee]:
         if not Path(path).is_dir():
-            raise ValueError(f"checkpoint {path}: no such checkpoint directory.")
+            raise UserError(f"checkpoint {path}: no such checkpoint directory.")
     return committee
 
 
@@ -183,10 +207,10 @@ def write_samples(cfg: RSConfig, scorer=None) -> tuple[Path, dict]:
     if scorer is None and cfg.reward_model:
         scorer = load_rm(cfg.reward_model)
     candidates = sample_committee(committee, prompts, cfg)
-    scores = combined_scores(prompts, candidates, scorer, cfg.rm_weight)
+    scores = candidate_scores(prompts, candidates, scorer, cfg.rm_weight, cfg.verifier_min)
     kept, stats = pick_best(prompts, candidates, scores, cfg.min_score, cfg.dedup)
     if not kept:
-        raise ValueError(f"rejection sampling kept no samples ({stats}); lower min_score or sample more")
+        raise NothingToTrain(f"rejection sampling kept no samples ({stats}); lower min_score or sample more")
     out = samples_dir(cfg)
     write_dataset([sft_row(k, cfg.round) for k in kept], "sft", out, producer="alignment.rejection_sampling",
                   config=config_dict(cfg), parents=[read_manifest(cfg.data).content_hash])

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from synth.corpus import FAMILIES, family_module
+from afm_align.errors import UserError
+from synth.families import FAMILIES, family
 
 
 @dataclass
@@ -50,31 +51,19 @@ def _named(fn: Callable, name: str) -> Callable:
 
 
 def load_rm(path: str | Path, batch_size: int = 16):
-    """A `RewardScorer` (a TRL reward function) over the multi-head RM saved at `path`."""
-    import reward_model  # noqa: F401 - registers the RM with the Auto classes
-    from transformers import AutoModel, AutoTokenizer
+    """A `RewardScorer` (a TRL reward function) over the multi-head RM saved at `path`, on member_io's device."""
+    from reward_model.scorer import RewardScorer, load_reward_model
 
-    from reward_model.scorer import RewardScorer
-
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise ValueError(f"reward model {path}: no such RM directory (no config.json).")
-    model = AutoModel.from_pretrained(path, local_files_only=True)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    return RewardScorer(model, tokenizer, batch_size=batch_size)
+    return RewardScorer(*load_reward_model(path, stage="rm-scoring"), batch_size=batch_size)
 
 
 def verifier_terms(families=FAMILIES, weight: float = 1.0) -> list[RewardTerm]:
-    """One term per synthetic family that is installed, each applying to its own domain only."""
+    """One term per synthetic family given (`synth.families`), each applying to its own domain only."""
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
-        raise ValueError(f"unknown verifier families {unknown}; families are: {', '.join(FAMILIES)}.")
-    terms = []
-    for family in families:
-        module = family_module(family)
-        if module is not None and hasattr(module, "reward"):
-            terms.append(RewardTerm(f"verifier_{family}", _named(module.reward, f"verifier_{family}"), weight))
-    return terms
+        raise UserError(f"unknown verifier families {unknown}; families are: {', '.join(FAMILIES)}.")
+    return [RewardTerm(f"verifier_{name}", _named(family(name).reward, f"verifier_{name}"), weight)
+            for name in families]
 
 
 def reward_terms(rm: str | Path | Callable | None = None, rm_weight: float = 1.0, families=FAMILIES,
@@ -87,7 +76,7 @@ def reward_terms(rm: str | Path | Callable | None = None, rm_weight: float = 1.0
     if verifier_weight:
         terms += verifier_terms(families, verifier_weight)
     if not terms:
-        raise ValueError("the reward has no terms: give a reward model or a non-zero verifier weight.")
+        raise UserError("the reward has no terms: give a reward model or a non-zero verifier weight.")
     return terms
 
 

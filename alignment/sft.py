@@ -31,13 +31,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from afm_align.errors import NothingToTrain, UserError
+from afm_align.member_io import is_main_process, place, trainer_args
 from afm_align.store import read_rows
 from afm_align.tracking import MetricsLog
 from alignment.lora import lora_config_or_none, merged
 from alignment.rewards import combine, load_rm, verifier_terms
 from alignment.members import (
-    METRICS_FILE, WORK_DIR, check_common, cpu_safe_args, data_meta, is_main_process, load_start, member_staging,
-    train_summary, write_member,
+    METRICS_FILE, WORK_DIR, check_common, data_meta, load_start, member_staging, train_summary, write_member,
 )
 
 
@@ -61,7 +62,7 @@ class SFTRecipeConfig:
     epochs: float = 1.0  # passes over the data (ignored when max_steps > 0)
     max_steps: int = -1  # optimiser steps (-1 = run `epochs`)
     batch_size: int = 8  # rows per device per step
-    grad_accum: int = 1  # gradient-accumulation steps
+    gradient_accumulation_steps: int = 1  # micro-batches per optimiser step
     max_length: int = 512  # token cap of prompt + completion (longer rows are truncated)
     lora_rank: int = 0  # 0 = full fine-tuning; 8, 16 or 32 = LoRA adapters, merged before saving
     logging_steps: int = 1  # log the loss every this many steps
@@ -72,6 +73,7 @@ class SFTRecipeConfig:
     max_new_tokens: int = 128  # generation length cap in checkpoint selection
     gen_batch_size: int = 16  # prompts per generation batch
     bf16: bool = False  # bf16 mixed precision (GPU presets; off on CPU)
+    report_to: str = "none"  # trackers through TRL's integrations (tensorboard, trackio, ...); metrics.jsonl always
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -87,7 +89,7 @@ def to_prompt_completion(row: dict) -> dict:
     messages = row["messages"]
     last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
     if last is None or last == 0:
-        raise ValueError(f"sft row {row.get('id')!r} has no assistant turn after a prompt to train on")
+        raise UserError(f"sft row {row.get('id')!r} has no assistant turn after a prompt to train on")
     return {"prompt": messages[:last], "completion": [messages[last]]}
 
 
@@ -96,7 +98,7 @@ def sft_dataset(rows: list[dict]):
     from datasets import Dataset
 
     if not rows:
-        raise ValueError("the sft dataset has no rows to train on")
+        raise UserError("the sft dataset has no rows to train on")
     return Dataset.from_list([to_prompt_completion(r) for r in rows])
 
 
@@ -114,16 +116,16 @@ def set_dropout(model, p: float) -> int:
 
 def build_trainer(model, tokenizer, rows: list[dict], cfg: SFTRecipeConfig, output_dir: str | Path,
                   save_checkpoints: bool = False):
-    """TRL's SFTTrainer over `rows` with completion-only loss and the CPU-safe args."""
+    """TRL's SFTTrainer over `rows` with completion-only loss and the device-safe args (afm_align.member_io)."""
     from trl import SFTConfig, SFTTrainer
 
     saves = dict(save_strategy="steps", save_steps=1.0 / max(1, cfg.num_checkpoints)) if save_checkpoints else {}
-    args = cpu_safe_args(
-        SFTConfig, output_dir, seed=cfg.seed, data_seed=cfg.seed, learning_rate=cfg.learning_rate,
+    args = trainer_args(
+        SFTConfig, output_dir, stage="sft-training", bf16=cfg.bf16, report_to=cfg.report_to, seed=cfg.seed, data_seed=cfg.seed, learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay,
         num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum, logging_steps=cfg.logging_steps, max_length=cfg.max_length,
-        completion_only_loss=True, packing=False, dataset_num_proc=None, bf16=cfg.bf16, **saves,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, logging_steps=cfg.logging_steps,
+        max_length=cfg.max_length, completion_only_loss=True, packing=False, dataset_num_proc=None, **saves,
     )
     set_dropout(model, cfg.dropout)
     return SFTTrainer(model=model, args=args, train_dataset=sft_dataset(rows), processing_class=tokenizer,
@@ -136,13 +138,13 @@ def heldout_rows(path: str | Path, limit: int) -> list[dict]:
     """The first `limit` dev rows of a prompt dataset: checkpoints are chosen on dev, never on test."""
     rows = [r for r in read_rows(path, "prompt") if r["split"] == "dev"]
     if not rows:
-        raise ValueError(f"heldout {path}: the prompt dataset has no rows with split 'dev'")
+        raise UserError(f"heldout {path}: the prompt dataset has no rows with split 'dev'")
     return rows[:limit] if limit > 0 else rows
 
 
 def evaluate_policy(model, tokenizer, rows: list[dict], cfg: SFTRecipeConfig, scorer=None) -> dict:
     """Greedy verifier accuracy and (with `scorer`) mean RM best-of-N on held-out prompt rows."""
-    from alignment.generation import generate
+    from afm_align.generation import generate
 
     prompts = [r["prompt"] for r in rows]
     common = dict(max_new_tokens=cfg.max_new_tokens, top_p=1.0, batch_size=cfg.gen_batch_size, seed=cfg.seed)
@@ -196,11 +198,11 @@ def load_checkpoint(ckpt: Path, cfg: SFTRecipeConfig):
     from transformers import AutoModelForCausalLM
 
     if not cfg.lora_rank:
-        return AutoModelForCausalLM.from_pretrained(ckpt, local_files_only=True)
+        return place(AutoModelForCausalLM.from_pretrained(ckpt, local_files_only=True), stage="sft-selection")
     from peft import PeftModel
 
-    start, _ = load_start(cfg.from_checkpoint)
-    return PeftModel.from_pretrained(start, ckpt).merge_and_unload()
+    start, _ = load_start(cfg.from_checkpoint, stage="sft-selection")
+    return place(PeftModel.from_pretrained(start, ckpt).merge_and_unload(), stage="sft-selection")
 
 
 def select_member(tokenizer, work_dir: Path, cfg: SFTRecipeConfig, rows: list[dict], scorer, log: MetricsLog):
@@ -229,10 +231,10 @@ def train_member(cfg: SFTRecipeConfig, recipe: str = "sft", extra_meta: dict | N
     """Train and write one SFT member; `recipe`, `extra_meta` and `saved_cfg` (the config written beside
     the member, default `cfg`) let callers such as the rs recipe label it as theirs."""
     check_common(cfg)
-    model, tokenizer = load_start(cfg.from_checkpoint)
     rows = [r for r in read_rows(cfg.data, "sft") if r.get("split") in (None, "train")]  # never dev/test problems
     if not rows:
-        raise ValueError(f"data {cfg.data}: no sft rows of the train split to train on")
+        raise NothingToTrain(f"data {cfg.data}: no sft rows of the train split to train on")
+    model, tokenizer = load_start(cfg.from_checkpoint, stage="sft-training")
     held = heldout_rows(cfg.heldout, cfg.select_prompts) if cfg.heldout else []
     scorer = load_rm(cfg.reward_model) if cfg.reward_model and held else None
     attention_dropout = getattr(model.config, "attention_dropout", None)

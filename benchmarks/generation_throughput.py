@@ -3,7 +3,7 @@
 Both sides produce K samples for each of N prompts with the same model and the same number of new tokens
 (EOS is suppressed so every completion has exactly `--new-tokens` tokens, making the work identical):
 - naive: for each prompt, for each of its K samples, one `model.generate` call on that single prompt;
-- ours: `alignment.generation.sample` (length-sorted, left-padded batches; each prompt encoded once and shared
+- ours: `afm_align.generation.sample` (length-sorted, left-padded batches; each prompt encoded once and shared
   by its K samples through `num_return_sequences`).
 The figure is the median over repeats of ours/naive completion tokens per second, measured in the same run.
 
@@ -19,7 +19,7 @@ import time
 import torch
 from throughput_models import prompts, tokenizer_and_model
 
-from alignment.generation import render, sample
+from afm_align.generation import render, sample
 
 
 def naive(model, tok, chats, k, new_tokens) -> float:

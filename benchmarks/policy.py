@@ -41,8 +41,7 @@ os.environ.setdefault("AFM_ALIGN_QUIET", "1")
 
 from afm_align.config import load_config  # noqa: E402
 from afm_align.store import write_dataset  # noqa: E402
-
-FAMILIES = ("math", "tool", "code", "if", "safety")
+from synth.families import FAMILIES  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -138,12 +137,12 @@ def rs_member(start: Path, data: Path, out: Path, seed: int) -> tuple[Path, dict
 
 def mdloo_member(start: Path, data: Path, out: Path, seed: int) -> dict:
     """MDLOO from `start` with the math verifier as the only reward; returns its final metrics."""
-    from alignment.mdloo import load, main
-
+    from alignment import recipes
+    from alignment.mdloo import main
     from alignment.members import read_metrics
 
-    cfg = replace(load("tiny", "mdloo"), from_checkpoint=str(start), data=str(data), out=str(out), seed=seed,
-                  families=["math"], rm=None)
+    cfg = recipes.load("mdloo", preset="tiny", from_checkpoint=str(start), data=str(data), out=str(out), seed=seed,
+                       families=["math"], reward_model="")
     metrics = main(cfg)
     return {**metrics, "max_kl": max(r["kl"] for r in read_metrics(out) if "kl" in r)}
 

@@ -78,7 +78,7 @@ def train_one(base: str, cfg, train_ds, held_ds) -> dict:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rm_ablation_") as tmp:
         metrics = train_reward_model(model, tokenizer, train_ds, held_ds,
-                                     replace(cfg, output_dir=tmp, save_model=False))
+                                     replace(cfg, out=tmp, save_model=False))
     metrics["wall_s"] = time.perf_counter() - start
     return metrics
 
@@ -117,7 +117,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--seeds", type=int, default=3, help="seeds per setting (RM init + data order)")
     parser.add_argument("--base", default=None, help="backbone checkpoint (default: the 'default' run's base)")
     parser.add_argument("--epochs", type=float, default=1.0,
-                        help="passes over the training pairs (replaces the preset num_epochs: keeps 12 runs short)")
+                        help="passes over the training pairs (replaces the preset epochs: keeps 12 runs short)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data (same for all runs)")
     parser.add_argument("--heldout", type=float, default=0.25,
                         help="held-out share, used only for rows without a split (synthetic rows carry dev/test)")
@@ -134,10 +134,10 @@ def main(argv=None) -> dict:
     from reward_model import recipe
 
     base = str(check_base_dir(args.base or RunDir.named("default").base_model_path()))
-    preset = recipe.load("tiny", overrides=[f"num_epochs={args.epochs}", *args.overrides])
+    preset = recipe.load("tiny", overrides=[f"epochs={args.epochs}", *args.overrides])
     train_ds, held_ds = build_data(args.pairs, args.data_seed, args.heldout)
     print(f"rm ablations: {len(train_ds)} train / {len(held_ds)} held-out pairs, {args.seeds} seeds, "
-          f"{preset.num_epochs:g} epoch(s), grading_weight {preset.grading_weight}")
+          f"{preset.epochs:g} epoch(s), grading_weight {preset.grading_weight}")
     start = time.perf_counter()
     runs: dict[str, list[dict]] = {name: [] for name in SETTINGS}
     for seed in range(args.seeds):  # seed-major order, so an interrupted run still covers every setting
@@ -156,7 +156,7 @@ def main(argv=None) -> dict:
         "config": {"pairs": args.pairs, "seeds": args.seeds, "base": base, "data_seed": args.data_seed,
                    "heldout": args.heldout, "threads": args.threads,
                    "n_train": len(train_ds), "n_heldout": len(held_ds),
-                   "preset": {k: v for k, v in asdict(preset).items() if k not in ("data", "output_dir")}},
+                   "preset": {k: v for k, v in asdict(preset).items() if k not in ("data", "out")}},
         "summary": summary,
         "runs": {name: [{k: v for k, v in m.items() if not k.endswith("_confusion")} for m in ms]
                  for name, ms in runs.items()},

@@ -33,7 +33,7 @@ from transformers import AutoModelForSequenceClassification, Qwen3Config  # noqa
 from trl import RewardTrainer  # noqa: E402
 
 from reward_model.model import MultiHeadRewardConfig, MultiHeadRewardModel  # noqa: E402
-from reward_model.trainer import MultiHeadRewardTrainer, cpu_safe_reward_config  # noqa: E402
+from reward_model.trainer import MultiHeadRewardTrainer, reward_config  # noqa: E402
 
 SPECIALS = ["<|pad|>", "<|im_end|>", "<|im_start|>", "<|unk|>"]
 CHAT_TEMPLATE = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -102,7 +102,7 @@ def build(args, tokenizer):
     torch.manual_seed(0)
     ours = MultiHeadRewardTrainer(
         MultiHeadRewardModel(MultiHeadRewardConfig(lm_config=backbone)),
-        cpu_safe_reward_config("/tmp/rm_bench_ours", **common),
+        reward_config("/tmp/rm_bench_ours", **common),
         grading_weight=0.1, train_dataset=ds, processing_class=tokenizer,
     )
     seq_cls_config = copy.deepcopy(backbone)
@@ -110,7 +110,7 @@ def build(args, tokenizer):
     torch.manual_seed(0)
     trl = RewardTrainer(
         AutoModelForSequenceClassification.from_config(seq_cls_config),
-        cpu_safe_reward_config("/tmp/rm_bench_trl", **common),
+        reward_config("/tmp/rm_bench_trl", **common),
         train_dataset=ds, processing_class=tokenizer,
     )
     return ours, trl

@@ -31,6 +31,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
+from afm_align.errors import UserError
 from afm_align.schema import GRADE_DIMENSIONS
 
 ANNOTATORS = {
@@ -269,7 +270,7 @@ def _judge(cfg, run, round_n, pairs, prompts, seed, rm_dir):
     from alignment.rewards import load_rm
 
     if rm_dir is None:
-        raise ValueError(f"round {round_n}: the judge annotator has no RM: pass judge_model=PATH (an RM directory)")
+        raise UserError(f"round {round_n}: the judge annotator has no RM: pass judge_model=PATH (an RM directory)")
     return label_judge(pairs, prompts, load_rm(rm_dir), cfg.judge_levels), ""
 
 

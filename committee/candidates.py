@@ -1,18 +1,19 @@
-"""The candidates of an iTeC round, and its RM: each trained by the alignment recipe's own `main(cfg)`.
+"""The candidates of an iTeC round, and its RM: each trained by its recipe's own `main(cfg)`, from the recipe table.
 
 Every candidate starts from the round's start (the best promoted member of the last round), in this process
-(no subprocess), with the recipe's preset YAML plus the round's `recipes.<name>` overrides, the round's
-paths, and the stage's seed (`committee.round_config.recipe_config`):
-- `sft`: SFT on the round's fresh prompts with the families' reference answers (alignment.sft);
-- `rs`: committee distillation (afm-spec §3): the committee's K answers to every prompt of the round (the
-  `responses` stage already sampled them, so nothing is sampled twice) are scored
-  `verifier reward + rm_weight * RM score` with the round's RM (answers the verifier failed are dropped
-  first, `rs_verifier_min`), the best per prompt is kept
-  (alignment.rejection_sampling.pick_best, same guards as the rs recipe), then SFT on the kept answers;
-- `dpo` / `ipo`: alignment.preference on the round's labelled pairs; a round with no pair at the recipe's
-  `min_level` makes the candidate sit the round out (the runner records why);
-- `mdloo`: alignment.mdloo on the round's prompts, rewarded by the round's RM plus the verifiers.
-`TRAINERS` maps each name to its function `(cfg, inputs, name, out, seed) -> None | reason skipped`.
+(no subprocess), with the recipe's preset YAML plus the round's `recipes.<name>` overrides, then the round's
+fields in the shared config vocabulary (`from_checkpoint, data, out, member, round, seed`, and
+`reward_model` where the table says so). `train_candidate` does this for every row of `alignment.recipes`
+from what the row says (`round_data`, `round_reward_model`); a recipe with nothing to train on this round
+(DPO/IPO with no pair at their `min_level`) raises `NothingToTrain`, and the candidate sits the round out
+with that sentence as the reason.
+
+One round adapter remains, where a round really differs from `afm-align train`: `rs` reuses the committee's
+K answers to every prompt (the `responses` stage already sampled and verified them, so nothing is sampled
+twice), scores them with the round's RM and the same scorer as the recipe
+(`alignment.rejection_sampling.score_samples`: verifier + rm_weight * RM, answers below the verifier gate
+`rs_verifier_min` never kept), keeps the best per prompt (`pick_best`) and trains SFT on them
+(on every round's kept answers with `rs_accumulate`).
 `train_rm` refreshes the RM (reward_model.recipe) on the given preference data, from the base model or
 continuing the last round's RM.
 
@@ -25,8 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from afm_align.errors import NothingToTrain
 from afm_align.store import read_rows, write_dataset
-from committee.round_config import IterateConfig, recipe_config
+from alignment import recipes
+from committee.round_config import IterateConfig, overrides_of, recipe_config
 
 
 @dataclass
@@ -50,33 +53,41 @@ def train_rm(cfg: IterateConfig, base: Path, data: Path, out: Path, seed: int, i
     from reward_model.recipe import main
     from reward_model.trainer import RMTrainConfig
 
-    return main(recipe_config(cfg, RMTrainConfig, "rm", cfg.recipes.rm, data=str(data), base=str(base),
-                              init_from=str(init_from or ""), output_dir=str(out), seed=seed))
+    return main(recipe_config(cfg, RMTrainConfig, "rm", overrides_of(cfg, "rm"), data=str(data),
+                              from_checkpoint=str(base), init_from=str(init_from or ""), out=str(out), seed=seed))
+
+
+def round_fields(name: str, inputs: CandidateInputs, member: str, out: Path, seed: int) -> dict:
+    """The shared-vocabulary fields a round hands recipe `name` (from its row of the recipe table)."""
+    row = recipes.recipe(name)
+    fields = dict(from_checkpoint=str(inputs.start), data=str(getattr(inputs, row.round_data)), out=str(out),
+                  member=member, round=inputs.round_n, seed=seed)
+    if row.round_reward_model:
+        fields["reward_model"] = str(inputs.rm)
+    return fields
 
 
 def train_sft(cfg: IterateConfig, start: Path, data: Path, out: Path, name: str, round_n: int, seed: int,
-              overrides) -> None:
-    """SFT from `start` on the sft dataset `data` into member `out` (last checkpoint kept)."""
-    from alignment.sft import SFTRecipeConfig, main
+              target: str = "sft") -> None:
+    """SFT from `start` on the sft dataset `data` into member `out` (round 0's `sft0` overrides by default)."""
+    recipes.main_of("sft")(recipes.load("sft", preset=cfg.preset, overrides=overrides_of(cfg, target),
+                                        from_checkpoint=str(start), data=str(data), out=str(out), member=name,
+                                        round=round_n, seed=seed))
 
-    main(recipe_config(cfg, SFTRecipeConfig, "sft", overrides, from_checkpoint=str(start), data=str(data),
-                       out=str(out), member=name, round=round_n, seed=seed, heldout="", reward_model=""))
 
-
-def candidate_sft(cfg: IterateConfig, inputs: CandidateInputs, name: str, out: Path, seed: int) -> str | None:
-    train_sft(cfg, inputs.start, inputs.sft_data, out, name, inputs.round_n, seed, cfg.recipes.sft)
+def train_candidate(cfg: IterateConfig, name: str, inputs: CandidateInputs, member: str, out: Path,
+                    seed: int) -> str | None:
+    """Train round candidate `name` into `out`; returns why it sat the round out, or None when it trained."""
+    adapter = ADAPTERS.get(name)
+    try:
+        if adapter is not None:
+            return adapter(cfg, inputs, member, out, seed)
+        rc = recipes.load(name, preset=cfg.preset, overrides=overrides_of(cfg, name),
+                          **round_fields(name, inputs, member, out, seed))
+        recipes.main_of(name)(rc)
+    except NothingToTrain as err:  # e.g. no clear pair this round: the candidate sits the round out
+        return str(err)
     return None
-
-
-def rs_score(verifier: float | None, rm: float, rm_weight: float, verifier_min: float) -> float | None:
-    """An answer's committee-distillation score: verifier + rm_weight * RM; None (never kept) below the gate.
-
-    Without the gate a high RM score lifted answers the verifier had failed over `min_score` (in one tiny run,
-    27 of the 53 tool calls kept in round 3 were wrong), and RS taught the next member those mistakes.
-    """
-    if verifier is not None and verifier < verifier_min:
-        return None
-    return (verifier or 0.0) + rm_weight * rm
 
 
 def accumulated_rows(earlier: list[dict], rows: list[dict]) -> list[dict]:
@@ -88,64 +99,37 @@ def accumulated_rows(earlier: list[dict], rows: list[dict]) -> list[dict]:
     return list({r["id"]: r for r in [*earlier, *rows]}.values())
 
 
-def candidate_rs(cfg: IterateConfig, inputs: CandidateInputs, name: str, out: Path, seed: int) -> str | None:
-    """Committee distillation: the committee's answers scored verifier + w * RM per prompt, best kept, SFT."""
-    from alignment.rejection_sampling import RSConfig, pick_best, sft_row
+def candidate_rs(cfg: IterateConfig, inputs: CandidateInputs, member: str, out: Path, seed: int) -> str | None:
+    """Committee distillation from the round's own answers: scored verifier + w * RM, best per prompt kept, SFT."""
+    from alignment.rejection_sampling import pick_best, score_samples, sft_row
     from alignment.rewards import load_rm
     from alignment.sft import train_member
 
-    rs = recipe_config(cfg, RSConfig, "rs", cfg.recipes.rs, from_checkpoint=str(inputs.start),
-                       data=str(inputs.prompts), out=str(out), member=name, round=inputs.round_n, seed=seed,
-                       committee=[str(p) for p in inputs.committee], reward_model=str(inputs.rm),
-                       rm_weight=cfg.rs_rm_weight, min_score=cfg.rs_min_score)
+    rs = recipes.load("rs", preset=cfg.preset, overrides=overrides_of(cfg, "rs"),
+                      committee=[str(p) for p in inputs.committee], rm_weight=cfg.rs_rm_weight,
+                      min_score=cfg.rs_min_score, verifier_min=cfg.rs_verifier_min,
+                      **round_fields("rs", inputs, member, out, seed))
     prompts = read_rows(inputs.prompts, "prompt")
     index = {p["id"]: i for i, p in enumerate(prompts)}
     responses = read_rows(inputs.responses, "response")
     cands = [{"prompt_index": index[r["prompt_id"]], "member": r["member"], "sample": int(r["id"].rsplit("-", 1)[1]),
               "completion": r["completion"]} for r in responses]
     rm = load_rm(inputs.rm).score([r["prompt"] for r in responses], [r["completion"] for r in responses])
-    scores = [rs_score(r.get("verifier_score"), s, rs.rm_weight, cfg.rs_verifier_min)
-              for r, s in zip(responses, rm.rewards)]
+    scores = score_samples([r.get("verifier_score") for r in responses], rm.rewards, rs.rm_weight, rs.verifier_min)
     kept, stats = pick_best(prompts, cands, scores, rs.min_score, rs.dedup)
     stats["verifier_failed"] = sum(s is None for s in scores)  # counted among `unscored` too
     if not kept:
-        return f"no committee answer scored at least {rs.min_score}"
+        raise NothingToTrain(f"no committee answer scored at least {rs.min_score}")
     rows = [sft_row(k, inputs.round_n) for k in kept]
     if cfg.rs_accumulate:
         rows = accumulated_rows([r for path in inputs.earlier_rs for r in read_rows(path, "sft")], rows)
     data = inputs.round_dir / "rs-data"
     write_dataset(rows, "sft", data, producer="committee.candidates/rs", config={"round": inputs.round_n})
-    sft = replace(rs.sft, from_checkpoint=rs.from_checkpoint, data=str(data), out=str(out), member=name,
+    sft = replace(rs.sft, from_checkpoint=rs.from_checkpoint, data=str(data), out=str(out), member=member,
                   round=inputs.round_n, seed=seed)
     train_member(sft, recipe="rs", extra_meta={"rejection_sampling": stats}, saved_cfg=rs)
     return None
 
 
-def candidate_preference(recipe: str):
-    """DPO or IPO (one recipe, two presets) on the round's labelled pairs."""
-    def train(cfg: IterateConfig, inputs: CandidateInputs, name: str, out: Path, seed: int) -> str | None:
-        from alignment.preference import PreferenceConfig, main, preference_pairs
-
-        pc = recipe_config(cfg, PreferenceConfig, recipe, getattr(cfg.recipes, recipe),
-                           from_checkpoint=str(inputs.start), data=str(inputs.preferences), out=str(out),
-                           member=name, round=inputs.round_n, seed=seed)
-        try:
-            preference_pairs(read_rows(inputs.preferences, "preference"), pc.min_level, source=str(inputs.preferences))
-        except ValueError as err:  # no clear pair this round: the candidate sits the round out
-            return str(err)
-        main(pc)
-        return None
-    return train
-
-
-def candidate_mdloo(cfg: IterateConfig, inputs: CandidateInputs, name: str, out: Path, seed: int) -> str | None:
-    from alignment.mdloo import MDLOOConfig, main
-
-    main(recipe_config(cfg, MDLOOConfig, "mdloo", cfg.recipes.mdloo, from_checkpoint=str(inputs.start),
-                       data=str(inputs.prompts), out=str(out), member=name, round=inputs.round_n, seed=seed,
-                       rm=str(inputs.rm), split="train"))
-    return None
-
-
-TRAINERS = {"sft": candidate_sft, "rs": candidate_rs, "dpo": candidate_preference("dpo"),
-            "ipo": candidate_preference("ipo"), "mdloo": candidate_mdloo}
+# round adapters: only where a round differs from `afm-align train <recipe>`
+ADAPTERS = {"rs": candidate_rs}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import textwrap
 
+from afm_align.errors import UserError
 from afm_align.rundir import RunDir
 from committee.evaluation import (
     JUDGE,
@@ -37,10 +38,10 @@ COLUMN = 48  # width of each side in the side-by-side samples
 def _run(name: str) -> tuple[RunDir, list[int]]:
     run = RunDir.named(name)
     if not run.root.is_dir():
-        raise ValueError(f"run '{name}' not found (no folder {run.root}).")
+        raise UserError(f"run '{name}' not found (no folder {run.root}).")
     rounds = eval_rounds(run)
     if not rounds:
-        raise ValueError(f"run '{name}' has no evaluated round yet (no round_<N>/eval/leaderboard.json).")
+        raise UserError(f"run '{name}' has no evaluated round yet (no round_<N>/eval/leaderboard.json).")
     return run, rounds
 
 
@@ -48,7 +49,7 @@ def _pick_round(rounds: list[int], wanted: int | None, name: str) -> int:
     if wanted is None:
         return rounds[-1]
     if wanted not in rounds:
-        raise ValueError(f"run '{name}' has no evaluated round {wanted} (evaluated: {', '.join(map(str, rounds))}).")
+        raise UserError(f"run '{name}' has no evaluated round {wanted} (evaluated: {', '.join(map(str, rounds))}).")
     return wanted
 
 
@@ -100,8 +101,8 @@ def _round_with(run: RunDir, rounds: list[int], wanted: int | None, name: str, m
         if not missing:
             return round_n, samples
         if wanted is not None:
-            raise ValueError(f"member '{missing[0]}' has no samples in round {round_n} of run '{name}'.")
-    raise ValueError(f"no evaluated round of run '{name}' holds {split} answers of both '{members[0]}' and "
+            raise UserError(f"member '{missing[0]}' has no samples in round {round_n} of run '{name}'.")
+    raise UserError(f"no evaluated round of run '{name}' holds {split} answers of both '{members[0]}' and "
                      f"'{members[1]}' (member names look like r1-dpo; see `afm-align leaderboard`).")
 
 
@@ -142,9 +143,9 @@ def _score(sample: dict) -> str:
 def compare(args) -> int:
     """Print per-domain deltas (A - B) with paired bootstrap intervals and a few side-by-side samples."""
     if args.member_a == args.member_b:
-        raise ValueError("compare needs two different members.")
+        raise UserError("compare needs two different members.")
     if args.samples < 0:
-        raise ValueError(f"--samples must be 0 or more (got {args.samples}).")
+        raise UserError(f"--samples must be 0 or more (got {args.samples}).")
     run, rounds = _run(args.run)
     a, b = args.member_a, args.member_b
     round_n, samples = _round_with(run, rounds, args.round, args.run, [a, b])

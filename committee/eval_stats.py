@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 
+from afm_align.errors import UserError
+
 Z95 = 1.959963984540054
 
 
@@ -79,7 +81,7 @@ def accuracy_report(samples: list[dict], member: str, *, n_boot: int = 1000, see
     """{"per_domain": {d: {accuracy, n, problems, ci95}}, "mean", "ci95", "n"} of one member (solved = 1.0)."""
     domains = _clusters(samples, member, lambda s: solved(s.get("verifier_score")))
     if not domains:
-        raise ValueError(f"member '{member}' has no verifier-graded samples.")
+        raise UserError(f"member '{member}' has no verifier-graded samples.")
     per_domain = {d: _domain_stats(c) for d, c in sorted(domains.items())}
     mean = round(float(np.mean([v["accuracy"] for v in per_domain.values()])), 4)
     ci = cluster_bootstrap(domains, n_boot, seed)
@@ -99,12 +101,12 @@ def paired_report(samples: list[dict], member_a: str, member_b: str, *, n_boot: 
     a, b = solved_of(member_a), solved_of(member_b)
     for name, graded in ((member_a, a), (member_b, b)):
         if not graded:
-            raise ValueError(f"member '{name}' has no verifier-graded samples.")
+            raise UserError(f"member '{name}' has no verifier-graded samples.")
     domains: dict[str, dict[str, list[float]]] = {}
     for key in sorted(set(a) & set(b)):
         domains.setdefault(key[0], {}).setdefault(a[key][1], []).append(a[key][0] - b[key][0])
     if not domains:
-        raise ValueError(f"members '{member_a}' and '{member_b}' share no graded prompt.")
+        raise UserError(f"members '{member_a}' and '{member_b}' share no graded prompt.")
     per_domain = {}
     for d, clusters in sorted(domains.items()):
         values = [v for vs in clusters.values() for v in vs]

@@ -6,7 +6,7 @@ reports only. Both sets hold distinct problem identities that no training data o
 
 What it does, for round N (`evaluate_round`):
 1. every member trained in round N answers each dev prompt once, greedily (temperature 0), through the
-   one sampling path (`alignment.generation.generate`); members of earlier rounds are never regenerated:
+   one sampling path (`afm_align.generation.generate`); members of earlier rounds are never regenerated:
    their answers are copied from their own `round_<M>/eval/samples.jsonl`;
 2. new answers are graded by their family's verifier (`synth.<family>_tasks.reward`, batched per domain;
    the code family runs its tests in the sandbox in parallel), copied answers keep their grade;
@@ -19,7 +19,8 @@ What it does, for round N (`evaluate_round`):
    atomically. The leaderboard holds one entry per member of rounds 0..N, ranked by dev mean: member,
    round, recipe, promoted, dev {domain: acc, mean}, dev_ci95, dev_domains {domain: accuracy, n,
    problems, ci95}, elo, elo_ci95, winrate_vs_prev_best, judge, n_prompts, path, and kl / reward for RL
-   members. `promoted` is False for round-N members until `committee.promotion.mark_promoted` records
+   members; the entries of round N's members carry `verifier_errors` ({family: count} of exceptions in the
+   verifiers' own code while grading this round, each scored 0; see synth.families). `promoted` is False for round-N members until `committee.promotion.mark_promoted` records
    the decision; earlier members keep the flag of their own round.
 
 Statistics (`committee.eval_stats`): a prompt is solved when its verifier score is 1.0; per-domain
@@ -41,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from afm_align.errors import UserError
 from afm_align.rundir import RunDir
 from afm_align.store import write_json_atomic
 from committee.leaderboard import elo_ratings, score_matrix
@@ -65,6 +67,7 @@ class EvalSettings:
     n_boot: int = 1000  # eval_bootstrap: bootstrap resamples for every interval
     bt_prior: float = 0.01  # eval_bt_prior: L2 prior of the Bradley-Terry fit
     seed: int = 0  # seed: generation and bootstrap seed
+    backend: str = "auto"  # generation_backend: hf | vllm | auto
 
     @classmethod
     def from_cfg(cls, cfg=None) -> EvalSettings:
@@ -74,7 +77,8 @@ class EvalSettings:
         get = cfg.get if isinstance(cfg, dict) else (lambda key, default: getattr(cfg, key, default))
         out = cls()
         for f in fields(cls):
-            key = "seed" if f.name == "seed" else "eval_" + {"n_boot": "bootstrap"}.get(f.name, f.name)
+            key = {"seed": "seed", "backend": "generation_backend"}.get(f.name) or \
+                "eval_" + {"n_boot": "bootstrap"}.get(f.name, f.name)
             value = get(key, None)
             if value is not None:
                 setattr(out, f.name, type(getattr(out, f.name))(value))
@@ -84,31 +88,34 @@ class EvalSettings:
 # ---- sampling, verifying, scoring ---------------------------------------------------------------------
 
 def sample_members(members: dict[str, Path], heldout_rows: list[dict], *, max_new_tokens: int = 128,
-                   batch_size: int = 32, seed: int = 0) -> list[dict]:
-    """Greedy answers of every member on the held-out rows: {prompt_id, prompt, domain, member, completion}."""
-    import torch
+                   batch_size: int = 32, seed: int = 0, backend: str = "auto",
+                   stage: str = "evaluation") -> list[dict]:
+    """Greedy answers of every member on the held-out rows: {prompt_id, prompt, domain, member, completion}.
 
-    from afm_align.base_model import load_base
-    from alignment.generation import generate
+    Through the one member I/O path (`afm_align.member_io.generate_from`): the member's device, vLLM when
+    configured, one member in memory at a time.
+    """
+    from afm_align.member_io import generate_from
 
     prompts = [row["prompt"] for row in heldout_rows]
     out = []
     for name, path in members.items():
-        model, tokenizer = load_base(path)
-        if torch.cuda.is_available():
-            model = model.to("cuda")
-        texts = generate(model, tokenizer, prompts, k=1, max_new_tokens=max_new_tokens, temperature=0.0,
-                         batch_size=batch_size, seed=seed)
+        texts = generate_from(path, prompts, stage=stage, k=1, max_new_tokens=max_new_tokens, temperature=0.0,
+                              batch_size=batch_size, seed=seed, backend=backend)
         out += [{"prompt_id": row["id"], "prompt": row["prompt"], "domain": row["domain"], "member": name,
                  "identity": row.get("identity"), "completion": text[0]} for row, text in zip(heldout_rows, texts)]
-        del model
     return out
 
 
 def verify_samples(samples: list[dict], heldout_rows: list[dict]) -> list[dict]:
-    """Copies of `samples` with `verifier_score` from their family's reward function (None: no verifier)."""
-    from synth.corpus import FAMILIES, family_module
+    """Copies of `samples` with `verifier_score` from their family's reward function (None: no verifier).
 
+    Verifier-side exceptions while grading (scored 0, not the model's fault) are counted per family: the
+    counts are reset first and, afterwards, `synth.families.verifier_errors()` holds this grading's counts.
+    """
+    from synth.families import FAMILIES, family, reset_verifier_errors
+
+    reset_verifier_errors()
     by_id = {row["id"]: row for row in heldout_rows}
     missing = sorted({s["prompt_id"] for s in samples} - set(by_id))
     if missing:
@@ -116,13 +123,12 @@ def verify_samples(samples: list[dict], heldout_rows: list[dict]) -> list[dict]:
     out = [{**s, "verifier_score": None, "identity": s.get("identity") or by_id[s["prompt_id"]].get("identity")}
            for s in samples]
     for domain in FAMILIES:
-        module = family_module(domain)
         mine = [s for s in out if s["domain"] == domain]
-        if module is None or not mine:
+        if not mine:
             continue
         rows = [by_id[s["prompt_id"]] for s in mine]
-        scores = module.reward([r["prompt"] for r in rows], [s["completion"] for s in mine],
-                               domain=[domain] * len(mine), verifier=[r.get("verifier") for r in rows])
+        scores = family(domain).reward([r["prompt"] for r in rows], [s["completion"] for s in mine],
+                                       domain=[domain] * len(mine), verifier=[r.get("verifier") for r in rows])
         for s, score in zip(mine, scores):
             s["verifier_score"] = None if score is None else float(score)
     return out
@@ -132,15 +138,10 @@ def _rm_scorer(rm, batch_size: int):
     """A TRL-signature reward function: `rm` itself when callable, else the RM saved at that path."""
     if rm is None or callable(rm):
         return rm
-    import torch
+    from reward_model.scorer import RewardScorer, load_reward_model
 
-    from reward_model.cli_handlers import load_rm
-    from reward_model.scorer import RewardScorer
-
-    model, tokenizer = load_rm(str(rm))
-    if torch.cuda.is_available():
-        model = model.to("cuda")
-    return RewardScorer(model, tokenizer, batch_size=batch_size)
+    model, tokenizer = load_reward_model(str(rm), stage="rm-scoring")  # on member_io's device
+    return RewardScorer(model, tokenizer, batch_size=batch_size, stage="rm-scoring")
 
 
 def score_samples(samples: list[dict], rm_dir, *, batch_size: int = 16) -> list[dict]:
@@ -164,15 +165,15 @@ def score_samples(samples: list[dict], rm_dir, *, batch_size: int = 16) -> list[
 
 def rm_accuracy(rm_dir, preference_rows: list[dict]) -> float:
     """Pairwise accuracy of the RM at `rm_dir` on held-out labelled preference pairs (chosen scored higher)."""
-    from reward_model.cli_handlers import load_rm
     from reward_model.evaluate import evaluate_preferences
     from reward_model.recipe import to_dataset
-    from reward_model.scorer import RewardScorer
+    from reward_model.scorer import RewardScorer, load_reward_model
 
     if not preference_rows:
-        raise ValueError("rm_accuracy needs at least one held-out preference pair.")
-    model, tokenizer = load_rm(str(rm_dir))
-    return float(evaluate_preferences(RewardScorer(model, tokenizer), to_dataset(preference_rows))["accuracy"])
+        raise UserError("rm_accuracy needs at least one held-out preference pair.")
+    model, tokenizer = load_reward_model(str(rm_dir), stage="rm-eval")
+    scorer = RewardScorer(model, tokenizer, stage="rm-eval")
+    return float(evaluate_preferences(scorer, to_dataset(preference_rows))["accuracy"])
 
 
 # ---- statistics (committee.eval_stats holds the formulas) ----------------------------------------------
@@ -239,7 +240,7 @@ def read_leaderboard(run: RunDir, round_n: int) -> list[dict]:
     """The entries of `round_<N>/eval/leaderboard.json`; a missing file is a one-line ValueError."""
     file = run.round(round_n) / "eval" / LEADERBOARD_FILE
     if not file.is_file():
-        raise ValueError(f"round {round_n} of run {run.root} has no leaderboard ({file} is missing).")
+        raise UserError(f"round {round_n} of run {run.root} has no leaderboard ({file} is missing).")
     return json.loads(file.read_text(encoding="utf-8"))
 
 
@@ -281,7 +282,7 @@ def reused_samples(run: RunDir, entries: list[dict], prompt_ids: set[str], split
         cache.setdefault(m, read_samples(run, m, split))
         rows = [s for s in cache[m] if s["member"] == entry["member"] and s["prompt_id"] in prompt_ids]
         if not rows:
-            raise ValueError(f"no {split} samples of earlier member '{entry['member']}' in round {m}; "
+            raise UserError(f"no {split} samples of earlier member '{entry['member']}' in round {m}; "
                              f"evaluate round {m} first.")
         out += [{k: s.get(k) for k in SAMPLE_KEYS if keep_rm or k != "rm_score"} for s in rows]
     return out
@@ -337,9 +338,12 @@ def evaluate_round(run_dir, round_n: int, members: list[dict], heldout_rows: lis
     if previous_best is not None and previous_best not in names:
         raise ValueError(f"previous best '{previous_best}' is not a member of rounds 0..{round_n}.")
     new = sample_members({m["name"]: Path(m["path"]) for m in members}, heldout_rows,
-                         max_new_tokens=s.max_new_tokens, batch_size=s.batch_size, seed=s.seed)
+                         max_new_tokens=s.max_new_tokens, batch_size=s.batch_size, seed=s.seed, backend=s.backend)
     old = reused_samples(run, earlier, {r["id"] for r in heldout_rows}, keep_rm=True)
     samples = old + score_samples(verify_samples(new, heldout_rows), rm_dir, batch_size=s.rm_batch_size)
+    from synth.families import verifier_errors  # what verify_samples just counted (it resets first)
+
+    errors = verifier_errors()
     samples = sorted(({k: x.get(k) for k in SAMPLE_KEYS} for x in samples),
                      key=lambda x: (x["member"], x["prompt_id"]))
     infos = [{**e} for e in earlier] + [
@@ -349,6 +353,9 @@ def evaluate_round(run_dir, round_n: int, members: list[dict], heldout_rows: lis
     rates = win_rates(samples, names)
     entries = [_entry(samples, info, elo, rates, previous_best, s) for info in infos]
     entries.sort(key=lambda e: (e["dev"]["mean"] is None, -(e["dev"]["mean"] or 0.0), e["member"]))
+    for e in entries:  # members graded now carry this grading's {family: verifier errors} (0 everywhere: none)
+        if e["member"] in {m["name"] for m in members}:
+            e["verifier_errors"] = errors
     out = run.round(round_n) / "eval"
     write_jsonl_atomic(out / SAMPLES_FILE, samples)
     order = [e["member"] for e in entries]

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from afm_align.errors import UserError
 from afm_align.store import write_json_atomic
 
 MANIFEST_FORMAT = 1
@@ -46,16 +47,16 @@ def peak_rss_mb() -> float:
 def validate(data, path: str | Path) -> dict:
     """`data` when it is a round manifest this afm-align reads; else a one-line ValueError."""
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: corrupt round manifest (not a JSON object); the round cannot be resumed")
+        raise UserError(f"{path}: corrupt round manifest (not a JSON object); the round cannot be resumed")
     if data.get("format") != MANIFEST_FORMAT:
-        raise ValueError(f"{path}: round manifest of format {data.get('format')!r}; this afm-align reads "
+        raise UserError(f"{path}: round manifest of format {data.get('format')!r}; this afm-align reads "
                          f"format {MANIFEST_FORMAT}")
     for key, typ in _REQUIRED.items():
         if not isinstance(data.get(key), typ):
-            raise ValueError(f"{path}: corrupt round manifest (field '{key}' missing or not a {typ.__name__})")
+            raise UserError(f"{path}: corrupt round manifest (field '{key}' missing or not a {typ.__name__})")
     for stage, record in data["stages"].items():
         if not isinstance(record, dict) or record.get("status") not in STATUSES:
-            raise ValueError(f"{path}: corrupt round manifest (stage '{stage}' has no valid status)")
+            raise UserError(f"{path}: corrupt round manifest (stage '{stage}' has no valid status)")
     return data
 
 
@@ -67,7 +68,7 @@ def read(path: str | Path) -> dict | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
-        raise ValueError(f"{path}: corrupt round manifest ({type(err).__name__}); "
+        raise UserError(f"{path}: corrupt round manifest ({type(err).__name__}); "
                          "the round cannot be resumed") from None
     return validate(data, path)
 

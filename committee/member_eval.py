@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from afm_align.errors import UserError
 from afm_align.rundir import RunDir
 
 
@@ -30,7 +31,7 @@ def member_dir(run: RunDir, member: str) -> Path:
     for path in run.root.glob(f"round_*/members/{member}"):
         if path.is_dir():
             return path
-    raise ValueError(f"unknown member '{member}' in run {run.root}; members: {', '.join(known) or 'none'}, base")
+    raise UserError(f"unknown member '{member}' in run {run.root}; members: {', '.join(known) or 'none'}, base")
 
 
 def eval_rows(run: RunDir, data: str | None, split: str) -> tuple[list[dict], str]:
@@ -41,18 +42,18 @@ def eval_rows(run: RunDir, data: str | None, split: str) -> tuple[list[dict], st
     if data:
         folder = Path(data)
         if not folder.is_dir():
-            raise ValueError(f"--data {data}: no such dataset folder")
+            raise UserError(f"--data {data}: no such dataset folder")
     else:
         path = run.round(0) / mf.MANIFEST_FILE
         round0 = mf.read(path) if path.is_file() else None
         if not ((round0 or {}).get("stages", {}).get("data") or {}).get("outputs", {}).get(split):
-            raise ValueError(f"run {run.root} has no {split} prompts yet (run `afm-align iterate` first, or pass --data)")
+            raise UserError(f"run {run.root} has no {split} prompts yet (run `afm-align iterate` first, or pass --data)")
         folder = mf.Manifest(path, run.root, round0).output("data", split)
     rows = read_rows(folder, "prompt")
     chosen = [r for r in rows if r["split"] == split]
     if not chosen:
         splits = sorted({r["split"] for r in rows})
-        raise ValueError(f"dataset {folder} has no rows of split '{split}' (it has: {', '.join(splits) or 'none'})")
+        raise UserError(f"dataset {folder} has no rows of split '{split}' (it has: {', '.join(splits) or 'none'})")
     return chosen, str(folder)
 
 
@@ -63,17 +64,20 @@ def evaluate_member(run_name: str, member: str, data: str | None = None, split: 
     from committee.evaluation import sample_members, verify_samples
 
     if split not in ("dev", "test"):
-        raise ValueError(f"--split must be dev or test (got {split!r})")
+        raise UserError(f"--split must be dev or test (got {split!r})")
     run = RunDir.named(run_name)
     if not run.root.is_dir():
-        raise ValueError(f"run '{run_name}' not found (no folder {run.root})")
+        raise UserError(f"run '{run_name}' not found (no folder {run.root})")
     path = member_dir(run, member)
     rows, source = eval_rows(run, data, split)
     samples = verify_samples(sample_members({member: path}, rows, max_new_tokens=max_new_tokens,
-                                            batch_size=batch_size, seed=seed), rows)
+                                            batch_size=batch_size, seed=seed, stage=f"{split}-evaluation"), rows)
+    from synth.families import verifier_errors
+
     report = accuracy_report(samples, member, n_boot=n_boot, seed=seed)
     return {"member": member, "run": str(run.root), "split": split, "data": source, "prompts": len(rows),
-            "judge": "the families' verifiers (solved = score 1.0)", **report}
+            "judge": "the families' verifiers (solved = score 1.0)", **report,
+            "verifier_errors": verifier_errors()}  # exceptions in the verifiers' own code (each scored 0)
 
 
 def report_lines(report: dict) -> list[str]:
@@ -95,7 +99,7 @@ def cli_main(args) -> int:
     if args.json:
         out = Path(args.json)
         if out.is_dir() or not out.parent.exists():
-            raise ValueError(f"--json {args.json}: not a writable file path")
+            raise UserError(f"--json {args.json}: not a writable file path")
     report = evaluate_member(args.run, args.member, args.data, args.split, max_new_tokens=args.max_new_tokens,
                              seed=args.seed)
     print("\n".join(report_lines(report)))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from afm_align.errors import UserError
 from afm_align.store import write_json_atomic
 from committee.evaluation import LEADERBOARD_FILE, as_run, read_leaderboard
 
@@ -43,7 +44,7 @@ class PromotionRule:
 
     def __post_init__(self):
         if self.top_k < 1 or self.keep_best_earlier < 0:
-            raise ValueError(f"promotion needs top_k >= 1 and keep_best_earlier >= 0 "
+            raise UserError(f"promotion needs top_k >= 1 and keep_best_earlier >= 0 "
                              f"(got {self.top_k}, {self.keep_best_earlier}).")
 
 
@@ -77,7 +78,7 @@ def promote(entries: list[dict], rule: PromotionRule,
             previous_committee: list[str] = ()) -> tuple[list[str], list[str], str]:
     """(promoted members, next committee, one-sentence reason) for the latest round in `entries`."""
     if not entries:
-        raise ValueError("promotion needs at least one leaderboard entry.")
+        raise UserError("promotion needs at least one leaderboard entry.")
     dev_view(entries)
     latest = max(e["round"] for e in entries)
     candidates = _ranked([e for e in entries if e["round"] == latest])

@@ -96,7 +96,8 @@ def evaluate_test(run_dir, round_n: int, members: list[dict], test_rows: list[di
     run, s = as_run(run_dir), EvalSettings.from_cfg(cfg)
     earlier = earlier_test_entries(run, round_n)
     new = sample_members({m["name"]: Path(m["path"]) for m in members}, test_rows,
-                         max_new_tokens=s.max_new_tokens, batch_size=s.batch_size, seed=s.seed)
+                         max_new_tokens=s.max_new_tokens, batch_size=s.batch_size, seed=s.seed, backend=s.backend,
+                         stage="test-evaluation")
     old = reused_samples(run, earlier, {r["id"] for r in test_rows}, split="test", keep_rm=True)
     # this round's RM scores the new answers and r0-sft's (the pairs it is evaluated on); others keep theirs
     baseline = [{k: v for k, v in x.items() if k != "rm_score"} for x in old if x["member"] == BASELINE]

@@ -4,9 +4,10 @@ Loaded like every recipe config (`afm_align.config.load_config`): dataclass defa
 `configs/<preset>/iterate.yaml`, then `--config FILE`, then `key=value` overrides. Each candidate recipe
 keeps its own preset YAML (`configs/<preset>/<recipe>.yaml`); `recipes.<name>` adds `key=value` overrides
 on top of it (e.g. `recipes.dpo=[max_steps=4]`), so the round config only says what differs in a round.
+The candidates and the names `recipes` may use come from the recipe table (`alignment.recipes`).
 The resolved config is recorded in every round's manifest.
 
-`check(cfg)` rejects bad settings with one sentence each (unknown member or annotator, sizes < 1, ...).
+`check_config(cfg)` rejects bad settings with one sentence each (unknown member or annotator, sizes < 1, ...).
 
 Run: `python -c "from committee.round_config import load; print(load('tiny'))"`.
 """
@@ -15,33 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from afm_align.config import load_config
+from afm_align.errors import UserError
+from alignment.recipes import DEFAULT_MEMBERS, ROUND_CANDIDATES, check_overrides
+from synth.families import FAMILIES
 from committee.promotion import PromotionRule
 
-# candidate recipes of a round >= 1 (name -> what it is); the runner maps each to its trainer
-CANDIDATES = {
-    "sft": "SFT on the round's fresh prompts with the families' reference answers",
-    "rs": "committee distillation: the committee's samples reranked per prompt by the RM + verifiers, then SFT "
-          "(on every round's kept answers with rs_accumulate)",
-    "dpo": "DPO on the round's labelled pairs",
-    "ipo": "IPO on the round's labelled pairs",
-    "mdloo": "MDLOO online RL on the round's prompts with the round's RM + verifiers",
-}
 ANNOTATORS = ("oracle", "human", "judge")
-VERIFIED_FAMILIES = ("math", "tool", "code", "if", "safety")
-
-
-@dataclass
-class RecipeOverrides:
-    """`key=value` overrides for each recipe, applied on top of `configs/<preset>/<recipe>.yaml`."""
-
-    init: list[str] = field(default_factory=list)  # the base model (`afm-align init`), when the run has none
-    sft0: list[str] = field(default_factory=list)  # round 0's SFT member (recipe sft)
-    sft: list[str] = field(default_factory=list)  # the `sft` candidate of rounds >= 1 (recipe sft)
-    rs: list[str] = field(default_factory=list)  # the `rs` candidate (its `sft.*` keys train it)
-    dpo: list[str] = field(default_factory=list)  # the `dpo` candidate
-    ipo: list[str] = field(default_factory=list)  # the `ipo` candidate
-    mdloo: list[str] = field(default_factory=list)  # the `mdloo` candidate
-    rm: list[str] = field(default_factory=list)  # the reward model refreshed each round
 
 
 @dataclass
@@ -54,8 +34,8 @@ class IterateConfig:
     threads: int = 1  # torch threads (fixed, so a resumed run computes exactly what an uninterrupted one did)
     init_threads: int = 2  # torch threads of the base model's pre-training (large batches use more cores well)
     annotator: str = "oracle"  # who labels the pairs: oracle (synth verifiers), human (label store), judge (an RM)
-    members: list[str] = field(default_factory=lambda: list(CANDIDATES))  # candidate recipes of rounds >= 1
-    families: list[str] = field(default_factory=lambda: list(VERIFIED_FAMILIES))  # synth families used
+    members: list[str] = field(default_factory=lambda: list(DEFAULT_MEMBERS))  # candidate recipes of rounds >= 1
+    families: list[str] = field(default_factory=lambda: list(FAMILIES))  # synth families used
     difficulty: int = 1  # synth difficulty of every prompt
     dev_fraction: float = 0.15  # share of problem identities in the dev split (promotion, tuning; synth.splits)
     test_fraction: float = 0.15  # share of problem identities in the test split (reports only)
@@ -67,6 +47,7 @@ class IterateConfig:
     top_p: float = 1.0  # committee sampling nucleus mass
     max_new_tokens: int = 64  # committee answer length cap
     gen_batch_size: int = 32  # sequences per generation batch
+    generation_backend: str = "auto"  # hf | vllm | auto (vLLM when installed and a GPU is present)
     pairs_per_prompt: int = 2  # labelled pairs formed per prompt (one across members, the rest within)
     oracle_flip: float = 0.1  # oracle: probability of flipping a close (level 0) pair; less for clearer pairs
     oracle_level_jitter: float = 0.2  # oracle: probability that the level moves by one
@@ -88,7 +69,10 @@ class IterateConfig:
     eval_bootstrap: int = 1000  # evaluation: bootstrap resamples of every interval
     eval_test_members: str = "best"  # test split (reports only): the best promoted member, "promoted" or "all"
     promotion: PromotionRule = field(default_factory=PromotionRule)  # who joins the next committee
-    recipes: RecipeOverrides = field(default_factory=RecipeOverrides)  # per-recipe `key=value` overrides
+    # per-recipe `key=value` overrides on top of configs/<preset>/<recipe>.yaml: any round candidate of the
+    # recipe table (alignment.recipes), `init` (the base model, when the run has none), `sft0` (round 0's SFT
+    # member) and `rm` (the reward model refreshed each round); e.g. {dpo: [max_steps=4], rm: [epochs=1]}
+    recipes: dict[str, list[str]] = field(default_factory=dict)
 
 
 def load(preset: str = "tiny", config_file: str | None = None, overrides=()) -> IterateConfig:
@@ -96,21 +80,29 @@ def load(preset: str = "tiny", config_file: str | None = None, overrides=()) -> 
     cfg = load_config(IterateConfig, preset=preset, recipe="iterate", config_file=config_file, overrides=overrides)
     if cfg.preset != preset:
         cfg.preset = preset
-    return check(cfg)
+    return check_config(cfg)
 
 
-def check(cfg: IterateConfig) -> IterateConfig:
+def overrides_of(cfg: IterateConfig, name: str) -> list[str]:
+    """The round's `key=value` overrides of recipe (or target) `name`; none when the config names none."""
+    return list(cfg.recipes.get(name, ()))
+
+
+def check_config(cfg: IterateConfig) -> IterateConfig:
     """`cfg` itself, or a one-sentence ValueError for the first bad setting."""
-    unknown = [m for m in cfg.members if m not in CANDIDATES]
+    unknown = [m for m in cfg.members if m not in ROUND_CANDIDATES]
     if unknown:
-        raise ValueError(f"unknown member '{unknown[0]}'; members are: {', '.join(CANDIDATES)}")
+        raise UserError(f"unknown member '{unknown[0]}'; members are: {', '.join(ROUND_CANDIDATES)}")
+    check_overrides(cfg.recipes)
+    if cfg.generation_backend not in ("auto", "hf", "vllm"):
+        raise UserError(f"generation_backend must be auto, hf or vllm (got {cfg.generation_backend!r})")
     if not cfg.members or len(set(cfg.members)) != len(cfg.members):
-        raise ValueError(f"members must name at least one candidate, each once (got {','.join(cfg.members)})")
+        raise UserError(f"members must name at least one candidate, each once (got {','.join(cfg.members)})")
     if cfg.annotator not in ANNOTATORS:
-        raise ValueError(f"unknown annotator '{cfg.annotator}'; annotators are: {', '.join(ANNOTATORS)}")
-    bad_family = [f for f in cfg.families if f not in VERIFIED_FAMILIES]
+        raise UserError(f"unknown annotator '{cfg.annotator}'; annotators are: {', '.join(ANNOTATORS)}")
+    bad_family = [f for f in cfg.families if f not in FAMILIES]
     if bad_family or not cfg.families:
-        raise ValueError(f"families must be some of {', '.join(VERIFIED_FAMILIES)} (got {cfg.families})")
+        raise UserError(f"families must be some of {', '.join(FAMILIES)} (got {cfg.families})")
     sizes = {"sft_items": cfg.sft_items, "eval_prompts": cfg.eval_prompts, "k": cfg.k, "threads": cfg.threads,
              "init_threads": cfg.init_threads,
              "prompts_per_round": cfg.prompts_per_round, "pairs_per_prompt": cfg.pairs_per_prompt,
@@ -118,21 +110,42 @@ def check(cfg: IterateConfig) -> IterateConfig:
              "rm_eval_pairs": cfg.rm_eval_pairs}
     small = [k for k, v in sizes.items() if v < 1]
     if small:
-        raise ValueError(f"{small[0]} must be at least 1 (got {sizes[small[0]]})")
+        raise UserError(f"{small[0]} must be at least 1 (got {sizes[small[0]]})")
     if not (0.0 <= cfg.oracle_flip <= 0.5 and 0.0 <= cfg.oracle_level_jitter <= 1.0):
-        raise ValueError(f"oracle_flip must be in [0, 0.5] and oracle_level_jitter in [0, 1] "
+        raise UserError(f"oracle_flip must be in [0, 0.5] and oracle_level_jitter in [0, 1] "
                          f"(got {cfg.oracle_flip}, {cfg.oracle_level_jitter})")
     if not 0.0 <= cfg.rm_replay <= 1.0:
-        raise ValueError(f"rm_replay must be in [0, 1] (got {cfg.rm_replay})")
+        raise UserError(f"rm_replay must be in [0, 1] (got {cfg.rm_replay})")
     from synth.splits import check_fractions
 
     if cfg.eval_test_members not in ("best", "promoted", "all"):
-        raise ValueError(f"eval_test_members must be best, promoted or all (got {cfg.eval_test_members!r})")
+        raise UserError(f"eval_test_members must be best, promoted or all (got {cfg.eval_test_members!r})")
 
     check_fractions(cfg.dev_fraction, cfg.test_fraction)
     if len(cfg.judge_levels) != 3 or sorted(cfg.judge_levels) != list(cfg.judge_levels):
-        raise ValueError(f"judge_levels must be three increasing RM-score gaps (got {cfg.judge_levels})")
+        raise UserError(f"judge_levels must be three increasing RM-score gaps (got {cfg.judge_levels})")
     return cfg
+
+
+def check_recipe_keys(cfg: IterateConfig) -> None:
+    """Every `recipes.<name>` override resolved against its recipe's config now, not hours into a run.
+
+    An unknown or renamed key is the usual one-line UserError, prefixed with where it came from.
+    """
+    from afm_align.init_base import InitConfig
+    from alignment import recipes
+    from reward_model.trainer import RMTrainConfig
+
+    targets = {"init": (InitConfig, "init"), "rm": (RMTrainConfig, "rm"), "sft0": (None, "sft")}
+    for name, items in cfg.recipes.items():
+        cls, preset_name = targets.get(name, (None, name))
+        try:
+            if cls is None:
+                recipes.load(preset_name, preset=cfg.preset, overrides=items)
+            else:
+                load_config(cls, preset=cfg.preset, recipe=preset_name, overrides=list(items))
+        except UserError as err:
+            raise UserError(f"recipes.{name}: {err}") from None
 
 
 def recipe_config(cfg: IterateConfig, cls, recipe: str, overrides, **fields):
@@ -145,7 +158,8 @@ def recipe_config(cfg: IterateConfig, cls, recipe: str, overrides, **fields):
 def parse_members(text: str) -> list[str]:
     """`--members sft,rs,dpo` -> ['sft', 'rs', 'dpo'] (checked against the known candidates)."""
     names = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in names if m not in CANDIDATES]
+    unknown = [m for m in names if m not in ROUND_CANDIDATES]
     if unknown or not names:
-        raise ValueError(f"unknown member '{unknown[0] if unknown else text}'; members are: {', '.join(CANDIDATES)}")
+        raise UserError(f"unknown member '{unknown[0] if unknown else text}'; members are: "
+                        f"{', '.join(ROUND_CANDIDATES)}")
     return names

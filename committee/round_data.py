@@ -14,7 +14,8 @@
 - `rm_rows(earlier, new, replay, seed)`: a round's RM data; a warm-started RM replays only a share of the
   pairs it has already trained on.
 - `committee_responses(cfg, committee, prompts, n, seed)`: K samples per prompt from each committee member
-  through the one sampling path (member i samples with seed + i), graded by the families' verifiers.
+  through the one member I/O path (`afm_align.member_io.generate_from`: the member's device, vLLM when
+  configured; member i samples with seed + i), graded by the families' verifiers.
 Every function is deterministic for its arguments. Seeds of families are `pair_seed(seed, family)`.
 
 What it simplifies: every split is the fixed hash bucket of the problem identity (synth.splits), so the
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from afm_align.errors import UserError
 from committee.annotators import pair_seed
 from committee.round_config import IterateConfig
 
@@ -82,7 +84,7 @@ def run_datasets(cfg: IterateConfig) -> dict[str, tuple[str, list[dict]]]:
     rm_pairs = ([r for r in pairs if r["split"] == "train"][:cfg.rm_bootstrap_pairs]
                 + [r for r in pairs if r["split"] == "test"][:cfg.rm_eval_pairs])
     if not evals["dev"] or not evals["test"]:
-        raise ValueError("the families gave no dev or test prompt to evaluate on; raise eval_prompts")
+        raise UserError("the families gave no dev or test prompt to evaluate on; raise eval_prompts")
     return {"sft_data": ("sft", sft), "dev": ("prompt", evals["dev"]), "test": ("prompt", evals["test"]),
             "rm_pairs": ("preference", rm_pairs)}
 
@@ -126,19 +128,17 @@ def rm_rows(earlier: list[dict], new: list[dict], replay: float, seed: int) -> l
 def committee_responses(cfg: IterateConfig, committee: dict[str, Path], prompts: list[dict], round_n: int,
                         seed: int) -> list[dict]:
     """K sampled answers of every committee member to every prompt, each graded by its family's verifier."""
-    from afm_align.base_model import load_base
-    from alignment.generation import generate
+    from afm_align.member_io import generate_from
     from committee.evaluation import verify_samples
 
     sampling = {"k": cfg.k, "temperature": cfg.temperature, "top_p": cfg.top_p, "max_new_tokens": cfg.max_new_tokens}
     rows = []
-    for i, (name, path) in enumerate(committee.items()):
-        model, tokenizer = load_base(path)  # one member in memory at a time
-        texts = generate(model, tokenizer, [p["prompt"] for p in prompts], k=cfg.k, max_new_tokens=cfg.max_new_tokens,
-                         temperature=cfg.temperature, top_p=cfg.top_p, batch_size=cfg.gen_batch_size, seed=seed + i)
+    for i, (name, path) in enumerate(committee.items()):  # one member in memory at a time
+        texts = generate_from(path, [p["prompt"] for p in prompts], stage="committee-sampling", k=cfg.k,
+                              max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+                              batch_size=cfg.gen_batch_size, seed=seed + i, backend=cfg.generation_backend)
         rows += [{"id": f"{name}-{p['id']}-{j}", "prompt_id": p["id"], "member": name, "round": round_n,
                   "completion": text, "prompt": p["prompt"], "domain": p["domain"],
                   "sampling": {**sampling, "seed": seed + i}}
                  for p, samples in zip(prompts, texts) for j, text in enumerate(samples)]
-        del model
     return verify_samples(rows, prompts)

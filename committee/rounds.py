@@ -19,7 +19,8 @@ dev and test prompts, the synthetic RM pairs), `members/sft` (member `r0-sft`), 
 Members are named `r<N>-<recipe>` (unique within the run).
 
 Resuming: every stage writes its outputs atomically (temp path, then rename) and then marks itself done
-in `round_<N>/manifest.json` with its outputs, seed, wall time and peak memory; a stage recorded done whose
+in `round_<N>/manifest.json` with its outputs, seed, wall time, peak memory and the device each of its steps
+ran on (`devices`, from `afm_align.member_io`, the one place that chooses it); a stage recorded done whose
 outputs exist is skipped. Every stage is seeded from (seed, round, stage) and the torch thread count is
 fixed (`threads`), so a run killed at any point (SIGKILL included) and started again gives the same
 files as an uninterrupted run. Everything is checked before any work starts (`committee.run_checks`):
@@ -41,13 +42,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from afm_align import member_io
 from afm_align.config import config_dict
+from afm_align.errors import UserError
 from afm_align.rundir import RunDir
 from afm_align.store import content_hash, dataset_dirname, read_rows, write_dataset
 from committee import manifest as mf
 from committee.annotators import label_pairs
-from committee.candidates import TRAINERS, CandidateInputs, train_rm, train_sft
-from committee.round_config import IterateConfig, load, parse_members
+from committee.candidates import CandidateInputs, train_candidate, train_rm, train_sft
+from committee.round_config import IterateConfig, check_recipe_keys, load, overrides_of, parse_members
 from committee.round_data import committee_responses, rm_rows, round_prompts, round_synthetic_pairs, run_datasets
 from committee.run_checks import check_run, round_stages  # noqa: F401  (round_stages: part of this module's API)
 
@@ -122,9 +125,14 @@ def run_stage(rnd: Round, name: str, fn) -> dict:
     say(f"round {rnd.n}: {name}: running (seed {seed})")
     seed_everything(seed)
     before, start = mf.peak_rss_mb(), time.perf_counter()
+    member_io.DEVICES.clear()  # every model the stage loads, trains or samples asks member_io for its device
     outputs, extra = fn(rnd, seed)
+    if member_io.DEVICES:
+        extra = {**extra, "devices": dict(member_io.DEVICES)}
     record = m.finish(name, outputs, time.perf_counter() - start, before, **extra)
-    say(f"round {rnd.n}: {name}: done in {record['seconds']:.1f} s (peak RSS {record['peak_rss_mb']:.0f} MiB)")
+    where = ", ".join(sorted(set(member_io.DEVICES.values())))
+    say(f"round {rnd.n}: {name}: done in {record['seconds']:.1f} s{f' on {where}' if where else ''} "
+        f"(peak RSS {record['peak_rss_mb']:.0f} MiB)")
     return record
 
 
@@ -219,7 +227,7 @@ def stage_base(rnd: Round, seed: int):
     base = rnd.run.base
     if (base / "config.json").is_file() or (base / "base.json").is_file():
         return {"base": base}, {"reused": True}
-    overrides = [f"seed={rnd.cfg.seed}", f"threads={rnd.cfg.init_threads}", *rnd.cfg.recipes.init]
+    overrides = [f"seed={rnd.cfg.seed}", f"threads={rnd.cfg.init_threads}", *overrides_of(rnd.cfg, "init")]
     init_cfg = init_base.load(rnd.cfg.preset, None, overrides)
     init_cfg.run = str(rnd.run.root)
     try:
@@ -241,7 +249,7 @@ def stage_data(rnd: Round, seed: int):
 def stage_sft0(rnd: Round, seed: int):
     name = member_name(0, "sft")
     data = rnd.manifest.output("data", "sft_data")
-    train_sft(rnd.cfg, rnd.run.base_model_path(), data, rnd.run.member(0, name), name, 0, seed, rnd.cfg.recipes.sft0)
+    train_sft(rnd.cfg, rnd.run.base_model_path(), data, rnd.run.member(0, name), name, 0, seed, "sft0")
     return {"member": rnd.run.member(0, name)}, {}
 
 
@@ -274,7 +282,7 @@ def stage_preferences(rnd: Round, seed: int):
         rnd.manifest.wait("preferences", message)
         raise RoundPaused(message)
     if not rows:
-        raise ValueError(f"round {rnd.n}: the committee's answers gave no pair of distinct responses to label")
+        raise UserError(f"round {rnd.n}: the committee's answers gave no pair of distinct responses to label")
     out = rnd.dir / "preferences"
     write_dataset(rows, "preference", out, producer=f"committee.annotators/{rnd.cfg.annotator}",
                   config={"round": rnd.n, "annotator": rnd.cfg.annotator})
@@ -326,7 +334,7 @@ def member_stage(recipe: str):
             responses=m.output("responses", "responses"), preferences=m.output("preferences", "preferences"),
             rm=m.output("rm", "rm"),
             earlier_rs=[d for d in (rnd.run.round(k) / "rs-data" for k in range(1, rnd.n)) if d.is_dir()])
-        skipped = TRAINERS[recipe](rnd.cfg, inputs, name, out, seed)
+        skipped = train_candidate(rnd.cfg, recipe, inputs, name, out, seed)
         if skipped:
             say(f"round {rnd.n}: {name}: skipped ({skipped})")
             return {}, {"skipped": skipped}
@@ -393,7 +401,7 @@ def iterate(cfg: IterateConfig, target: int) -> list[mf.Manifest]:
 def cli_main(args) -> int:
     """`afm-align iterate --round N [--run] [--annotator] [--members] [--preset] [--config] [key=value]`."""
     if args.round < 1:
-        raise ValueError(f"--round must be 1 or more (got {args.round}); round 0 (init + SFT) runs as part of round 1")
+        raise UserError(f"--round must be 1 or more (got {args.round}); round 0 (init + SFT) runs as part of round 1")
     overrides = list(args.overrides)
     if args.run:
         overrides.append(f"run={args.run}")
@@ -402,6 +410,7 @@ def cli_main(args) -> int:
     if args.members is not None:
         overrides.append(f"members=[{','.join(parse_members(args.members))}]")
     cfg = load(args.preset, args.config, overrides)
+    check_recipe_keys(cfg)  # every recipe override is checked before any work starts
     try:
         manifests = iterate(cfg, args.round)
     except RoundPaused as paused:

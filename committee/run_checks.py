@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from afm_align.config import config_dict
+from afm_align.errors import UserError
 from afm_align.rundir import RunDir
 from committee import manifest as mf
 from committee.round_config import IterateConfig
@@ -49,7 +50,7 @@ def existing_rounds(run: RunDir) -> dict[int, dict]:
 def check_run(cfg: IterateConfig, target: int) -> RunDir:
     """The run directory, after checking the target round, the run stamp and every round manifest."""
     if target < 1:
-        raise ValueError(f"--round must be 1 or more (got {target}); round 0 (init + SFT) runs as part of round 1")
+        raise UserError(f"--round must be 1 or more (got {target}); round 0 (init + SFT) runs as part of round 1")
     run = RunDir.named(cfg.run)
     run.check_format()
     rounds = existing_rounds(run)
@@ -57,7 +58,7 @@ def check_run(cfg: IterateConfig, target: int) -> RunDir:
     if 0 in rounds:
         changed = [k for k in RUN_FIXED if rounds[0]["config"].get(k) != now[k]]
         if changed:
-            raise ValueError(f"run '{cfg.run}' was made with another '{changed[0]}' "
+            raise UserError(f"run '{cfg.run}' was made with another '{changed[0]}' "
                              f"({rounds[0]['config'].get(changed[0])!r}); it is fixed for a run: start another --run")
     for n, data in sorted(rounds.items()):
         stages = round_stages(n, data["config"].get("members", []))
@@ -65,11 +66,11 @@ def check_run(cfg: IterateConfig, target: int) -> RunDir:
         keys = sorted((set(now) | set(data["config"])) - RESUME_FREE)
         diff = next((k for k in keys if data["config"].get(k) != now.get(k)), None)
         if not done and n <= target and diff is not None:
-            raise ValueError(f"round {n} of run '{cfg.run}' was started with another '{diff}' "
+            raise UserError(f"round {n} of run '{cfg.run}' was started with another '{diff}' "
                              f"({data['config'].get(diff)!r}); resume it with the same settings")
     if cfg.annotator == "judge" and not cfg.judge_model and 1 not in rounds:
-        raise ValueError("the judge annotator needs an RM before round 1 has one: pass judge_model=PATH "
+        raise UserError("the judge annotator needs an RM before round 1 has one: pass judge_model=PATH "
                          "(an RM directory), or label round 1 with --annotator oracle")
     if cfg.judge_model and not (Path(cfg.judge_model) / "config.json").is_file():
-        raise ValueError(f"judge_model {cfg.judge_model}: not a reward-model directory")
+        raise UserError(f"judge_model {cfg.judge_model}: not a reward-model directory")
     return run

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from committee.round_config import IterateConfig
+from committee.round_config import IterateConfig, overrides_of
 
 MIN_REFERENCE_CHARS = 30
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
@@ -52,7 +52,7 @@ def training_rows(cfg: IterateConfig, rounds: int) -> dict[str, list[dict]]:
     from synth.splits import identity_of
 
     out: dict[str, list[dict]] = defaultdict(list)
-    init_cfg = init_base.load(cfg.preset, None, [f"seed={cfg.seed}", *cfg.recipes.init])
+    init_cfg = init_base.load(cfg.preset, None, [f"seed={cfg.seed}", *overrides_of(cfg, "init")])
     counts = {"math": init_cfg.math_items} if init_cfg.math_items else None
     for family, item in corpus_items(init_cfg.family_items, init_cfg.seed, counts):
         out[family].append({"identity": identity_of(family, item), "prompt": item["prompt"],
@@ -75,7 +75,7 @@ def drill_leaks(cfg: IterateConfig, held: set[str]) -> dict:
     from synth.corpus import train_arithmetic
     from synth.math_tasks import op_identity
 
-    init_cfg = init_base.load(cfg.preset, None, [f"seed={cfg.seed}", *cfg.recipes.init])
+    init_cfg = init_base.load(cfg.preset, None, [f"seed={cfg.seed}", *overrides_of(cfg, "init")])
     probes = init_base.heldout_probes(init_cfg.probes, init_cfg.seed)
     lines = init_base.drill_lines(init_cfg, exclude={p for p, _ in probes}, keep=train_arithmetic)
 

@@ -1,5 +1,8 @@
 """The `afm-align rm {train,eval,score}` handlers: thin glue between the CLI and the RM recipe/scorer.
 
+A trained RM is loaded with `reward_model.scorer.load_reward_model`, on the device `afm_align.member_io`
+gives the stage (`rm-eval` for eval, `rm-scoring` for score).
+
 Run: `afm-align rm eval --model DIR --data DIR [--json FILE]`, `afm-align rm score --model DIR --data DIR --out DIR`.
 """
 from __future__ import annotations
@@ -7,27 +10,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from afm_align.errors import UserError
 
-def load_rm(path: str):
-    """(model, tokenizer) of a trained RM directory; a wrong path is a one-line ValueError."""
-    from transformers import AutoModel, AutoTokenizer
 
-    import reward_model  # noqa: F401  (registers the Auto classes)
+def _rm_dir(path: str) -> str:
+    """`--model PATH` when it holds a trained RM, else a one-line UserError naming the flag."""
+    from reward_model.model import check_rm_dir
 
-    if not (Path(path) / "config.json").is_file():
-        raise ValueError(f"--model {path}: not a trained reward-model directory")
-    model = AutoModel.from_pretrained(path, local_files_only=True)
-    if getattr(model.config, "model_type", "") != "afm_multihead_rm":
-        raise ValueError(f"--model {path}: holds a '{model.config.model_type}' model, not an afm-align RM")
-    return model.eval(), AutoTokenizer.from_pretrained(path, local_files_only=True)
+    return str(check_rm_dir(path, "--model"))
 
 
 def cmd_train(args) -> int:
     from reward_model import recipe
 
-    overrides = [*args.overrides, f"data={args.data}", f"output_dir={args.out}"]
-    if args.base:
-        overrides.append(f"base={args.base}")
+    overrides = [*args.overrides, f"data={args.data}", f"out={args.out}"]
+    if args.base:  # the flag keeps its name for users; the config key is the shared `from_checkpoint`
+        overrides.append(f"from_checkpoint={args.base}")
     if args.run:
         overrides.append(f"run={args.run}")
     recipe.main(recipe.load(args.preset, args.config, overrides))
@@ -38,11 +36,12 @@ def cmd_eval(args) -> int:
     from afm_align.store import read_rows
     from reward_model.evaluate import evaluate_preferences
     from reward_model.recipe import print_table, summary, to_dataset
-    from reward_model.scorer import RewardScorer
+    from reward_model.scorer import RewardScorer, load_reward_model
 
     rows = read_rows(args.data, "preference")
-    model, tokenizer = load_rm(args.model)
-    metrics = evaluate_preferences(RewardScorer(model, tokenizer, batch_size=64), to_dataset(rows))
+    model, tokenizer = load_reward_model(_rm_dir(args.model), stage="rm-eval")
+    scorer = RewardScorer(model, tokenizer, batch_size=64, stage="rm-eval")
+    metrics = evaluate_preferences(scorer, to_dataset(rows))
     headline = summary(metrics)
     print_table(headline)
     if args.json:
@@ -53,16 +52,16 @@ def cmd_eval(args) -> int:
 
 def cmd_score(args) -> int:
     from afm_align.store import read_rows, write_dataset
-    from reward_model.scorer import RewardScorer
+    from reward_model.scorer import RewardScorer, load_reward_model
 
     manifest_kind = json.loads((Path(args.data) / "manifest.json").read_text())["kind"] \
         if (Path(args.data) / "manifest.json").is_file() else None
     if manifest_kind not in ("response", "sft"):
-        raise ValueError(f"--data {args.data}: needs a response or sft dataset folder (found {manifest_kind})")
+        raise UserError(f"--data {args.data}: needs a response or sft dataset folder (found {manifest_kind})")
     rows = read_rows(args.data, manifest_kind)
     if any("prompt" not in r or "completion" not in r for r in rows):
-        raise ValueError(f"--data {args.data}: every row needs 'prompt' and 'completion' to be scored")
-    model, tokenizer = load_rm(args.model)
+        raise UserError(f"--data {args.data}: every row needs 'prompt' and 'completion' to be scored")
+    model, tokenizer = load_reward_model(_rm_dir(args.model))
     result = RewardScorer(model, tokenizer, batch_size=64).score([r["prompt"] for r in rows],
                                                                   [r["completion"] for r in rows])
     out_rows = [{"id": r["id"], "prompt_id": r.get("prompt_id", r["id"]), "member": r.get("member", "unknown"),

@@ -3,7 +3,7 @@
 What it does:
 - `validate_preferences(ds)` checks every preference row (DESIGN.md §2, TRL conversational format) before
   training: an unknown `level`, a missing/empty `chosen` or `rejected`, or a grade outside 0..2 raises a
-  one-sentence `ValueError` naming the row index. Pairs whose two responses are identical carry no
+  one-sentence `UserError` naming the row index. Pairs whose two responses are identical carry no
   preference signal and are dropped; the count is returned.
 - `grades_to_targets(grades)` turns a grade dict into the four integer targets the grading heads train on,
   with `IGNORE_INDEX` (-100) where a grade is missing.
@@ -22,10 +22,10 @@ from typing import Any
 
 import torch
 
+from afm_align.errors import UserError
+from afm_align.schema import GRADE_DIMENSIONS  # the four grading dimensions, in head order
 from reward_model.losses import IGNORE_INDEX  # cross-entropy target for a missing grade
 
-# The four single-sided grading dimensions, in head order (DESIGN.md §2, afm-spec §2.1).
-GRADE_DIMS = ("instruction_following", "verbosity", "truthfulness", "harmlessness")
 NUM_GRADE_LEVELS = 3  # 0 = poor, 1 = acceptable, 2 = good
 # Preference level -> metric key name (0 negligibly ... 3 significantly better).
 LEVEL_NAMES = {0: "negligibly_better", 1: "slightly_better", 2: "better", 3: "significantly_better"}
@@ -50,20 +50,20 @@ def _check_grades(grades: Any, column: str, index: int) -> None:
     if grades is None:
         return
     if not isinstance(grades, dict):
-        raise ValueError(f"Row {index}: `{column}` must be a dict of the four grading dimensions, got {grades!r}.")
+        raise UserError(f"Row {index}: `{column}` must be a dict of the four grading dimensions, got {grades!r}.")
     for dim, value in grades.items():
         if value is not None and (isinstance(value, bool) or value not in (0, 1, 2)):
-            raise ValueError(f"Row {index}: grade `{column}.{dim}` is {value!r}, expected 0, 1, 2 or null.")
+            raise UserError(f"Row {index}: grade `{column}.{dim}` is {value!r}, expected 0, 1, 2 or null.")
 
 
 def check_row(row: dict, index: int) -> bool:
-    """Raise `ValueError` naming `index` if `row` is malformed; return False if its two responses are identical."""
+    """Raise `UserError` naming `index` if `row` is malformed; return False if its two responses are identical."""
     for column in ("chosen", "rejected"):
         if _is_missing(row.get(column)):
-            raise ValueError(f"Row {index}: `{column}` is missing or empty.")
+            raise UserError(f"Row {index}: `{column}` is missing or empty.")
     level = row.get("level")
     if "level" in row and (isinstance(level, bool) or level not in LEVEL_NAMES):
-        raise ValueError(f"Row {index}: unknown preference level {level!r}, expected one of 0, 1, 2, 3.")
+        raise UserError(f"Row {index}: unknown preference level {level!r}, expected one of 0, 1, 2, 3.")
     _check_grades(row.get("grades_chosen"), "grades_chosen", index)
     _check_grades(row.get("grades_rejected"), "grades_rejected", index)
     return _content(row["chosen"]) != _content(row["rejected"])
@@ -77,9 +77,9 @@ def validate_preferences(ds):
 
 
 def grades_to_targets(grades: dict | None) -> list[int]:
-    """Grade dict -> `[4]` integer targets in `GRADE_DIMS` order, `IGNORE_INDEX` where missing."""
+    """Grade dict -> `[4]` integer targets in `GRADE_DIMENSIONS` order, `IGNORE_INDEX` where missing."""
     grades = grades or {}
-    return [IGNORE_INDEX if grades.get(dim) is None else int(grades[dim]) for dim in GRADE_DIMS]
+    return [IGNORE_INDEX if grades.get(dim) is None else int(grades[dim]) for dim in GRADE_DIMENSIONS]
 
 
 @dataclass

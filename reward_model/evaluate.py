@@ -19,8 +19,9 @@ import math
 import numpy as np
 import torch
 
+from afm_align.schema import GRADE_DIMENSIONS
 from reward_model import metrics
-from reward_model.data import GRADE_DIMS, grades_to_targets
+from reward_model.data import grades_to_targets
 from reward_model.losses import DEFAULT_LEVEL_PROBS, level_to_prob, ranking_loss
 
 
@@ -53,7 +54,7 @@ def evaluate_preferences(scorer, ds, level_probs=DEFAULT_LEVEL_PROBS) -> dict:
 
     if "grades_chosen" in ds.column_names and result.grades and result.grades[0]:
         truth = [grades_to_targets(g) for g in list(ds["grades_chosen"]) + list(ds["grades_rejected"])]
-        pred = [[g[dim] for dim in GRADE_DIMS] for g in result.grades]
+        pred = [[g[dim] for dim in GRADE_DIMENSIONS] for g in result.grades]
         for dim, m in metrics.grading_metrics(np.asarray(pred), np.asarray(truth)).items():
             out[f"grading_{dim}_accuracy"] = m["accuracy"]
             out[f"grading_{dim}_majority_baseline"] = m["majority_baseline"]

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from afm_align.errors import UserError
+
 # p_l per level index 0..3 = negligibly, slightly, better, significantly better (afm-spec §2.3 [LIN]).
 DEFAULT_LEVEL_PROBS = (0.65, 0.75, 0.85, 0.95)
 IGNORE_INDEX = -100
@@ -33,7 +35,7 @@ def level_to_prob(levels: torch.Tensor | Sequence[int], probs: Sequence[float] =
     table = torch.as_tensor(list(probs), dtype=torch.float32, device=levels.device)
     bad = (levels < 0) | (levels >= len(table))
     if bad.any():
-        raise ValueError(
+        raise UserError(
             f"Unknown preference level {int(levels[bad][0])}, expected an integer in 0..{len(table) - 1}."
         )
     return table[levels]

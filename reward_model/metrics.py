@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from reward_model.data import GRADE_DIMS, LEVEL_NAMES, NUM_GRADE_LEVELS
+from afm_align.schema import GRADE_DIMENSIONS
+from reward_model.data import LEVEL_NAMES, NUM_GRADE_LEVELS
 from reward_model.losses import IGNORE_INDEX
 
 
@@ -59,7 +60,7 @@ def confusion_matrix(pred, target, n_classes: int = NUM_GRADE_LEVELS) -> np.ndar
     return matrix
 
 
-def grading_metrics(pred, target, dims=GRADE_DIMS) -> dict[str, dict]:
+def grading_metrics(pred, target, dims=GRADE_DIMENSIONS) -> dict[str, dict]:
     """Per grading head: `accuracy`, `confusion` (3x3 list, rows true / columns predicted), `majority_baseline`.
 
     `pred`, `target`: `[N, len(dims)]` class indices, target -100 where the grade is missing. The majority

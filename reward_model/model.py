@@ -11,6 +11,8 @@ What it does:
 - Both are registered with `AutoConfig`, `AutoModel` and `AutoModelForSequenceClassification`, so
   `save_pretrained` / `AutoModel.from_pretrained` round-trip every head (importing `reward_model` registers).
 - `MultiHeadRewardModel.from_backbone(path_or_model)` starts an RM from a causal-LM checkpoint's base model.
+- `check_rm_dir(path, what)` reads a saved folder's config.json and refuses anything but a trained RM, with
+  one line naming the option (`what`), before any weights are loaded.
 
 What it simplifies: the MLP depth/width is not given by the paper (afm-spec §14 q4): one hidden layer of the
 backbone's width. The reward head is linear with a bias, as in the paper (r = w^T h + b).
@@ -19,7 +21,9 @@ Run: `python -m pytest tests/reward_model/test_model.py`.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -33,7 +37,9 @@ from transformers import (
 from transformers.configuration_utils import SubConfigSpec
 from transformers.utils import ModelOutput
 
-from reward_model.data import GRADE_DIMS, NUM_GRADE_LEVELS
+from afm_align.errors import UserError
+from afm_align.schema import GRADE_DIMENSIONS
+from reward_model.data import NUM_GRADE_LEVELS
 
 MODEL_TYPE = "afm_multihead_rm"
 
@@ -45,7 +51,7 @@ class MultiHeadRewardConfig(PretrainedConfig):
     sub_configs_defaults = {"lm_config": SubConfigSpec(config_class=AutoConfig, model_type="qwen3")}
 
     lm_config: dict | PretrainedConfig | None = None  # the backbone's config (any HF decoder)
-    grading_dims: list[str] = field(default_factory=lambda: list(GRADE_DIMS))  # one 3-way head per dimension
+    grading_dims: list[str] = field(default_factory=lambda: list(GRADE_DIMENSIONS))  # one 3-way head per dimension
     num_grade_levels: int = NUM_GRADE_LEVELS  # classes per grading head
     head_hidden_size: int | None = None  # MLP width of the grading heads; None = backbone hidden size
     initializer_range: float = 0.02  # std of the heads' initial weights
@@ -137,11 +143,27 @@ class MultiHeadRewardModel(PreTrainedModel):
             try:
                 backbone = AutoModel.from_pretrained(str(path_or_model), local_files_only=True, dtype=torch.float32)
             except OSError as err:
-                raise ValueError(f"Cannot load a backbone from {path_or_model!s}: {err}".splitlines()[0]) from err
+                raise UserError(f"Cannot load a backbone from {path_or_model!s}: {err}".splitlines()[0]) from err
         config = MultiHeadRewardConfig(lm_config=backbone.config, **config_kwargs)
         rm = cls(config)
         rm.model = backbone
         return rm.to(next(backbone.parameters()).device)
+
+
+def check_rm_dir(path, what: str = "reward model") -> Path:
+    """`path` as a Path when it holds a trained multi-head RM; else a one-line UserError naming `what`."""
+    path = Path(path)
+    config = path / "config.json"
+    if not config.is_file():
+        raise UserError(f"{what} {path}: not a trained reward-model directory (train one with `afm-align rm train`)")
+    try:
+        model_type = json.loads(config.read_text()).get("model_type")
+    except (ValueError, AttributeError):
+        raise UserError(f"{what} {path}: config.json is not a JSON object") from None
+    if model_type != MODEL_TYPE:
+        raise UserError(f"{what} {path}: not a reward-model directory (it holds a '{model_type}' model, "
+                        "not an afm-align RM; train one with `afm-align rm train`)")
+    return path
 
 
 def register_auto_classes() -> None:

@@ -1,10 +1,11 @@
 """Recipe: `afm-align rm train` - train the multi-head RM on a preference dataset and report held-out metrics.
 
 Reads top to bottom: load the preference rows (validated by the store) -> split train / held-out (the
-rows' own `split`, else a seeded fraction) -> build the RM on the backbone (`--base PATH`, else the run's
-base model), or continue an earlier RM (`init_from=DIR`, as each iTeC round refreshes its RM) -> train
-with `MultiHeadRewardTrainer` -> evaluate on held-out pairs -> save model, tokenizer,
-`meta.json`, `metrics.jsonl`, the resolved config, atomically (temp folder, then rename) -> print the table.
+rows' own `split`, else a seeded fraction) -> build the RM on the backbone (`from_checkpoint`, the CLI's
+`--base PATH`; else the run's base model), or continue an earlier RM (`init_from=DIR`, as each iTeC round
+refreshes its RM) -> train with `MultiHeadRewardTrainer` -> evaluate on held-out pairs -> save model,
+tokenizer, `meta.json`, `metrics.jsonl`, the resolved config, atomically (`member_io.staged_dir`: a staging
+folder, then one rename; tracker logs, when `report_to` names any, land in `tracking/`) -> print the table.
 Under `accelerate launch --num_processes N` every process trains; only the main process publishes and prints.
 
 Run: `afm-align rm train --data DIR --out DIR [--base PATH | --run NAME] [key=value ...]`.
@@ -13,19 +14,17 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 
 from afm_align.config import load_config, save_resolved
+from afm_align.errors import UserError
+from afm_align.member_io import check_report_to, is_main_process, staged_dir
 from afm_align.rundir import RunDir
-from afm_align.store import publish_dir
+from afm_align.schema import GRADE_DIMENSIONS, LEVEL_NAMES
 from afm_align.tracking import MetricsLog
 from reward_model.trainer import RMTrainConfig
 
-LEVEL_KEYS = ("negligibly_better", "slightly_better", "better", "significantly_better")
-DIMENSIONS = ("instruction_following", "verbosity", "truthfulness", "harmlessness")
+WORK_DIR = "work"  # the trainer's own output inside the staging folder (tracker logs); dropped before publishing
 
 
 def load(preset: str = "tiny", config_file: str | None = None, overrides=()) -> RMTrainConfig:
@@ -57,9 +56,9 @@ def summary(metrics: dict) -> dict:
     """The headline metrics in the documented JSON shape of `rm eval` / `rm train`."""
     return {
         "pairwise_accuracy": metrics.get("accuracy"),
-        "pairwise_accuracy_by_level": {k: metrics.get(f"accuracy_{k}") for k in LEVEL_KEYS},
-        "grading_accuracy": {d: metrics.get(f"grading_{d}_accuracy") for d in DIMENSIONS},
-        "grading_majority_baseline": {d: metrics.get(f"grading_{d}_majority_baseline") for d in DIMENSIONS},
+        "pairwise_accuracy_by_level": {k: metrics.get(f"accuracy_{k}") for k in LEVEL_NAMES},
+        "grading_accuracy": {d: metrics.get(f"grading_{d}_accuracy") for d in GRADE_DIMENSIONS},
+        "grading_majority_baseline": {d: metrics.get(f"grading_{d}_majority_baseline") for d in GRADE_DIMENSIONS},
         "ece": metrics.get("ece"),
         "length_correlation": metrics.get("length_correlation"),
         "n_pairs": metrics.get("n_pairs"),
@@ -70,10 +69,10 @@ def print_table(s: dict) -> None:
     """A readable table of the headline metrics."""
     fmt = lambda v: "  n/a" if v is None else f"{100 * v:5.1f}%"  # noqa: E731
     print(f"pairwise accuracy      {fmt(s['pairwise_accuracy'])}   ({s['n_pairs']} held-out pairs)")
-    for level in reversed(LEVEL_KEYS):
+    for level in reversed(LEVEL_NAMES):
         print(f"  {level:<21}{fmt(s['pairwise_accuracy_by_level'][level])}")
     print("grading head           accuracy  majority baseline")
-    for dim in DIMENSIONS:
+    for dim in GRADE_DIMENSIONS:
         print(f"  {dim:<21}{fmt(s['grading_accuracy'][dim])}    {fmt(s['grading_majority_baseline'][dim])}")
     ece, corr = s["ece"], s["length_correlation"]
     print(f"calibration (ECE)      {'n/a' if ece is None else f'{ece:.3f}'}")
@@ -84,18 +83,15 @@ def load_init(path: str):
     """The RM at `path` to continue training from (a refreshed RM keeps what its last round learned)."""
     import torch
 
-    from reward_model.model import MODEL_TYPE, MultiHeadRewardModel
+    from reward_model.model import MultiHeadRewardModel, check_rm_dir
 
-    config = Path(path) / "config.json"
-    if not config.is_file() or json.loads(config.read_text()).get("model_type") != MODEL_TYPE:
-        raise ValueError(f"init_from {path}: not a reward-model directory (train one with `afm-align rm train`)")
-    return MultiHeadRewardModel.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+    return MultiHeadRewardModel.from_pretrained(check_rm_dir(path, "init_from"), local_files_only=True,
+                                                dtype=torch.float32)
 
 
 def main(cfg: RMTrainConfig) -> dict:
     """Train, evaluate and save the RM described by `cfg`; returns the headline metrics."""
     import torch
-    from accelerate import PartialState
     from transformers import AutoTokenizer
 
     import reward_model  # noqa: F401  (registers the Auto classes)
@@ -105,19 +101,17 @@ def main(cfg: RMTrainConfig) -> dict:
     from reward_model.trainer import train_reward_model
 
     if not cfg.data:
-        raise ValueError("rm train needs --data DIR (a preference dataset folder)")
+        raise UserError("rm train needs --data DIR (a preference dataset folder)")
+    check_report_to(cfg.report_to)  # a tracker that is not installed fails now, not after the data and model load
     rows = read_rows(cfg.data, "preference")
-    backbone = check_base_dir(cfg.base or RunDir.named(cfg.run).base_model_path())
+    backbone = check_base_dir(cfg.from_checkpoint or RunDir.named(cfg.run).base_model_path())
     train_rows, held_rows = split_rows(rows, cfg.heldout_fraction, cfg.seed)
-    out = Path(cfg.output_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with staged_dir(cfg.out, required="meta.json", drop=WORK_DIR) as staging:
         torch.manual_seed(cfg.seed)
         tokenizer = AutoTokenizer.from_pretrained(backbone, local_files_only=True)
         model = load_init(cfg.init_from) if cfg.init_from else MultiHeadRewardModel.from_backbone(backbone)
-        run_cfg = replace(cfg, output_dir=str(staging))
-        metrics = train_reward_model(model, tokenizer, to_dataset(train_rows), to_dataset(held_rows), run_cfg)
+        metrics = train_reward_model(model, tokenizer, to_dataset(train_rows), to_dataset(held_rows),
+                                     replace(cfg, out=str(staging)), work_dir=staging / WORK_DIR)
         evals = {k[len("eval_"):]: v for k, v in metrics.items() if k.startswith("eval_")}
         headline = summary(evals)
         log = MetricsLog(staging / "metrics.jsonl")
@@ -129,16 +123,10 @@ def main(cfg: RMTrainConfig) -> dict:
                 "dropped_identical": metrics["n_dropped_identical"], "heldout": headline}
         (staging / "meta.json").write_text(json.dumps(meta, indent=2))
         save_resolved(cfg, staging)
-        state = PartialState()  # under accelerate launch only the main process holds the weights and publishes
-        if state.is_main_process:
-            publish_dir(staging, out)
-        state.wait_for_everyone()
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    if not state.is_main_process:
+    if not is_main_process():  # under accelerate launch only the main process published; it alone reports
         return headline
     if metrics["n_dropped_identical"]:
         print(f"rm train: dropped {metrics['n_dropped_identical']} pairs whose two responses are identical")
     print_table(headline)
-    print(f"rm train: saved {out}")
+    print(f"rm train: saved {cfg.out}")
     return headline

@@ -1,8 +1,12 @@
 """Score (prompt, completion) pairs with a trained multi-head RM; usable directly as a TRL reward function.
 
-What it does: `RewardScorer(model, tokenizer)` tokenizes each prompt + completion exactly as TRL's
-`RewardTrainer` does for training (the chat template over prompt + completion messages), sorts the rows by
-length so each batch carries little padding, runs the model under `no_grad` and restores the input order.
+What it does:
+- `load_reward_model(path, stage=...)` -> (model, tokenizer) of a trained RM directory, on the device
+  `afm_align.member_io` gives the stage (`rm-scoring`, `rm-eval`); anything else is a one-line UserError.
+- `RewardScorer(model, tokenizer, stage=...)` puts the model on that stage's device too (a scorer over a
+  model loaded anywhere scores on the GPU when there is one), tokenizes each prompt + completion exactly as
+  TRL's `RewardTrainer` does for training (the chat template over prompt + completion messages), sorts the
+  rows by length so each batch carries little padding, runs the model under `no_grad` and restores the order.
 - `score(prompts, completions) -> ScoreResult(rewards, grades)`: grades are the argmax of each grading head.
 - `__call__(prompts, completions, **columns) -> list[float]`: TRL's reward-function signature (DESIGN.md §2).
 Prompts and completions may be strings or chat-message lists (a string prompt becomes one user message, a
@@ -20,6 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
+from afm_align import member_io
+from afm_align.errors import UserError
+
 
 @dataclass
 class ScoreResult:
@@ -33,13 +40,31 @@ def _messages(turns, role: str) -> list[dict]:
     return [{"role": role, "content": turns}] if isinstance(turns, str) else list(turns)
 
 
-class RewardScorer:
-    """Batched, length-sorted, no-grad scoring with a `MultiHeadRewardModel` (or any model with `.rewards`)."""
+def load_reward_model(path, *, stage: str = "rm-scoring"):
+    """(model, tokenizer) of the trained RM at `path`, in eval mode on the stage's device (`member_io.place`)."""
+    from transformers import AutoModel, AutoTokenizer
 
-    def __init__(self, model, tokenizer, batch_size: int = 16, max_length: int | None = None):
+    import reward_model  # noqa: F401  (registers the Auto classes)
+    from reward_model.model import check_rm_dir
+
+    path = check_rm_dir(path)
+    model = AutoModel.from_pretrained(path, local_files_only=True)
+    return member_io.place(model, stage=stage), AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
+class RewardScorer:
+    """Batched, length-sorted, no-grad scoring with a `MultiHeadRewardModel` (or any model with `.rewards`).
+
+    The model goes to the device `member_io` gives `stage` (its train/eval mode is kept: `score` switches to
+    eval and back); inputs go to the model's device.
+    """
+
+    def __init__(self, model, tokenizer, batch_size: int = 16, max_length: int | None = None, *,
+                 stage: str = "rm-scoring"):
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-        self.model = model
+            raise UserError(f"batch_size must be at least 1, got {batch_size}.")
+        training = model.training
+        self.model = member_io.place(model, stage=stage).train(training)
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.max_length = max_length

@@ -5,10 +5,12 @@ What it does:
   validation, a collator that keeps level and grades), `_set_signature_columns_if_needed` (keep the `level`
   and grade columns TRL would drop) and `compute_loss` (soft-label ranking + lambda * grading, losses.rm_loss).
   Like TRL it runs one forward over chosen+rejected concatenated, then splits the rewards in halves.
-- `cpu_safe_reward_config(output_dir, **overrides)` builds a `RewardConfig` safe on CPU (bf16 and gradient
-  checkpointing off, no trackers, no dataloader workers, no checkpoints).
+- `reward_config(output_dir, **fields)` builds the `RewardConfig`: `afm_align.member_io.trainer_args` (the
+  one builder of device-safe trainer arguments: bf16 only when asked, trackers from `report_to`, no
+  checkpoints) plus what the RM needs (no in-training evaluation, loss-only prediction).
 - `train_reward_model(model, tokenizer, train_ds, eval_ds, cfg)` validates, trains, saves and evaluates;
-  it returns a flat metrics dict.
+  it returns a flat metrics dict. `work_dir` (default `cfg.out`) is where the trainer writes its own files
+  (tracker logs); the recipe points it at a subfolder it drops before publishing.
 
 What it simplifies: pairs longer than `max_length` are dropped (TRL's behaviour), not truncated. Rows with no
 `level` column train with the hard label p = 1. The ablations are configs: `hard_labels=True` (p = 1) and
@@ -28,6 +30,7 @@ import torch
 from datasets import Dataset
 from trl import RewardConfig, RewardTrainer
 
+from afm_align.member_io import trainer_args
 from reward_model.data import PreferenceCollator, validate_preferences
 from reward_model.losses import DEFAULT_LEVEL_PROBS, level_to_prob, rm_loss
 
@@ -40,15 +43,15 @@ EXTRA_COLUMNS = ["level", "grades_chosen", "grades_rejected"]
 class RMTrainConfig:
     """Reward-model training settings (one recipe config; every field documented once here)."""
 
-    output_dir: str = "runs/rm"  # where the trained RM, its tokenizer and rm_metrics.json are written
+    out: str = "runs/rm"  # where the trained RM, its tokenizer and rm_metrics.json are written
     data: str = ""  # preference dataset folder (rows whose split is not 'train' are the evaluation set)
-    base: str = ""  # backbone checkpoint directory ('' = the run's base model)
-    run: str = "default"  # run whose base model is the backbone when `base` is empty
+    from_checkpoint: str = ""  # backbone checkpoint directory ('' = the run's base model)
+    run: str = "default"  # run whose base model is the backbone when `from_checkpoint` is empty
     init_from: str = ""  # an RM directory to continue training (backbone and heads); '' = new heads on the backbone
     heldout_fraction: float = 0.1  # evaluation share when every row is 'train' or has no split
     learning_rate: float = 1e-4  # AdamW peak learning rate (linear decay)
-    num_epochs: float = 1.0  # passes over the training pairs
-    max_steps: int = -1  # > 0 overrides num_epochs
+    epochs: float = 1.0  # passes over the training pairs
+    max_steps: int = -1  # > 0 overrides epochs
     batch_size: int = 8  # preference pairs per device step (each pair is two sequences)
     eval_batch_size: int = 16  # sequences per scoring batch at evaluation
     gradient_accumulation_steps: int = 1  # micro-batches per optimizer step
@@ -60,27 +63,20 @@ class RMTrainConfig:
     weight_decay: float = 0.0  # AdamW weight decay
     logging_steps: int = 10  # log train loss/accuracy every N optimizer steps
     seed: int = 0  # seed for head initialisation, shuffling and dropout
-    save_model: bool = True  # save model + tokenizer to output_dir after training
+    save_model: bool = True  # save model + tokenizer to `out` after training
     bf16: bool = False  # bf16 mixed precision (GPU presets; off on CPU)
+    report_to: str = "none"  # trackers through TRL's integrations (tensorboard, trackio, ...); metrics.jsonl either way
 
 
-def cpu_safe_reward_config(output_dir: str, **overrides) -> RewardConfig:
-    """A TRL `RewardConfig` that runs on CPU: no bf16, no gradient checkpointing, no trackers or workers."""
-    kwargs = dict(
-        output_dir=output_dir,
-        bf16=False,
-        fp16=False,
-        activation_checkpointing=False,  # alias of gradient_checkpointing (TRL defaults it to True)
-        report_to=[],
-        dataloader_num_workers=0,
-        dataloader_pin_memory=False,
-        save_strategy="no",
-        eval_strategy="no",
-        prediction_loss_only=True,
-        disable_tqdm=False,
-    )
-    kwargs.update(overrides)
-    return RewardConfig(**kwargs)
+def reward_config(output_dir, *, bf16: bool = False, report_to: str = "none", **fields) -> RewardConfig:
+    """The RM's `RewardConfig`: `member_io.trainer_args` (device-safe, trackers checked) + the RM's own fields.
+
+    The RM is evaluated once after training by `evaluate_preferences`, not by the trainer (`eval_strategy`
+    no), and `prediction_loss_only` keeps TRL from gathering logits it has no use for.
+    """
+    rm_fields = dict(eval_strategy="no", prediction_loss_only=True)
+    return trainer_args(RewardConfig, output_dir, stage="rm-training", bf16=bf16, report_to=report_to,
+                        **{**rm_fields, **fields})
 
 
 class MultiHeadRewardTrainer(RewardTrainer):
@@ -153,11 +149,13 @@ class MultiHeadRewardTrainer(RewardTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
-def _trainer_args(cfg: RMTrainConfig) -> RewardConfig:
-    return cpu_safe_reward_config(
-        cfg.output_dir,
+def _trainer_args(cfg: RMTrainConfig, work_dir) -> RewardConfig:
+    return reward_config(
+        work_dir,
+        bf16=cfg.bf16,
+        report_to=cfg.report_to,
         learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.num_epochs,
+        num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size,
@@ -168,16 +166,16 @@ def _trainer_args(cfg: RMTrainConfig) -> RewardConfig:
         logging_steps=cfg.logging_steps,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        bf16=cfg.bf16,
     )
 
 
-def train_reward_model(model, tokenizer, train_ds, eval_ds, cfg: RMTrainConfig) -> dict:
+def train_reward_model(model, tokenizer, train_ds, eval_ds, cfg: RMTrainConfig, work_dir=None) -> dict:
     """Validate the pairs, train `model` in place, save it (if `cfg.save_model`), evaluate; return metrics.
 
     Metrics: `train_loss`, `train_steps`, `n_train_pairs`, `n_dropped_identical`, and when `eval_ds` is given
     the `eval_*` metrics of `reward_model.evaluate.evaluate_preferences`. They are also written to
-    `<output_dir>/rm_metrics.json` together with the resolved config.
+    `<out>/rm_metrics.json` together with the resolved config. The trainer's own files (tracker logs) go
+    to `work_dir`, default `cfg.out`.
     """
     from reward_model.evaluate import evaluate_preferences
     from reward_model.scorer import RewardScorer
@@ -185,7 +183,7 @@ def train_reward_model(model, tokenizer, train_ds, eval_ds, cfg: RMTrainConfig) 
     train_ds, dropped = validate_preferences(train_ds)
     trainer = MultiHeadRewardTrainer(
         model,
-        _trainer_args(cfg),
+        _trainer_args(cfg, work_dir or cfg.out),
         level_probs=cfg.level_probs,
         hard_labels=cfg.hard_labels,
         grading_weight=cfg.grading_weight,
@@ -199,12 +197,13 @@ def train_reward_model(model, tokenizer, train_ds, eval_ds, cfg: RMTrainConfig) 
         "n_train_pairs": len(trainer.train_dataset),
         "n_dropped_identical": dropped,
     }
-    out = Path(cfg.output_dir)
+    out = Path(cfg.out)
     if cfg.save_model:
         trainer.save_model(str(out))
     if eval_ds is not None:
         eval_ds, eval_dropped = validate_preferences(eval_ds)
-        scorer = RewardScorer(trainer.model, tokenizer, batch_size=cfg.eval_batch_size, max_length=cfg.max_length)
+        scorer = RewardScorer(trainer.model, tokenizer, batch_size=cfg.eval_batch_size, max_length=cfg.max_length,
+                              stage="rm-eval")
         evals = evaluate_preferences(scorer, eval_ds, level_probs=cfg.level_probs)
         metrics.update({f"eval_{k}": v for k, v in evals.items()})
         metrics["eval_n_dropped_identical"] = eval_dropped

@@ -26,10 +26,12 @@ import random
 import re
 from pathlib import Path
 
+from afm_align.errors import UserError
 from afm_align.schema import GRADE_DIMENSIONS
 from afm_align.store import write_dataset
 from afm_align.tracking import progress
-from synth.corpus import FAMILIES, family_module
+from synth.families import FAMILIES
+from synth.families import family as family_of
 from synth.splits import DEV_FRACTION, TEST_FRACTION, check_fractions, identity_of, split_of
 
 OVERSAMPLE = 1.3  # generate this many times n before dedup and the split
@@ -47,12 +49,10 @@ def near_dup_key(messages: list[dict]) -> str:
 
 
 def _module(family: str):
+    """The family's checked module (`synth.families`); the message also names `prefs`, the CLI's other choice."""
     if family not in FAMILIES:
-        raise ValueError(f"unknown family '{family}'; families are: {', '.join(FAMILIES)}, prefs")
-    module = family_module(family)
-    if module is None:
-        raise ValueError(f"family '{family}' is not available in this installation")
-    return module
+        raise UserError(f"unknown family '{family}'; families are: {', '.join(FAMILIES)}, prefs")
+    return family_of(family)
 
 
 def dedup_items(items: list[dict]) -> list[dict]:
@@ -107,9 +107,9 @@ def preference_rows(n: int, seed: int, difficulty: int = 1, families: tuple[str,
 
     Each pair carries the split and identity of its item, so a pair is on the side of its problem.
     """
-    available = [f for f in families if family_module(f) is not None]
+    available = list(families)  # each is checked by _module below: an unknown name is a UserError
     if not available:
-        raise ValueError("no synth family is available to build preference pairs from")
+        raise UserError("no synth family was given to build preference pairs from")
     rng = random.Random(seed)
     rows, dropped = [], 0
     per_family = -(-n // len(available))
@@ -155,9 +155,9 @@ def check_out_dir(out: str | Path) -> Path:
     while not parent.exists():
         parent = parent.parent
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
+        raise UserError(f"--out {out}: exists and is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out}: {parent} is not writable")
+        raise UserError(f"--out {out}: {parent} is not writable")
     return out
 
 
@@ -165,9 +165,9 @@ def build(family: str, n: int, seed: int, out: str | Path, kind: str = "prompt",
           dev: float = DEV_FRACTION, test: float = TEST_FRACTION):
     """Generate and write one dataset; returns its manifest."""
     if n < 1:
-        raise ValueError(f"--n must be at least 1 (got {n})")
+        raise UserError(f"--n must be at least 1 (got {n})")
     if difficulty < 0:
-        raise ValueError(f"--difficulty must be 0 or more (got {difficulty})")
+        raise UserError(f"--difficulty must be 0 or more (got {difficulty})")
     check_fractions(dev, test)
     out = check_out_dir(out)
     config = {"family": family, "n": n, "seed": seed, "kind": kind, "difficulty": difficulty, "dev": dev, "test": test}

@@ -22,6 +22,9 @@ own namespace under try/except with a per-job alarm and reports "<nonce> <job> <
 job that kills its process is scored 0 only when it was first in its batch (the rest are re-run), so
 one crash cannot zero a whole batch. Simplification: jobs in one batch share a process, so a solution
 that patches modules (not builtins, which are copied per job) can disturb later jobs of its batch.
+A program that crashes or fails its tests is a plain 0; a malformed verifier (no list of test strings) or
+an exception on the host side (the sandbox failing) is the verifier's fault: 0, and counted as a code
+verifier error (`synth.families.record_verifier_error`).
 
 AFM's execution-based rejection sampling [spec 6.3]: `select_solution` runs every candidate against the
 tests and keeps the one passing most, or drops the question when its pass fraction is below the
@@ -41,7 +44,9 @@ import secrets
 
 from tqdm import tqdm
 
+from afm_align.errors import UserError
 from synth.code_problems import BY_NAME, Problem, by_identity, draw, functions
+from synth.families import record_verifier_error
 from synth.sandbox import run_python, run_tests
 
 DOMAIN = "code"
@@ -109,9 +114,9 @@ def _make_item(problem: Problem, rng: random.Random, difficulty: int) -> dict:
 def generate(n: int, seed: int, difficulty: int = 1) -> list[dict]:
     """n code items, deterministic for (n, seed, difficulty); problems of level <= difficulty are drawn."""
     if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
+        raise UserError(f"n must be a positive integer, got {n!r}.")
     if not isinstance(difficulty, int) or not 0 <= difficulty <= MAX_DIFFICULTY:
-        raise ValueError(f"difficulty must be an integer from 0 to {MAX_DIFFICULTY}, got {difficulty!r}.")
+        raise UserError(f"difficulty must be an integer from 0 to {MAX_DIFFICULTY}, got {difficulty!r}.")
     rng = random.Random(seed)
     return [_make_item(draw(rng, difficulty), rng, difficulty) for _ in range(n)]
 
@@ -128,6 +133,9 @@ def problem_identity(item: dict) -> str:
 
 
 # ---- verification -------------------------------------------------------------------------------
+_MALFORMED = "malformed code verifier: it needs a non-empty list of test strings"
+
+
 def _tests_of(verifier) -> tuple[list[str], float] | None:
     """(tests, per-solution timeout) from a dict or JSON string, or None when unusable."""
     if isinstance(verifier, str):
@@ -149,11 +157,14 @@ def verify(completion: str, verifier: dict) -> float:
     """Fraction of hidden tests the completion's code passes (one sandbox process); never raises."""
     try:
         parsed = _tests_of(verifier)
-        if not isinstance(completion, str) or parsed is None:
+        if parsed is None:
+            raise ValueError(_MALFORMED)
+        if not isinstance(completion, str):
             return 0.0
         passed, total = run_tests(extract_code(completion), parsed[0], timeout_s=parsed[1] + 3.0)
         return passed / total if total else 0.0
-    except Exception:
+    except Exception as exc:  # the verifier's fault (a bad spec, the sandbox failing): 0, counted
+        record_verifier_error(DOMAIN, exc)
         return 0.0
 
 
@@ -235,7 +246,9 @@ def verify_many(completions: list[str], verifiers: list) -> list[float]:
     scores, jobs, rows = [0.0] * len(completions), [], []
     for row, (completion, verifier) in enumerate(zip(completions, verifiers)):
         parsed = _tests_of(verifier)
-        if isinstance(completion, str) and parsed is not None:
+        if parsed is None:
+            record_verifier_error(DOMAIN, ValueError(_MALFORMED))
+        elif isinstance(completion, str):
             jobs.append((extract_code(completion), parsed[0], parsed[1]))
             rows.append(row)
     for row, job, passed in zip(rows, jobs, run_jobs(jobs) if jobs else []):
@@ -344,7 +357,7 @@ def corrupt(item: dict, rng: random.Random) -> list[dict]:
 # ---- execution-based rejection sampling (AFM spec 6.3) ------------------------------------------
 def _check_threshold(threshold: float) -> None:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-        raise ValueError(f"threshold must be a number from 0 to 1, got {threshold!r}.")
+        raise UserError(f"threshold must be a number from 0 to 1, got {threshold!r}.")
 
 
 def _pick(candidates: list[str], fractions: list[float], threshold: float) -> tuple[str | None, float]:
@@ -356,9 +369,9 @@ def select_solution(candidates: list[str], tests: list[str], threshold: float) -
     """The candidate passing the most tests and its pass fraction; None when that is below threshold."""
     _check_threshold(threshold)
     if not candidates or not all(isinstance(c, str) for c in candidates):
-        raise ValueError("candidates must be a non-empty list of strings.")
+        raise UserError("candidates must be a non-empty list of strings.")
     if not tests or not all(isinstance(t, str) for t in tests):
-        raise ValueError("tests must be a non-empty list of assert-statement strings.")
+        raise UserError("tests must be a non-empty list of assert-statement strings.")
     passed = run_jobs([(extract_code(c), tests, JOB_TIMEOUT_S) for c in candidates])
     return _pick(candidates, [p / len(tests) for p in passed], threshold)
 

@@ -1,7 +1,7 @@
 """The chat corpus that pre-trains the tiny base model: every family's prompts with their references.
 
 `chat_corpus(n_per_family, seed)` returns conversations (prompt messages + the reference as the
-assistant turn) from each family module that exists, at difficulties 0 and 1, so the base model has
+assistant turn) from every registered family (`synth.families`), at difficulties 0 and 1, so the base model has
 seen the formats (answer lines, tool calls, code blocks, refusals) before SFT. Only items whose problem
 identity is on the train side of the fixed split (`synth.splits`) are kept, so no dev or test problem, in
 any wording, appears in pre-training. `train_arithmetic(a, op, b)` applies the same rule to the base's
@@ -11,19 +11,7 @@ Run: `python -c "from synth.corpus import chat_corpus; print(len(chat_corpus(10,
 """
 from __future__ import annotations
 
-import importlib
-
-FAMILIES = ("math", "tool", "code", "if", "safety")
-
-
-def family_module(name: str):
-    """The `synth.<name>_tasks` module, or None if that family is not built."""
-    try:
-        return importlib.import_module(f"synth.{name}_tasks")
-    except ModuleNotFoundError as err:
-        if err.name == f"synth.{name}_tasks":
-            return None
-        raise
+from synth.families import FAMILIES, family
 
 
 def corpus_items(n_per_family: int, seed: int, counts: dict[str, int] | None = None) -> list[tuple[str, dict]]:
@@ -32,18 +20,17 @@ def corpus_items(n_per_family: int, seed: int, counts: dict[str, int] | None = N
 
     out = []
     for offset, name in enumerate(FAMILIES):
-        module = family_module(name)
         n = (counts or {}).get(name, n_per_family)
-        if module is None or n <= 0:
+        if n <= 0:
             continue
         for difficulty in (0, 1):
-            items = module.generate(max(1, n // 2), seed * 1000 + 17 * offset + difficulty, difficulty)
+            items = family(name).generate(max(1, n // 2), seed * 1000 + 17 * offset + difficulty, difficulty)
             out += [(name, item) for item in items if item_split(name, item) == "train"]
     return out
 
 
 def chat_corpus(n_per_family: int, seed: int, counts: dict[str, int] | None = None) -> list[list[dict]]:
-    """Train-split conversations from every available family; deterministic for (n_per_family, seed).
+    """Train-split conversations from every registered family; deterministic for (n_per_family, seed).
 
     `counts` gives some families their own number of items (e.g. many more math items, so that a tiny
     model sees enough questions to learn to copy their numbers into the answer).

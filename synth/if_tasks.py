@@ -12,7 +12,9 @@ Checks (all case-insensitive for words/phrases): words = whitespace tokens; sent
 (or the end) that contain a letter or digit; paragraphs = blocks separated by a blank line; bullets = lines
 starting with "-", "*" or "•"; JSON = the whole reply (optionally in a ``` fence) parses to an object holding
 every key; starts_with compares the first word. The verifier also keeps "spec", how the reference was built,
-so `corrupt` can rebuild it with exactly one constraint broken.
+so `corrupt` can rebuild it with exactly one constraint broken. A reply that is not JSON simply fails the JSON
+constraint; any other exception while checking (a malformed constraint, a missing verifier field, a bug) is the
+verifier's fault: it is not met, and counted as an "if" verifier error (`synth.families.record_verifier_error`).
 
 Problem identity (what the train/dev/test split hashes, `problem_identity`): "if:" + a digest of the reference.
 The reference is fixed by the constraint set (kinds and parameters) and the topic template (topic and body
@@ -29,6 +31,9 @@ import hashlib
 import json
 import random
 import re
+
+from afm_align.errors import UserError
+from synth.families import record_verifier_error
 from synth.reward_signature import domain_reward
 
 DOMAIN = "if"
@@ -68,7 +73,10 @@ def _count_sentences(text: str) -> int:
 
 def _json_ok(text: str, keys) -> bool:
     body = re.sub(r"^```(?:json)?\s*|\s*```$", "", text.strip())
-    obj = json.loads(body)
+    try:
+        obj = json.loads(body)
+    except (ValueError, RecursionError):  # the model's reply is not JSON: the constraint is not met
+        return False
     return isinstance(obj, dict) and all(k in obj for k in keys)
 
 
@@ -191,9 +199,9 @@ def _set_word_bounds(constraints: list[dict], reference: str) -> None:
 
 def _check_args(n, difficulty):
     if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
+        raise UserError(f"n must be a positive integer, got {n!r}.")
     if not isinstance(difficulty, int) or not 0 <= difficulty <= MAX_DIFFICULTY:
-        raise ValueError(f"difficulty must be an integer from 0 to {MAX_DIFFICULTY}, got {difficulty!r}.")
+        raise UserError(f"difficulty must be an integer from 0 to {MAX_DIFFICULTY}, got {difficulty!r}.")
 
 
 def generate(n: int, seed: int, difficulty: int = 1) -> list[dict]:
@@ -222,7 +230,8 @@ def problem_identity(item: dict) -> str:
 
 
 def verify(completion: str, verifier: dict) -> float:
-    """Fraction of the constraints the completion meets (0.0 for malformed input). Never raises."""
+    """Fraction of the constraints the completion meets (0.0 for malformed input). Never raises; verifier-side
+    exceptions (malformed constraints or spec) count as unmet and are recorded as verifier errors."""
     try:
         constraints = verifier["constraints"]
         if not isinstance(completion, str) or not completion.strip() or not constraints:
@@ -231,10 +240,11 @@ def verify(completion: str, verifier: dict) -> float:
         for c in constraints:
             try:
                 met += bool(CHECKS[c["type"]](completion, c))
-            except Exception:  # an unparseable JSON reply or a malformed constraint is simply "not met"
-                pass
+            except Exception as exc:  # a malformed constraint (or a check's bug): not met, and counted
+                record_verifier_error(DOMAIN, exc)
         return met / len(constraints)
-    except Exception:
+    except Exception as exc:  # a malformed verifier (no constraint list): 0, counted
+        record_verifier_error(DOMAIN, exc)
         return 0.0
 
 

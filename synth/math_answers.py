@@ -6,10 +6,16 @@ period) and compares Fractions with the ground truth: 1.0 on a match; 0.5 when t
 the last number of the text matches (right value, format ignored); else 0.0. LaTeX answers ("\\frac{3}{4}") go
 through math_verify's parser (the optional `math` extra) with its signal-based timeout off, only on short
 inputs without powers or factorials, so it cannot hang and works off the main thread. Nothing here raises.
+
+A model answer with no number is a plain 0. A ground truth that is missing or not a number, or math_verify
+raising on an answer, is the verifier's fault: it still scores 0 but is counted as a math verifier error
+(`synth.families.record_verifier_error`), so evaluation can tell a verifier bug from a weak model.
 """
 import logging
 import re
 from fractions import Fraction
+
+from synth.families import record_verifier_error
 
 _NUM = re.compile(r"[-\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?")
 _ANSWER = re.compile(r"answer\s*:([^\n]*)", re.I)
@@ -28,13 +34,17 @@ def _latex_value(segment: str):
         return None
     try:
         from math_verify import parse
+    except ImportError:  # the optional `math` extra is not installed: LaTeX answers have no value
+        return None
+    try:
         logging.getLogger("math_verify").setLevel(logging.ERROR)  # silence its "timeout disabled" warning
         for value in parse(segment, parsing_timeout=None):
             if getattr(value, "is_Rational", False):
                 return Fraction(int(value.p), int(value.q))
             if getattr(value, "is_Float", False):
                 return Fraction(str(value))
-    except Exception:  # math_verify/sympy may fail on odd input; that is just "no value"
+    except Exception as exc:  # math_verify/sympy raising (it returns [] on input it cannot read): a verifier error
+        record_verifier_error("math", exc)
         return None
     return None
 
@@ -54,14 +64,17 @@ def parse_answer(segment: str):
 
 def verify(completion: str, verifier: dict) -> float:
     """1.0: last `Answer:` value equals the ground truth; 0.5: no `Answer:` line but the last number
-    equals it; 0.0 otherwise. Never raises."""
+    equals it; 0.0 otherwise. Never raises: a malformed ground truth scores 0 and is a counted verifier error."""
     try:
         gold = to_fraction(str(verifier["answer"]))
+        if gold is None:
+            raise ValueError(f"math verifier answer {verifier['answer']!r} is not a number")
         text = completion if isinstance(completion, str) else ""
         answers = _ANSWER.findall(text)
         if answers:
-            return 1.0 if gold is not None and parse_answer(answers[-1]) == gold else 0.0
+            return 1.0 if parse_answer(answers[-1]) == gold else 0.0
         numbers = _NUM.findall(text)
-        return 0.5 if numbers and gold is not None and to_fraction(numbers[-1]) == gold else 0.0
-    except Exception:  # the grading path must never crash a training loop
+        return 0.5 if numbers and to_fraction(numbers[-1]) == gold else 0.0
+    except Exception as exc:  # the verifier's own failure (a bad spec, a bug): 0, counted, never a crash
+        record_verifier_error("math", exc)
         return 0.0

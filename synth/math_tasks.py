@@ -26,6 +26,8 @@ import copy
 import random
 import re
 from fractions import Fraction
+
+from afm_align.errors import UserError
 from synth.math_answers import parse_answer, to_fraction, verify  # noqa: F401  (part of this family's interface)
 from synth.reward_signature import domain_reward
 
@@ -339,9 +341,9 @@ def _types_for(difficulty: int) -> list[str]:
 
 def _check_args(n, difficulty):
     if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
+        raise UserError(f"n must be a positive integer, got {n!r}.")
     if not isinstance(difficulty, int) or not 0 <= difficulty <= MAX_DIFFICULTY:
-        raise ValueError(f"difficulty must be an integer from 0 to {MAX_DIFFICULTY}, got {difficulty!r}.")
+        raise UserError(f"difficulty must be an integer from 0 to {MAX_DIFFICULTY}, got {difficulty!r}.")
 
 
 def make_item(problem: dict, transform: str) -> dict:
@@ -380,7 +382,7 @@ def op_identity(a, sym: str, b) -> str:
     """The identity of the one-operation problem `a sym b` (sym in + - *), e.g. 'math:34 + 57 = 91' for 57 + 34:
     what an arithmetic drill line 'a sym b = c' is checked against."""
     if sym not in ("+", "-", "*"):
-        raise ValueError(f"sym must be one of + - *, got {sym!r}.")
+        raise UserError(f"sym must be one of + - *, got {sym!r}.")
     lines = []
     _do(lines, a, sym, b)
     return _identity(lines)

@@ -67,6 +67,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from afm_align.errors import UserError
+
 OUTPUT_CAP = 64 * 1024
 TAIL_BYTES = 4 * 1024
 FLOOD_FACTOR = 10
@@ -389,11 +391,11 @@ def _feed(proc: subprocess.Popen, data: bytes) -> None:
 
 def _check(source: str, timeout_s: float, memory_mb: int) -> None:
     if not isinstance(source, str):
-        raise ValueError(f"source must be a string of Python code, got {type(source).__name__}.")
+        raise UserError(f"source must be a string of Python code, got {type(source).__name__}.")
     if not timeout_s > 0:
-        raise ValueError(f"timeout_s must be positive, got {timeout_s}.")
+        raise UserError(f"timeout_s must be positive, got {timeout_s}.")
     if memory_mb < 64:
-        raise ValueError(f"memory_mb must be at least 64 (the interpreter needs it), got {memory_mb}.")
+        raise UserError(f"memory_mb must be at least 64 (the interpreter needs it), got {memory_mb}.")
 
 
 def run_python(source: str, *, timeout_s: float = 10.0, memory_mb: int = 512) -> SandboxResult:
@@ -428,7 +430,7 @@ _sandbox_harness(%r, %r)
 def run_tests(solution: str, tests: list[str], *, timeout_s: float = 10.0) -> tuple[int, int]:
     """Run solution, then each assert-statement test in the same namespace; returns (passed, total)."""
     if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
-        raise ValueError("tests must be a list of strings, each a piece of Python such as 'assert f(1) == 2'.")
+        raise UserError("tests must be a list of strings, each a piece of Python such as 'assert f(1) == 2'.")
     _check(solution, timeout_s, 512)
     if not tests:
         return 0, 0

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 
+from afm_align.errors import UserError
+
 SPLITS = ("train", "dev", "test")
 DEV_FRACTION = 0.15
 TEST_FRACTION = 0.15
@@ -29,7 +31,7 @@ TEST_FRACTION = 0.15
 def check_fractions(dev: float, test: float) -> None:
     """A one-line ValueError unless dev and test are shares in (0, 1) that leave room for train."""
     if not (0.0 < dev < 1.0 and 0.0 < test < 1.0 and dev + test < 1.0):
-        raise ValueError(f"dev and test fractions must be in (0, 1) with dev + test < 1 (got {dev}, {test})")
+        raise UserError(f"dev and test fractions must be in (0, 1) with dev + test < 1 (got {dev}, {test})")
 
 
 def split_of(identity: str, dev: float = DEV_FRACTION, test: float = TEST_FRACTION) -> str:
@@ -44,12 +46,9 @@ def split_of(identity: str, dev: float = DEV_FRACTION, test: float = TEST_FRACTI
 
 def identity_of(family: str, item: dict) -> str:
     """The item's problem identity from its family module (the family name is part of it)."""
-    from synth.corpus import family_module
+    from synth.families import family as family_of
 
-    module = family_module(family)
-    if module is None or not hasattr(module, "problem_identity"):
-        raise ValueError(f"family '{family}' defines no problem_identity(item)")
-    identity = module.problem_identity(item)
+    identity = family_of(family).problem_identity(item)
     if not isinstance(identity, str) or not identity:
         raise ValueError(f"family '{family}': problem_identity returned {identity!r}, not a non-empty string")
     return identity if identity.startswith(f"{family}:") else f"{family}:{identity}"

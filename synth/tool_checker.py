@@ -27,6 +27,8 @@ Run: ``python -c "from synth.tool_checker import *; print(parse_calls(format_cal
 import json
 import re
 
+from afm_align.errors import UserError
+
 TAG_OPEN, TAG_CLOSE = "<tool_call>", "</tool_call>"
 _CALL_RE = re.compile(re.escape(TAG_OPEN) + r"(.*?)" + re.escape(TAG_CLOSE), re.DOTALL)
 _STANDARDIZE_RE = re.compile(r"[ \,\.\/\-\_\*\^]")
@@ -203,9 +205,9 @@ def check_calls(produced: list[dict], expected: list[dict], tools: list[dict]) -
     schemas = {_tool_schema(t).get("name"): _tool_schema(t) for t in tools}
     for e in expected:
         if not isinstance(e, dict) or len(e) != 1:
-            raise ValueError(f"An expected call must be a one-key dict {{name: {{param: values}}}}, got {e!r}.")
+            raise UserError(f"An expected call must be a one-key dict {{name: {{param: values}}}}, got {e!r}.")
         if next(iter(e)) not in schemas:
-            raise ValueError(f"Expected function {next(iter(e))!r} is not among the given tools.")
+            raise UserError(f"Expected function {next(iter(e))!r} is not among the given tools.")
     if not isinstance(produced, list):
         return False, "produced calls are not a list"
     if len(produced) != len(expected):

@@ -19,6 +19,8 @@ Verifiers: calls -> {"kind": "calls", "tools": [names], "expected": [BFCL possib
 answer/no_call -> {"kind": ..., "tools": [names], "must_contain": [values]} (numbers match numerically,
 strings case-insensitively on word boundaries). verify() is all-or-nothing (no partial credit for a
 subset of parallel calls): 1.0 only for exactly the right calls, or no call plus every key value.
+Malformed calls in a reply are a plain 0; an exception while verifying (a malformed verifier, an unknown tool,
+a bug) is the verifier's fault: 0, and counted as a tool verifier error (`synth.families.record_verifier_error`).
 Difficulty 0..3 moves the mix from single calls and tool-intent prompts towards parallel, chain and
 multi-step items, adds unrelated tools and mentions optional parameters more often.
 
@@ -38,6 +40,8 @@ import json
 import random
 import re
 
+from afm_align.errors import UserError
+from synth.families import record_verifier_error
 from synth.tool_checker import check_calls, format_call, parse_calls, standardize_string
 from synth.tool_registry import CONDITIONS, GOODS, GROUPS, LANDMARKS, PARAM_POOLS, PLACES, STATUSES, TITLES, TOOLS
 from synth.reward_signature import domain_reward
@@ -213,9 +217,9 @@ KINDS = {"single": _single, "parallel": _parallel, "multistep": _multistep, "cha
 def generate(n: int, seed: int, difficulty: int = 1) -> list[dict]:
     """n tool-use items, deterministic for (n, seed, difficulty)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
+        raise UserError(f"n must be a positive integer, got {n!r}.")
     if isinstance(difficulty, bool) or difficulty not in DIFFICULTY:
-        raise ValueError(f"difficulty must be one of {sorted(DIFFICULTY)}, got {difficulty!r}.")
+        raise UserError(f"difficulty must be one of {sorted(DIFFICULTY)}, got {difficulty!r}.")
     cfg = DIFFICULTY[difficulty]
     rng = random.Random(seed)
     kinds = rng.choices(list(cfg["mix"]), weights=list(cfg["mix"].values()), k=n)
@@ -270,16 +274,24 @@ VERIFIERS = {"calls": _verify_calls, "answer": _verify_text, "no_call": _verify_
 
 
 def verify(completion: str, verifier: dict) -> float:
-    """1.0 for the right calls / the right no-call reply / a final answer with every key value, else 0.0."""
+    """1.0 for the right calls / the right no-call reply / a final answer with every key value, else 0.0.
+
+    Never raises: a verifier-side exception scores 0 and is recorded as a tool verifier error."""
     if not isinstance(completion, str):
         return 0.0
-    return VERIFIERS[verifier["kind"]](completion, verifier)
+    try:
+        return VERIFIERS[verifier["kind"]](completion, verifier)
+    except RecursionError:  # a reply's arguments nested too deeply to compare: the answer's fault, a plain 0
+        return 0.0
+    except Exception as exc:  # a malformed verifier (kind, tools, expected calls) or a bug: 0, counted
+        record_verifier_error(DOMAIN, exc)
+        return 0.0
 
 
 def reward(prompts, completions, **columns) -> list[float | None]:
     """TRL reward function: verify() for rows of this domain, None for rows of other domains."""
     if "verifier" not in columns:
-        raise ValueError("reward() needs a 'verifier' column.")
+        raise UserError("reward() needs a 'verifier' column.")
     return domain_reward(DOMAIN, verify, completions, columns)
 
 

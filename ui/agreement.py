@@ -18,6 +18,7 @@ import itertools
 import statistics
 from collections import Counter, defaultdict
 
+from afm_align.errors import UserError
 from afm_align.schema import GRADE_DIMENSIONS
 
 METRICS = {"choice": "nominal", "level": "ordinal", **{f"grade:{d}": "ordinal" for d in GRADE_DIMENSIONS}}
@@ -53,7 +54,7 @@ def _delta2(level: str, values: list, totals: Counter):
 def krippendorff_alpha(units, level: str = "nominal") -> float | None:
     """Krippendorff's alpha of `units` (each a list of the values its raters gave; None = missing)."""
     if level not in ("nominal", "ordinal"):
-        raise ValueError(f"level must be 'nominal' or 'ordinal' (got {level!r})")
+        raise UserError(f"level must be 'nominal' or 'ordinal' (got {level!r})")
     coincidence: Counter = Counter()
     for unit in units:
         vals = [v for v in unit if v is not None]

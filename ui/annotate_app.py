@@ -18,6 +18,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from afm_align.errors import UserError
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
@@ -63,7 +65,7 @@ def load_guidelines(path: str | None) -> tuple[str, str]:
         return GUIDELINES, "builtin-v1"
     file = Path(path)
     if not file.is_file():
-        raise ValueError(f"guidelines file {path} does not exist")
+        raise UserError(f"guidelines file {path} does not exist")
     text = file.read_text(encoding="utf-8")
     return text, f"{file.stem}@{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 

@@ -19,6 +19,7 @@ import socket
 import sys
 from pathlib import Path
 
+from afm_align.errors import UserError
 from afm_align.label_store import LabelStore
 from afm_align.rundir import RunDir
 
@@ -27,7 +28,7 @@ def _store(run: str, must_exist: bool = True) -> tuple[RunDir, LabelStore]:
     rd = RunDir.named(run)
     rd.check_format()
     if must_exist and not rd.labels.is_file():
-        raise ValueError(f"run '{run}' has no label store ({rd.labels} does not exist)")
+        raise UserError(f"run '{run}' has no label store ({rd.labels} does not exist)")
     rd.root.mkdir(parents=True, exist_ok=True)
     return rd, LabelStore(rd.labels)
 
@@ -37,7 +38,7 @@ def _password(args) -> str:
         return sys.stdin.readline().rstrip("\n")
     first = getpass.getpass("password: ")
     if getpass.getpass("again: ") != first:
-        raise ValueError("the two passwords differ")
+        raise UserError("the two passwords differ")
     return first
 
 
@@ -51,7 +52,7 @@ def annotators(args) -> int:
         "list": lambda: None,
     }
     if args.action in ("add", "passwd", "quota") and not args.name:
-        raise ValueError(f"'annotators {args.action}' needs an annotator NAME")
+        raise UserError(f"'annotators {args.action}' needs an annotator NAME")
     if args.action in ("passwd", "quota"):
         store.user(args.name)    # an unknown user is a clear error before any prompt
     actions[args.action]()
@@ -71,7 +72,7 @@ def _import(args) -> int:
     from afm_align.store import read_rows
 
     if not args.data:
-        raise ValueError("'labels import' needs --data DIR (a preference dataset folder)")
+        raise UserError("'labels import' needs --data DIR (a preference dataset folder)")
     round_ = args.round if args.round is not None else 0
     rows = read_rows(args.data, "preference")
     pairs = [{"pair_id": row["id"], "prompt": row["prompt"], "response_a": _text(row["chosen"]),
@@ -99,7 +100,7 @@ def _export(args) -> int:
     rows = store.export_preferences(round=args.round, soft=args.soft)
     if not rows:
         where = f"round {args.round} of " if args.round is not None else ""
-        raise ValueError(f"{where}run '{args.run}' has no labels to export")
+        raise UserError(f"{where}run '{args.run}' has no labels to export")
     out = Path(args.out) if args.out else None
     if out is None:
         from afm_align.store import content_hash
@@ -131,14 +132,14 @@ def check_port(host: str, port: int) -> None:
         try:
             sock.bind((host, port))
         except OSError:
-            raise ValueError(f"port {port} on {host} is in use (or not available); pick another with --port") from None
+            raise UserError(f"port {port} on {host} is in use (or not available); pick another with --port") from None
 
 
 def annotate(args) -> int:
     """Serve the annotation app until interrupted."""
     rd, store = _store(args.run, must_exist=False)
     if not store.users():
-        raise ValueError(f"run '{args.run}' has no annotators yet: add one with "
+        raise UserError(f"run '{args.run}' has no annotators yet: add one with "
                          f"'afm-align annotators add NAME --admin --run {args.run}'")
     check_port(args.host, args.port)
     from ui.annotate_app import serve

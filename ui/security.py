@@ -17,6 +17,8 @@ from __future__ import annotations
 import html
 import re
 
+from afm_align.errors import UserError
+
 MAX_BODY_BYTES = 1_000_000
 # Event listeners are not exposed as API endpoints (no API docs, not callable by Gradio clients).
 PRIVATE = {"api_visibility": "private"}
@@ -88,7 +90,7 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise ValueError("request body too large")
+                raise UserError("request body too large")
             return message
         return await self.app(scope, bounded_receive, send)
 

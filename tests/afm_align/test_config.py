@@ -1,7 +1,8 @@
 """Config loading: presets, files, key=value overrides, type checks and clear errors."""
 import pytest
 
-from afm_align.config import load_config, parse_override, preset_names, save_resolved
+from afm_align.config import RENAMED, load_config, parse_override, preset_names, save_resolved
+from afm_align.errors import UserError
 from afm_align.init_base import InitConfig
 
 
@@ -13,12 +14,12 @@ def test_tiny_preset_loads_and_every_preset_yaml_fits_its_recipe():
 
 def test_overrides_win_and_are_typed(tmp_path):
     file = tmp_path / "c.yaml"
-    file.write_text("steps: 7\nlr: 0.1\n")
+    file.write_text("steps: 7\nlearning_rate: 0.1\n")
     cfg = load_config(InitConfig, preset="tiny", recipe="init", config_file=file,
-                      overrides=["lr=1e-4", "shape.hidden_size=64", "run=abc"])
-    assert cfg.steps == 7 and cfg.lr == pytest.approx(1e-4) and cfg.shape.hidden_size == 64
+                      overrides=["learning_rate=1e-4", "shape.hidden_size=64", "run=abc"])
+    assert cfg.steps == 7 and cfg.learning_rate == pytest.approx(1e-4) and cfg.shape.hidden_size == 64
     assert cfg.run == "abc"
-    assert isinstance(load_config(InitConfig, overrides=["lr=1"]).lr, float)
+    assert isinstance(load_config(InitConfig, overrides=["learning_rate=1"]).learning_rate, float)
 
 
 def test_unknown_key_lists_valid_keys():
@@ -59,3 +60,39 @@ def test_resolved_config_round_trips(tmp_path):
     path = save_resolved(cfg, tmp_path)
     again = load_config(InitConfig, config_file=path)
     assert again == cfg
+
+
+@pytest.mark.parametrize("old, new", [("lr", "learning_rate"), ("grad_accum", "gradient_accumulation_steps"),
+                                      ("num_epochs", "epochs"), ("output_dir", "out")])
+def test_an_old_key_names_its_new_one_in_one_line(old, new, tmp_path):
+    from alignment.sft import SFTRecipeConfig
+
+    file = tmp_path / "old.yaml"
+    file.write_text(f"{old}: 1\n")
+    with pytest.raises(UserError, match=f"config key '{old}' was renamed to '{new}'$"):
+        load_config(SFTRecipeConfig, config_file=file)
+
+
+def test_every_policy_recipe_speaks_one_vocabulary():
+    import dataclasses
+
+    from alignment import recipes
+
+    shared = {"from_checkpoint", "data", "out", "member", "round", "seed"}
+    for name in recipes.RECIPES:
+        fields = {f.name for f in dataclasses.fields(recipes.config_class(name))}
+        assert shared <= fields, (name, shared - fields)
+        assert not fields & set(RENAMED), (name, fields & set(RENAMED))  # no old name survives anywhere
+        if name != "rs":  # rs trains through its nested `sft` config
+            assert {"report_to", "learning_rate", "lora_rank", "bf16"} <= fields, name
+
+
+def test_a_mapping_field_takes_dotted_keys_and_merges_mappings(tmp_path):
+    from committee.round_config import IterateConfig
+
+    file = tmp_path / "i.yaml"
+    file.write_text("recipes:\n  dpo: [max_steps=4]\n")
+    cfg = load_config(IterateConfig, preset="tiny", recipe="iterate", config_file=file,
+                      overrides=["recipes.rm=[epochs=2]"])
+    assert cfg.recipes["dpo"] == ["max_steps=4"] and cfg.recipes["rm"] == ["epochs=2"]
+    assert cfg.recipes["sft0"][0] == "dropout=0.0"  # the preset's entries stay unless named

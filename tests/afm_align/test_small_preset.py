@@ -18,6 +18,8 @@ from dataclasses import replace
 
 import pytest
 
+from alignment import recipes
+
 from afm_align.config import load_config
 from afm_align.init_base import InitConfig
 
@@ -123,7 +125,7 @@ def test_small_sft_and_dpo_run_two_steps_on_cpu(reduced, tmp_path):
     sft.main(small("sft", [*paths(reduced, "sft", tmp_path / "sft"), *CPU, "max_steps=2", "batch_size=2",
                            "max_length=256", "num_checkpoints=1", "logging_steps=1"]))
     dpo = small("dpo", [*paths(reduced, "prefs", tmp_path / "dpo"), *CPU, "max_steps=2", "batch_size=2",
-                        "grad_accum=1", "max_length=256", "min_level=0", "logging_steps=1"])
+                        "gradient_accumulation_steps=1", "max_length=256", "min_level=0", "logging_steps=1"])
     preference.main(dpo)
     for name in ("sft", "dpo"):
         steps = losses(tmp_path / name)
@@ -139,13 +141,13 @@ def test_small_rm_and_mdloo_run_two_steps_on_cpu(reduced, tmp_path):
 
     rm_out = tmp_path / "rm"
     headline = recipe.main(recipe.load("small", overrides=[
-        f"data={reduced / 'prefs'}", f"base={reduced / 'base'}", f"output_dir={rm_out}", *CPU, "max_steps=2",
+        f"data={reduced / 'prefs'}", f"from_checkpoint={reduced / 'base'}", f"out={rm_out}", *CPU, "max_steps=2",
         "batch_size=2", "logging_steps=1"]))
     final = next(json.loads(line) for line in (rm_out / "metrics.jsonl").read_text().splitlines()
                  if json.loads(line).get("event") == "final")
     assert final["train_steps"] == 2 and math.isfinite(final["train_loss"]) and headline["n_pairs"] > 0
-    cfg = mdloo.load("small", "mdloo", overrides=[
-        *paths(reduced, "prompts", tmp_path / "mdloo"), f"rm={rm_out}", *CPU, "steps=1", "k=2",
+    cfg = recipes.load("mdloo", preset="small", overrides=[
+        *paths(reduced, "prompts", tmp_path / "mdloo"), f"reward_model={rm_out}", *CPU, "steps=1", "k=2",
         "prompts_per_step=2", "micro_batches=1", "max_new_tokens=8"])
     metrics = mdloo.main(cfg)
     assert len(losses(tmp_path / "mdloo")) == 2  # 1 outer iteration x num_iterations 2

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from afm_align.store import write_dataset
-from alignment import mdloo
+from alignment import mdloo, recipes
 from alignment.rewards import RewardTerm
 
 
@@ -36,9 +36,9 @@ def prompt_dir(tmp_path):
 
 def tiny_cfg(base, data, out, **kw):
     overrides = [f"from_checkpoint={base}", f"data={data}", f"out={out}", "steps=2", "k=4",
-                 "prompts_per_step=2", "max_new_tokens=8", "lr=0.01"]
+                 "prompts_per_step=2", "max_new_tokens=8", "learning_rate=0.01"]
     overrides += [f"{k}={v}" for k, v in kw.items()]
-    return mdloo.load("tiny", "mdloo", overrides=overrides)
+    return recipes.load("mdloo", preset="tiny", overrides=overrides)
 
 
 def test_mdloo_trains_and_writes_a_member(tiny_base_dir, prompt_dir, tmp_path):
@@ -69,9 +69,9 @@ def test_rloo_baseline_config_and_lora(tiny_base_dir, prompt_dir, tmp_path):
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / "rloo"
-    cfg = mdloo.load("tiny", "rloo", overrides=[
+    cfg = recipes.load("rloo", preset="tiny", overrides=[
         f"from_checkpoint={tiny_base_dir}", f"data={prompt_dir}", f"out={out}", "steps=1", "k=4",
-        "prompts_per_step=2", "max_new_tokens=6", "lora_rank=8", "lr=0.05", "num_iterations=1"])
+        "prompts_per_step=2", "max_new_tokens=6", "lora_rank=8", "learning_rate=0.05", "num_iterations=1"])
     assert cfg.loss == "ppo_clip"
     mdloo.main(cfg, rewards=[RewardTerm("length", length_reward, 1.0)])
     before = AutoModelForCausalLM.from_pretrained(tiny_base_dir).state_dict()
@@ -87,7 +87,7 @@ def test_bad_input_is_a_clear_error(tiny_base_dir, prompt_dir, tmp_path):
     with pytest.raises(ValueError, match="no such checkpoint directory"):
         mdloo.main(tiny_cfg(tmp_path / "missing", prompt_dir, tmp_path / "m"), rewards=DIGIT)
     with pytest.raises(ValueError, match="unknown config key"):
-        mdloo.load("tiny", "mdloo", overrides=["nope=1"])
+        recipes.load("mdloo", preset="tiny", overrides=["nope=1"])
 
 
 def _trainer(base_dir, prompt_dir, tmp_path, loss):
@@ -132,7 +132,7 @@ def test_alignment_is_this_repo_package():
 
 def test_kl_budget_stops_training_once_exceeded(tiny_base_dir, prompt_dir, tmp_path):
     out = tmp_path / "budget"
-    metrics = mdloo.main(tiny_cfg(tiny_base_dir, prompt_dir, out, steps=3, lr=0.05, kl_budget=1e-9),
+    metrics = mdloo.main(tiny_cfg(tiny_base_dir, prompt_dir, out, steps=3, learning_rate=0.05, kl_budget=1e-9),
                          rewards=[RewardTerm("length", length_reward, 1.0)])
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert metrics["kl_budget"] == 1e-9 and metrics["kl_budget_stop_step"] is not None
@@ -141,4 +141,4 @@ def test_kl_budget_stops_training_once_exceeded(tiny_base_dir, prompt_dir, tmp_p
 
 def test_negative_kl_budget_is_rejected(tiny_base_dir, prompt_dir, tmp_path):
     with pytest.raises(ValueError, match="kl_budget"):
-        mdloo.check(tiny_cfg(tiny_base_dir, prompt_dir, tmp_path / "x", kl_budget=-1))
+        mdloo.check_config(tiny_cfg(tiny_base_dir, prompt_dir, tmp_path / "x", kl_budget=-1))

@@ -80,9 +80,11 @@ def test_shared_checks(tmp_path):
         members.load_start(tmp_path / "missing")
 
 
-def test_cpu_safe_args_turn_off_bf16_checkpointing_and_trackers(tmp_path):
+def test_trainer_args_turn_off_bf16_checkpointing_and_trackers(tmp_path):
     from trl import SFTConfig
 
-    args = members.cpu_safe_args(SFTConfig, tmp_path, learning_rate=1e-3)
+    from afm_align.member_io import trainer_args
+
+    args = trainer_args(SFTConfig, tmp_path, stage="test", learning_rate=1e-3)
     assert args.bf16 is False and args.gradient_checkpointing is False and args.dataloader_num_workers == 0
     assert args.report_to in ([], ["none"], "none") and args.learning_rate == 1e-3 and args.save_strategy == "no"

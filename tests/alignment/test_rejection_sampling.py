@@ -59,8 +59,10 @@ def test_combined_score_is_verifier_plus_weighted_rm():
     def rm(prompts, completions, **columns):
         return [0.5 * len(c) for c in completions]
 
-    assert rs.combined_scores(prompts, cands, None) == [1.0, 0.0, None]
-    assert rs.combined_scores(prompts, cands, rm, rm_weight=2.0) == [10.0, 9.0, 5.0]
+    assert rs.candidate_scores(prompts, cands, None) == [1.0, 0.0, None]
+    assert rs.candidate_scores(prompts, cands, rm, rm_weight=2.0) == [10.0, 9.0, 5.0]
+    # the verifier gate (the recipe's default, verifier_min 1.0): the failed answer is never kept
+    assert rs.candidate_scores(prompts, cands, rm, rm_weight=2.0, verifier_min=1.0) == [10.0, None, 5.0]
 
 
 def test_write_samples_writes_an_sft_dataset_with_provenance(tiny_base_dir, tmp_path):
@@ -69,7 +71,7 @@ def test_write_samples_writes_an_sft_dataset_with_provenance(tiny_base_dir, tmp_
     write_dataset(prompt_rows(3), "prompt", tmp_path / "prompts", producer="test")
     cfg = RSConfig(from_checkpoint=str(tiny_base_dir), data=str(tmp_path / "prompts"),
                    out=str(tmp_path / "members" / "rs"), committee=[str(tiny_base_dir), str(other)], k=3,
-                   max_new_tokens=6, batch_size=12, round=2, min_score=None)
+                   max_new_tokens=6, gen_batch_size=12, round=2, min_score=None, verifier_min=0.0)
 
     def length_rm(prompts, completions, **columns):
         return [float(len(c.strip())) for c in completions]
@@ -80,7 +82,7 @@ def test_write_samples_writes_an_sft_dataset_with_provenance(tiny_base_dir, tmp_
     assert read_manifest(out).parents == [read_manifest(tmp_path / "prompts").content_hash]
     assert stats["committee"] == ["tiny_base", "other"] and stats["candidates"] == 3 * 3 * 2
     candidates = rs.sample_committee(cfg.committee, prompt_rows(3), cfg)  # seeded: the same samples again
-    scores = rs.combined_scores(prompt_rows(3), candidates, length_rm)
+    scores = rs.candidate_scores(prompt_rows(3), candidates, length_rm)
     assert len(rows) == 3
     for row in rows:
         assert row["member"] in {"tiny_base", "other"} and row["round"] == 2 and row["source"] == "rejection_sampling"
@@ -97,7 +99,8 @@ def test_rs_recipe_trains_a_member(tiny_base_dir, tmp_path, monkeypatch):
     write_dataset(prompt_rows(2), "prompt", tmp_path / "prompts", producer="test")
     sft = SFTRecipeConfig(max_steps=2, batch_size=2, learning_rate=1e-3, max_length=64)
     cfg = RSConfig(from_checkpoint=str(tiny_base_dir), data=str(tmp_path / "prompts"),
-                   out=str(tmp_path / "members" / "rs"), k=2, max_new_tokens=4, min_score=None, sft=sft)
+                   out=str(tmp_path / "members" / "rs"), k=2, max_new_tokens=4, min_score=None, verifier_min=0.0,
+                   sft=sft)
     monkeypatch.setattr(rs, "load_rm", lambda path: pytest.fail("no RM was configured"))
     out = rs.main(cfg)
     meta = read_meta(out)

@@ -49,7 +49,7 @@ def test_reward_terms_need_something():
         reward_terms(rm=None, verifier_weight=0.0)
     with pytest.raises(ValueError, match="unknown verifier families"):
         verifier_terms(["chess"])
-    with pytest.raises(ValueError, match="no such RM directory"):
+    with pytest.raises(ValueError, match="not a trained reward-model directory"):
         reward_terms(rm="/nonexistent/rm")
 
 

@@ -104,7 +104,7 @@ def test_rm_best_of_n_takes_the_max_per_prompt(tiny_lm, tiny_tokenizer, tmp_path
     def length_rm(prompts, completions, **columns):
         return [float(len(c)) for c in completions]
 
-    from alignment.generation import generate
+    from afm_align.generation import generate
     rows = heldout_prompts(2)
     result = sft.evaluate_policy(tiny_lm, tiny_tokenizer, rows, cfg, scorer=length_rm)
     samples = generate(tiny_lm, tiny_tokenizer, [r["prompt"] for r in rows], k=3, max_new_tokens=6,

@@ -1,33 +1,38 @@
-"""`afm-align train RECIPE`: every recipe reachable from one command, bad input as one line and exit 2."""
+"""`afm-align train RECIPE`: every recipe of the recipe table reachable from one command, bad input as one line
+and exit 2. The recipe list comes from `alignment.recipes.RECIPES`: a new row without a fast setting here fails."""
 import json
 
 import pytest
 
 from afm_align.cli import main as cli_main
-from synth.builders import build
+from alignment.recipes import RECIPES
+
+DATASET_OF = {"sft_data": "sft", "prompts": "prompts", "preferences": "prefs"}  # a row's round_data -> test data
+FAST = {  # a few steps of each recipe
+    "sft": ["max_steps=2", "num_checkpoints=1", "batch_size=4"],
+    "rs": ["k=1", "max_new_tokens=4", "max_prompts=4", "min_score=null", "verifier_min=0", "sft.max_steps=1"],
+    "dpo": ["max_steps=2", "batch_size=4", "min_level=0"],
+    "ipo": ["max_steps=2", "batch_size=4", "min_level=0"],
+    "mdloo": ["steps=1", "prompts_per_step=2", "k=2", "max_new_tokens=8"],
+    "rloo": ["steps=1", "prompts_per_step=2", "k=2", "max_new_tokens=8"],
+}
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    build("math", 24, seed=0, out=root / "sft", kind="sft", difficulty=0)
-    build("math", 24, seed=1, out=root / "prompts", difficulty=0)
-    build("prefs", 40, seed=0, out=root / "prefs")
-    from afm_align.store import read_rows, write_dataset
-    weak = [dict(r, level=0) for r in read_rows(root / "prefs", "preference")]
-    write_dataset(weak, "preference", root / "weak", producer="test")  # nothing survives min_level 2
-    return root
+def test_every_recipe_of_the_table_is_tested_here():
+    assert set(FAST) == set(RECIPES)
 
 
-@pytest.mark.parametrize("recipe, dataset, extra", [
-    ("sft", "sft", ["max_steps=2", "num_checkpoints=1", "batch_size=4"]),
-    ("dpo", "prefs", ["max_steps=2", "batch_size=4", "min_level=0"]),
-    ("mdloo", "prompts", ["steps=1", "prompts_per_step=2", "k=2", "max_new_tokens=8"]),
-])
-def test_train_writes_a_member(recipe, dataset, extra, data, tiny_base_dir, tmp_path):
+@pytest.fixture
+def data(recipe_data):
+    return recipe_data
+
+
+@pytest.mark.parametrize("recipe", list(RECIPES))
+def test_train_writes_a_member(recipe, data, tiny_base_dir, tmp_path):
     out = tmp_path / recipe
+    dataset = DATASET_OF[RECIPES[recipe].round_data]
     assert cli_main(["train", recipe, "--from", str(tiny_base_dir), "--data", str(data / dataset),
-                     "--out", str(out), *extra]) == 0
+                     "--out", str(out), *FAST.get(recipe, [])]) == 0
     meta = json.loads((out / "meta.json").read_text())
     assert meta["recipe"] == recipe
     assert (out / "metrics.jsonl").is_file() and (out / "config.json").is_file()
@@ -37,6 +42,9 @@ def test_train_writes_a_member(recipe, dataset, extra, data, tiny_base_dir, tmp_
     (["sft", "--from", "/no/such/checkpoint", "--data", "sft"], "/no/such/checkpoint"),
     (["mdloo", "--data", "prompts", "num_iterations=1"], "num_iterations"),
     (["dpo", "--data", "weak"], "no preference pairs"),
+    (["dpo", "--data", "prefs", "--rm", "/some/rm"], "takes no reward model"),
+    (["sft", "--data", "sft", "grad_accum=2"], "config key 'grad_accum' was renamed to 'gradient_accumulation_steps'"),
+    (["sft", "--data", "sft", "report_to=nosuchtracker"], "report_to 'nosuchtracker' is not a tracker"),
 ])
 def test_bad_input_is_one_line_exit_2(args, message, data, tiny_base_dir, tmp_path, capsys):
     args = [a if a not in ("sft", "prompts", "prefs", "weak") or i == 0 else str(data / a) for i, a in enumerate(args)]
@@ -46,3 +54,15 @@ def test_bad_input_is_one_line_exit_2(args, message, data, tiny_base_dir, tmp_pa
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "m").exists()
+
+
+def test_a_bug_keeps_its_traceback_and_is_not_a_user_error(data, tiny_base_dir, tmp_path, monkeypatch):
+    """Only UserError is printed as one line (exit 2); a library error (here a JSONDecodeError) propagates."""
+    import alignment.sft
+
+    def broken(cfg):
+        json.loads("{not json")
+
+    monkeypatch.setattr(alignment.sft, "main", broken)
+    with pytest.raises(json.JSONDecodeError):
+        cli_main(["train", "sft", "--from", str(tiny_base_dir), "--data", str(data / "sft"), "--out", str(tmp_path / "m")])

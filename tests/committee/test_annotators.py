@@ -142,9 +142,9 @@ def test_human_pairs_wait_in_the_label_store_until_labelled(tmp_path):
 
 
 def test_unknown_annotator_settings_are_rejected_by_the_round_config():
-    from committee.round_config import IterateConfig, check
+    from committee.round_config import IterateConfig, check_config
 
     with pytest.raises(ValueError, match="unknown annotator 'crowd'"):
-        check(IterateConfig(annotator="crowd"))
+        check_config(IterateConfig(annotator="crowd"))
     with pytest.raises(ValueError, match="oracle_flip"):
-        check(IterateConfig(oracle_flip=0.9))
+        check_config(IterateConfig(oracle_flip=0.9))

@@ -1,5 +1,10 @@
 """Committee distillation: the verifier gates, the RM reranks what passed; earlier rounds' data accumulates."""
-from committee.candidates import accumulated_rows, rs_score
+from alignment.rejection_sampling import score_samples
+from committee.candidates import accumulated_rows
+
+
+def rs_score(verifier, rm, rm_weight, verifier_min):
+    return score_samples([verifier], [rm], rm_weight, verifier_min)[0]
 
 
 def test_rs_score_drops_answers_the_verifier_failed_whatever_the_rm_says():

@@ -37,8 +37,8 @@ def test_rm_rows_replay_a_share_of_earlier_train_pairs_and_keep_the_rest():
 
 
 def test_the_round_config_rejects_a_replay_share_outside_0_1():
-    from committee.round_config import check
+    from committee.round_config import check_config
 
     with pytest.raises(ValueError, match=r"rm_replay must be in \[0, 1\] \(got 1.5\)"):
-        check(IterateConfig(rm_replay=1.5))
-    assert check(IterateConfig(rm_replay=0.0)).rm_replay == 0.0
+        check_config(IterateConfig(rm_replay=1.5))
+    assert check_config(IterateConfig(rm_replay=0.0)).rm_replay == 0.0

@@ -78,6 +78,8 @@ def _fake_run(root: Path) -> Path:
     (["--round", "0"], None, "--round must be 1 or more (got 0)"),
     (["--round", "-2"], None, "--round must be 1 or more (got -2)"),
     (["--round", "2", "--members", "sft,nope"], None, "unknown member 'nope'"),
+    (["--round", "1", "recipes.dpo=[lr=1]"], None, "recipes.dpo: config key 'lr' was renamed to 'learning_rate'"),
+    (["--round", "1", "recipes.rm=[num_epochs=1]"], None, "recipes.rm: config key 'num_epochs' was renamed to 'epochs'"),
     (["--round", "2", "--annotator", "crowd"], None, "unknown annotator 'crowd'"),
     (["--round", "2"], ("round_0/manifest.json", "{ half a manifest"), "corrupt round manifest"),
     (["--round", "2"], ("round_1/manifest.json", '{"format": 7, "round": 1}'), "format 7"),
@@ -177,6 +179,13 @@ def test_a_killed_round_resumes_to_the_uninterrupted_result_and_done_stages_are_
     assert done.returncode == 0, done.stderr[-2000:]
     m1 = mf.read(whole / "round_1" / "manifest.json")
     members = MICRO.get("members") or ["sft", "rs", "dpo", "ipo", "mdloo"]
+    # every step of every stage asked the one member I/O module for its device (here the CPU)
+    devices = {(st, step): dev for st, rec in m1["stages"].items() for step, dev in rec.get("devices", {}).items()}
+    assert set(devices.values()) == {"cpu"}
+    assert {("responses", "committee-sampling"), ("rm", "rm-training"), ("members/sft", "sft-training"),
+            ("members/rs", "sft-training"), ("members/dpo", "dpo-training"), ("members/ipo", "ipo-training"),
+            ("members/mdloo", "mdloo-training"), ("eval", "evaluation"), ("test", "test-evaluation")} <= set(devices)
+    assert mf.read(whole / "round_0" / "manifest.json")["stages"]["members/sft"]["devices"] == {"sft-training": "cpu"}
     assert all(m1["stages"][s]["status"] == "done" for s in round_stages(1, members))
     assert m1["committee"] == ["r0-sft"] and m1["start"] == "r0-sft" and 0 <= m1["rm_accuracy"]["accuracy"] <= 1
     assert m1["promotion"]["committee"] and m1["promotion"]["rule"]["top_k"] == 2

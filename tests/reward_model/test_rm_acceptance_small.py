@@ -24,7 +24,7 @@ def test_tiny_rm_ranks_heldout_safety_pairs_well_above_chance(tokenizer, backbon
 
     torch.manual_seed(0)
     rm = MultiHeadRewardModel(MultiHeadRewardConfig(lm_config=backbone_config))
-    cfg = RMTrainConfig(output_dir=str(tmp_path), learning_rate=3e-3, num_epochs=2, batch_size=16,
+    cfg = RMTrainConfig(out=str(tmp_path), learning_rate=3e-3, epochs=2, batch_size=16,
                         max_length=None, warmup_steps=0.05, grading_weight=0.1, logging_steps=1000,
                         save_model=False)
     metrics = train_reward_model(rm, tokenizer, to_dataset(train), to_dataset(held), cfg)

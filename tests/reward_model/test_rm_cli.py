@@ -18,12 +18,13 @@ def prefs(tmp_path_factory):
 def test_train_eval_score(prefs, tiny_base_dir, tmp_path, capsys):
     out = tmp_path / "rm"
     assert cli_main(["rm", "train", "--data", str(prefs), "--out", str(out), "--base", str(tiny_base_dir),
-                     "num_epochs=1", "batch_size=8", "max_length=512"]) == 0
+                     "epochs=1", "batch_size=8", "max_length=512"]) == 0
     printed = capsys.readouterr().out
     assert "pairwise accuracy" in printed and "significantly_better" in printed
     meta = json.loads((out / "meta.json").read_text())
     assert meta["train_pairs"] + meta["heldout_pairs"] <= 160 and meta["heldout_pairs"] > 0
     assert (out / "config.yaml").is_file() and (out / "metrics.jsonl").is_file()
+    assert not (out / "work").exists() and not list(tmp_path.glob(".rm.tmp-*"))  # staging published, work dropped
 
     report = tmp_path / "eval.json"
     assert cli_main(["rm", "eval", "--model", str(out), "--data", str(prefs), "--json", str(report)]) == 0

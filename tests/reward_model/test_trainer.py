@@ -10,12 +10,12 @@ from transformers import AutoModel
 from reward_model.evaluate import evaluate_preferences
 from reward_model.losses import level_to_prob, rm_loss
 from reward_model.scorer import RewardScorer
-from reward_model.trainer import MultiHeadRewardTrainer, RMTrainConfig, cpu_safe_reward_config, train_reward_model
+from reward_model.trainer import MultiHeadRewardTrainer, RMTrainConfig, reward_config, train_reward_model
 
 
 def _trainer(rm, tokenizer, rows, tmp_path, **kwargs):
-    args = cpu_safe_reward_config(str(tmp_path), max_steps=12, per_device_train_batch_size=8,
-                                  learning_rate=3e-3, logging_steps=1, disable_tqdm=True)
+    args = reward_config(str(tmp_path), max_steps=12, per_device_train_batch_size=8,
+                         learning_rate=3e-3, logging_steps=1, disable_tqdm=True)
     return MultiHeadRewardTrainer(rm, args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
                                   **kwargs)
 
@@ -84,7 +84,7 @@ def test_trainer_validation_names_row_and_drops_identical(rm, tokenizer, make_ro
 def test_train_reward_model_end_to_end(rm, tokenizer, make_rows, tmp_path):
     rows = make_rows(24)
     rows[0]["rejected"] = rows[0]["chosen"]
-    cfg = RMTrainConfig(output_dir=str(tmp_path / "rm"), max_steps=4, batch_size=8, learning_rate=3e-3,
+    cfg = RMTrainConfig(out=str(tmp_path / "rm"), max_steps=4, batch_size=8, learning_rate=3e-3,
                         hard_labels=True, grading_weight=0.0, logging_steps=2)
     metrics = train_reward_model(rm, tokenizer, Dataset.from_list(rows), Dataset.from_list(make_rows(8, seed=3)), cfg)
     assert metrics["n_dropped_identical"] == 1 and metrics["n_train_pairs"] == 23

@@ -102,15 +102,18 @@ class Knobs:
 
 def test_only_the_main_process_writes_a_member(tmp_path, tiny_lm, tiny_tokenizer, monkeypatch):
     """A non-main process trains but neither writes nor publishes, and leaves nothing behind."""
+    from afm_align import member_io
     from alignment import members
 
     monkeypatch.setattr(members, "is_main_process", lambda: False)
+    monkeypatch.setattr(member_io, "is_main_process", lambda: False)
     out = tmp_path / "members" / "m"
     with members.member_staging(out) as stage:
         members.write_member(stage, tiny_lm, tiny_tokenizer, meta={"member": "m"}, cfg=Knobs())
         assert not any(stage.iterdir())
     assert list((tmp_path / "members").iterdir()) == []
     monkeypatch.setattr(members, "is_main_process", lambda: True)
+    monkeypatch.setattr(member_io, "is_main_process", lambda: True)
     with members.member_staging(out) as stage:
         members.write_member(stage, tiny_lm, tiny_tokenizer, meta={"member": "m"}, cfg=Knobs())
     assert members.is_member(out) and only_child(tmp_path / "members") == out
@@ -181,7 +184,7 @@ def test_mdloo_two_processes_complete_with_one_member(setup, rm_runs, tmp_path):
     _, rm_dir, _ = rm_runs
     launch(["train", "mdloo", "--from", str(setup / "base"), "--data", str(setup / "prompts"),
             "--out", str(tmp_path / "two" / "mdloo"), "--rm", str(rm_dir), "verifier_weight=0", "steps=2",
-            "num_iterations=2", "prompts_per_step=2", "k=4", "max_new_tokens=8", "lr=0.01", "seed=0"])
+            "num_iterations=2", "prompts_per_step=2", "k=4", "max_new_tokens=8", "learning_rate=0.01", "seed=0"])
     member = only_child(tmp_path / "two")
     meta = json.loads((member / "meta.json").read_text())
     assert meta["recipe"] == "mdloo" and (member / "config.json").is_file()

@@ -9,15 +9,15 @@ the tokenizer's EOS (`<|im_end|>` for our ChatML template). The result keeps the
 carries token counts and wall time for throughput benchmarks. `generate(...)` returns only the texts.
 A progress bar counts prompts. Sampling is seeded (`seed`) without disturbing the caller's RNG state.
 
-vLLM: with `backend="vllm"` (or `"auto"` when vLLM is installed and a GPU is present) generation goes
-through `vllm.LLM`, which loads the weights from the model's own directory (`model.name_or_path`): use it
-for saved checkpoints (rejection sampling, evaluation), not for a policy whose weights changed in memory.
-That branch is import-guarded and untested here (vLLM is not installed on the CPU machines).
+vLLM: `sample_vllm(path, ...)` generates from a saved checkpoint directory through `vllm.LLM`
+(`resolve_backend("auto")` picks it when vLLM is installed and a GPU is present). The caller that loads
+members, `afm_align.member_io.generate_from`, chooses the backend; an in-memory policy (SFT checkpoint
+selection, RL) always uses the HF path. The vLLM branch is import-guarded and untested on the CPU machines.
 
 What it simplifies: no continuous batching or KV-cache reuse across batches; completions are decoded with
 special tokens skipped.
 
-Run: `python -c "from alignment.generation import generate; help(generate)"`;
+Run: `python -c "from afm_align.generation import generate; help(generate)"`;
 tests: `python -m pytest tests/alignment/test_generation.py`.
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from afm_align.errors import UserError
 from afm_align.tracking import progress
 
 
@@ -49,7 +50,7 @@ class Generations:
 def render(tokenizer, prompts: list[list[dict]]) -> list[list[int]]:
     """Token ids of each chat prompt with the generation prompt appended (the template is applied once)."""
     if not tokenizer.chat_template:
-        raise ValueError("the tokenizer has no chat template, so chat prompts cannot be rendered for generation.")
+        raise UserError("the tokenizer has no chat template, so chat prompts cannot be rendered for generation.")
     out = []
     for messages in prompts:
         if isinstance(messages, str):
@@ -131,40 +132,59 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None and torch.cuda.is_available()
 
 
-def _vllm_generate(model, tokenizer, encoded, k, max_new_tokens, temperature, top_p, batch_size, seed):
-    """vLLM branch (untested here): loads the weights from `model.name_or_path`."""
-    from vllm import LLM, SamplingParams  # noqa: PLC0415 - optional dependency
+def resolve_backend(backend: str) -> str:
+    """`auto` -> `vllm` when vLLM is installed and a GPU is present, else `hf`; an unknown name is a UserError."""
+    if backend == "auto":
+        return "vllm" if vllm_available() else "hf"
+    if backend not in ("hf", "vllm"):
+        raise UserError(f"unknown generation backend '{backend}'; choose one of: auto, hf, vllm.")
+    if backend == "vllm" and not vllm_available():
+        raise UserError("generation backend 'vllm' needs the vllm package and a CUDA GPU (pip install -e '.[gpu]').")
+    return backend
 
-    path = Path(str(getattr(model, "name_or_path", "")))
-    if not path.is_dir():
-        raise ValueError("vLLM generation needs a model loaded from a local directory (model.name_or_path).")
-    llm = LLM(model=str(path), seed=seed, dtype="auto")
-    params = SamplingParams(n=k, temperature=max(temperature, 0.0), top_p=top_p, max_tokens=max_new_tokens,
-                            stop_token_ids=[tokenizer.eos_token_id], seed=seed)
+
+def sample_vllm(path: str | Path, tokenizer, prompts: list[list[dict]], *, k: int = 1, max_new_tokens: int = 128,
+                temperature: float = 1.0, top_p: float = 1.0, seed: int = 0, dtype: str = "auto") -> Generations:
+    """K completions per chat prompt from the checkpoint saved at `path`, through `vllm.LLM`.
+
+    vLLM loads the weights from the directory itself, so this serves saved checkpoints (committee sampling,
+    rejection sampling, evaluation), never a policy whose weights changed in memory. Greedy (temperature 0)
+    gives one answer repeated K times, as the HF path does.
+    """
+    from vllm import LLM, SamplingParams  # noqa: PLC0415 - optional dependency (the `gpu` extra)
+
+    start = time.perf_counter()
+    encoded = render(tokenizer, prompts)
+    llm = LLM(model=str(path), seed=seed, dtype=dtype)
+    greedy = temperature <= 0
+    params = SamplingParams(n=1 if greedy else k, temperature=0.0 if greedy else temperature, top_p=top_p,
+                            max_tokens=max_new_tokens, stop_token_ids=[tokenizer.eos_token_id], seed=seed)
     outputs = llm.generate([{"prompt_token_ids": ids} for ids in encoded], params)
-    return [[list(c.token_ids) for c in out.outputs] for out in outputs]
-
-
-BACKENDS = {"hf": _hf_generate, "vllm": _vllm_generate}
+    ids = [[list(c.token_ids) for c in out.outputs] * (k if greedy else 1) for out in outputs]
+    texts = [tokenizer.batch_decode(samples, skip_special_tokens=True) for samples in ids]
+    del llm
+    return Generations(texts=texts, prompt_tokens=sum(len(e) for e in encoded),
+                       completion_tokens=sum(len(c) for samples in ids for c in samples),
+                       seconds=time.perf_counter() - start)
 
 
 def sample(model, tokenizer, prompts: list[list[dict]], *, k: int = 1, max_new_tokens: int = 128,
            temperature: float = 1.0, top_p: float = 1.0, batch_size: int = 32, seed: int = 0,
-           backend: str = "hf") -> Generations:
-    """K completions for each chat prompt (in prompt order), with token counts and wall time."""
+           ) -> Generations:
+    """K completions for each chat prompt (in prompt order) from an in-memory model, with counts and wall time.
+
+    This is the Hugging Face path; the vLLM path (`sample_vllm`) starts from a saved directory, and
+    `afm_align.member_io.generate_from` chooses between them.
+    """
     if k < 1 or max_new_tokens < 1 or batch_size < 1:
-        raise ValueError(f"k, max_new_tokens and batch_size must be at least 1 (got {k}, {max_new_tokens}, {batch_size}).")
+        raise UserError(f"k, max_new_tokens and batch_size must be at least 1 (got {k}, {max_new_tokens}, {batch_size}).")
     if not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}.")
-    if backend == "auto":
-        backend = "vllm" if vllm_available() else "hf"
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown generation backend '{backend}'; choose one of: auto, {', '.join(BACKENDS)}.")
+        raise UserError(f"top_p must be in (0, 1], got {top_p}.")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     start = time.perf_counter()
     encoded = render(tokenizer, prompts)
-    ids = BACKENDS[backend](model, tokenizer, encoded, k, max_new_tokens, temperature, top_p, batch_size, seed)
+    ids = _hf_generate(model, tokenizer, encoded, k, max_new_tokens, temperature, top_p, batch_size, seed)
     texts = [tokenizer.batch_decode(samples, skip_special_tokens=True) for samples in ids]
     return Generations(
         texts=texts,
@@ -175,8 +195,7 @@ def sample(model, tokenizer, prompts: list[list[dict]], *, k: int = 1, max_new_t
 
 
 def generate(model, tokenizer, prompts: list[list[dict]], *, k: int = 1, max_new_tokens: int = 128,
-             temperature: float = 1.0, top_p: float = 1.0, batch_size: int = 32, seed: int = 0,
-             backend: str = "hf") -> list[list[str]]:
+             temperature: float = 1.0, top_p: float = 1.0, batch_size: int = 32, seed: int = 0) -> list[list[str]]:
     """K completion texts per chat prompt, in prompt order (see `sample` for counts and timing)."""
     return sample(model, tokenizer, prompts, k=k, max_new_tokens=max_new_tokens, temperature=temperature,
-                  top_p=top_p, batch_size=batch_size, seed=seed, backend=backend).texts
+                  top_p=top_p, batch_size=batch_size, seed=seed).texts

@@ -3,7 +3,8 @@ the answer, stop at EOS, token counts, bad arguments rejected."""
 import pytest
 import torch
 
-from alignment.generation import _cut_at_eos, generate, render, sample
+from afm_align.errors import UserError
+from afm_align.generation import _cut_at_eos, generate, render, resolve_backend, sample
 
 PROMPTS = [
     [{"role": "user", "content": "1 + 2 = "}],
@@ -71,4 +72,15 @@ def test_bad_arguments(tiny_lm, tiny_tokenizer):
     with pytest.raises(ValueError, match="top_p"):
         generate(tiny_lm, tiny_tokenizer, PROMPTS, top_p=0)
     with pytest.raises(ValueError, match="unknown generation backend"):
-        generate(tiny_lm, tiny_tokenizer, PROMPTS, backend="tgi")
+        resolve_backend("tgi")
+
+
+def test_auto_picks_hf_without_vllm_and_a_gpu_and_vllm_asked_without_it_is_a_user_error(monkeypatch):
+    import afm_align.generation as g
+
+    monkeypatch.setattr(g, "vllm_available", lambda: False)
+    assert resolve_backend("auto") == "hf" and resolve_backend("hf") == "hf"
+    with pytest.raises(UserError, match="needs the vllm package and a CUDA GPU"):
+        resolve_backend("vllm")
+    monkeypatch.setattr(g, "vllm_available", lambda: True)
+    assert resolve_backend("auto") == "vllm"

@@ -1,0 +1,245 @@
+"""Member I/O: the one place that puts a checkpoint on a device, generates with it, frees it, publishes a staged
+folder and builds a trainer's arguments. Every stage of every recipe and round goes through it.
+
+Why one module: a device chosen in three places drifts (before this module, only evaluation moved members to
+CUDA, so committee and rejection sampling ran on the CPU of a GPU machine). Here:
+- `device()` is chosen once per process: `$AFM_ALIGN_DEVICE` when set (`cpu`, `cuda`, `cuda:1`, `meta` in
+  tests), else CUDA when present, else the CPU. `stage_device(stage)` is what a stage asks: it returns
+  `device()`, logs `device <stage>: <device>` once per stage and records it in `DEVICES` (tests read that).
+- `dtype(bf16)`: bfloat16 where the preset says `bf16: true`, float32 where it says false; for inference
+  (`bf16=None`, the default of `load` and `generate_from`) bfloat16 on a GPU that supports it, else float32.
+- `load(path, stage=...)` loads a member, a base or a trainer checkpoint for inference on the stage's device
+  (`load_for_training` leaves placement to the trainer, whose arguments come from `trainer_args`);
+  `free(model)` drops it and returns cached GPU memory; `loaded(...)` does both around a block.
+- `generate_from(path, prompts, stage=..., backend=...)` samples from a saved checkpoint through
+  `afm_align.generation`: the vLLM backend when asked, or with `auto` when vLLM is installed and a GPU is
+  present; the Hugging Face backend otherwise. One member is in memory at a time.
+- `staged_dir(out, required=..., drop=...)` yields a temporary sibling of `out` and publishes it with one
+  rename when the block succeeds (under `accelerate launch` only the main process publishes; all wait);
+  a crash never leaves a half-written folder, and nothing outside the staging folder is touched.
+- `trainer_args(TRLConfig, output_dir, stage=..., ...)` builds any TRL / transformers config safe on this
+  device: bf16 only when asked, gradient checkpointing off, trackers from `report_to` (checked, off by
+  default), no dataloader workers, no checkpoints unless asked, `use_cpu` when the device is the CPU.
+
+Run: `python -c "from afm_align.member_io import device; print(device())"`.
+"""
+from __future__ import annotations
+
+import gc
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+from afm_align.errors import UserError
+from afm_align.store import publish_dir
+
+logger = logging.getLogger(__name__)
+
+DEVICES: dict[str, str] = {}  # stage -> the device it ran on, in this process (what tests and logs read)
+TRACKERS = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb", "mlflow": "mlflow"}  # name -> package
+TRACKING_DIR = "tracking"  # a member's tracker logs (tensorboard event files), kept when the member is published
+
+
+# ---- device and dtype ----------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def device():
+    """The device of every model in this process: $AFM_ALIGN_DEVICE, else CUDA when present, else the CPU."""
+    import torch
+
+    chosen = os.environ.get("AFM_ALIGN_DEVICE", "").strip()
+    if chosen:
+        try:
+            return torch.device(chosen)
+        except RuntimeError:
+            raise UserError(f"AFM_ALIGN_DEVICE={chosen!r} is not a torch device (try cpu or cuda)") from None
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def stage_device(stage: str):
+    """The device `stage` runs on (always `device()`), logged once per stage and recorded in `DEVICES`."""
+    dev = device()
+    if DEVICES.get(stage) != str(dev):
+        DEVICES[stage] = str(dev)
+        logger.info("device %s: %s", stage, dev)
+        if os.environ.get("AFM_ALIGN_LOG_DEVICES") == "1":
+            print(f"device {stage}: {dev}", flush=True)
+    return dev
+
+
+def dtype(bf16: bool | None = False):
+    """bfloat16 where the preset says so (`bf16=True`), float32 where it says not; `None` (inference): bfloat16
+    on a GPU that supports it, float32 on the CPU (where bf16 matmuls are slow)."""
+    import torch
+
+    if bf16 is None:
+        dev = device()
+        bf16 = dev.type == "cuda" and torch.cuda.is_bf16_supported()
+    return torch.bfloat16 if bf16 else torch.float32
+
+
+def set_threads() -> None:
+    """Use `$AFM_ALIGN_THREADS` torch threads when set (the round runner fixes them; default: torch's choice)."""
+    if os.environ.get("AFM_ALIGN_THREADS"):
+        import torch
+
+        torch.set_num_threads(int(os.environ["AFM_ALIGN_THREADS"]))
+
+
+# ---- loading, freeing --------------------------------------------------------------------------------
+
+def load_for_training(path: str | Path, *, stage: str):
+    """(model, tokenizer) of a checkpoint to train, in float32 (the optimiser's master weights; bf16 is the
+    trainer's mixed precision, from `trainer_args`); the trainer places it on the stage's device."""
+    from afm_align.base_model import load_base
+
+    if not Path(path).is_dir():
+        raise UserError(f"from_checkpoint {path}: no such checkpoint directory.")
+    stage_device(stage)
+    set_threads()
+    model, tokenizer = load_base(path, dtype=dtype(False))
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def place(model, *, stage: str):
+    """`model` moved to the stage's device, in eval mode (for generation or scoring)."""
+    dev = stage_device(stage)
+    if dev.type != "meta" and next(model.parameters()).device != dev:
+        model = model.to(dev)
+    return model.eval()
+
+
+def load(path: str | Path, *, stage: str, bf16: bool | None = None):
+    """(model, tokenizer) of a member or base directory, on the stage's device, ready to generate."""
+    from afm_align.base_model import load_base
+
+    set_threads()
+    model, tokenizer = load_base(path, dtype=dtype(bf16))
+    return place(model, stage=stage), tokenizer
+
+
+def free(model) -> None:
+    """Drop a model and give cached GPU memory back (one member in memory at a time)."""
+    import torch
+
+    del model
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+@contextmanager
+def loaded(path: str | Path, *, stage: str, bf16: bool | None = None) -> Iterator[tuple]:
+    """`load` for the length of a block, then `free`."""
+    model, tokenizer = load(path, stage=stage, bf16=bf16)
+    try:
+        yield model, tokenizer
+    finally:
+        free(model)
+
+
+# ---- generation ----------------------------------------------------------------------------------------
+
+def generate_from(path: str | Path, prompts: list, *, stage: str, k: int = 1, max_new_tokens: int = 128,
+                  temperature: float = 1.0, top_p: float = 1.0, batch_size: int = 32, seed: int = 0,
+                  backend: str = "auto", bf16: bool | None = None) -> list[list[str]]:
+    """K completion texts per chat prompt from the checkpoint at `path` (vLLM or HF, see the module doc)."""
+    import torch
+
+    from afm_align import generation
+
+    if generation.resolve_backend(backend) == "vllm":
+        from transformers import AutoTokenizer
+
+        stage_device(stage)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        return generation.sample_vllm(path, tokenizer, prompts, k=k, max_new_tokens=max_new_tokens,
+                                      temperature=temperature, top_p=top_p, seed=seed,
+                                      dtype="bfloat16" if dtype(bf16) == torch.bfloat16 else "float32").texts
+    with loaded(path, stage=stage, bf16=bf16) as (model, tokenizer):
+        return generation.generate(model, tokenizer, prompts, k=k, max_new_tokens=max_new_tokens,
+                                   temperature=temperature, top_p=top_p, batch_size=batch_size, seed=seed)
+
+
+# ---- publishing ----------------------------------------------------------------------------------------
+
+def is_main_process() -> bool:
+    """True in a plain run and in the main process of an `accelerate launch` run."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def wait_for_everyone() -> None:
+    """A barrier across the processes of an `accelerate launch` run; nothing in a plain run."""
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()
+
+
+@contextmanager
+def staged_dir(out: str | Path, *, required: str | None = None, drop: str | None = None) -> Iterator[Path]:
+    """Yield a temporary sibling of `out`; when the block succeeds, publish it as `out` with one rename.
+
+    `required`: a file the block must have written (else RuntimeError: the folder is not published);
+    `drop`: a subfolder removed before publishing (trainer checkpoints), after its tracker logs
+    (`<drop>/runs`, tensorboard's event files) are moved to `tracking/`. Under `accelerate launch` only the
+    main process publishes, and no process returns before the folder is in place.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield stage
+        if is_main_process():
+            if required and not (stage / required).is_file():
+                raise RuntimeError(f"{out}: the recipe finished without writing {required}")
+            if drop:
+                if (stage / drop / "runs").is_dir():
+                    shutil.move(str(stage / drop / "runs"), str(stage / TRACKING_DIR))
+                shutil.rmtree(stage / drop, ignore_errors=True)
+            publish_dir(stage, out)  # replaces an older folder only once the new one is complete
+        wait_for_everyone()
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+# ---- trainer arguments ---------------------------------------------------------------------------------
+
+def check_report_to(report_to: str) -> str:
+    """`none` or comma-separated tracker names whose packages are installed; else a one-line UserError."""
+    names = [n.strip() for n in str(report_to or "none").split(",") if n.strip()]
+    if names in ([], ["none"]):
+        return "none"
+    for name in names:
+        if name not in TRACKERS:
+            raise UserError(f"report_to '{name}' is not a tracker; choose none or some of: {', '.join(TRACKERS)}")
+        if importlib.util.find_spec(TRACKERS[name]) is None:
+            raise UserError(f"report_to {name} needs the {TRACKERS[name]} package "
+                            f"(pip install {TRACKERS[name]}, or pip install -e '.[tracking]')")
+    return ",".join(names)
+
+
+def trainer_args(config_cls, output_dir: str | Path, *, stage: str, bf16: bool = False, report_to: str = "none",
+                 **fields):
+    """A TRL / transformers training config safe on this device, then `fields` on top.
+
+    TRL defaults to bf16 and gradient checkpointing, which fail or crawl on a CPU: both are off unless asked.
+    Trackers come from `report_to` (TRL's own integrations; `metrics.jsonl` is written either way); data
+    loads in the main process; nothing is saved or pushed unless `fields` says so.
+    """
+    dev = stage_device(stage)
+    trackers = check_report_to(report_to)
+    base = dict(output_dir=str(output_dir), bf16=bool(bf16), fp16=False, gradient_checkpointing=False,
+                activation_checkpointing=False, report_to=trackers.split(",") if trackers != "none" else "none",
+                dataloader_num_workers=0, dataloader_pin_memory=dev.type == "cuda", save_strategy="no",
+                save_only_model=True, disable_tqdm=os.environ.get("AFM_ALIGN_QUIET") == "1", push_to_hub=False,
+                logging_strategy="steps", logging_first_step=True, use_cpu=dev.type == "cpu")
+    return config_cls(**{**base, **fields})

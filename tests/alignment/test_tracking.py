@@ -1,0 +1,29 @@
+"""`report_to` in every recipe: TRL's own tracker integrations write beside the member; off by default."""
+import pytest
+
+from afm_align.cli import main as cli_main
+
+
+@pytest.fixture
+def data(recipe_data):
+    return recipe_data
+
+
+@pytest.mark.parametrize("recipe, dataset, extra", [
+    ("sft", "sft", ["max_steps=2", "batch_size=4"]),
+    ("dpo", "prefs", ["max_steps=2", "batch_size=4", "min_level=0"]),
+    ("mdloo", "prompts", ["steps=1", "prompts_per_step=2", "k=2", "max_new_tokens=6"]),
+])
+def test_report_to_tensorboard_keeps_event_files_in_the_member(recipe, dataset, extra, data, tiny_base_dir, tmp_path):
+    out = tmp_path / recipe
+    assert cli_main(["train", recipe, "--from", str(tiny_base_dir), "--data", str(data / dataset), "--out", str(out),
+                     "report_to=tensorboard", *extra]) == 0
+    assert list((out / "tracking").rglob("events.out.tfevents*")), sorted(p.name for p in out.rglob("*"))
+    assert not (out / "work").exists()
+
+
+def test_no_tracker_by_default(data, tiny_base_dir, tmp_path):
+    out = tmp_path / "sft"
+    assert cli_main(["train", "sft", "--from", str(tiny_base_dir), "--data", str(data / "sft"), "--out", str(out),
+                     "max_steps=1", "batch_size=4"]) == 0
+    assert not (out / "tracking").exists() and (out / "metrics.jsonl").is_file()
