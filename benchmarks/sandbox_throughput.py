@@ -2,7 +2,7 @@
 
 Prints programs per second and the statuses seen; `--json FILE` also writes the figure as JSON.
 Programs are tiny (print, a loop, passing and failing asserts), so this measures the per-program
-overhead (namespaces, uid switch, interpreter start, temp dir) rather than the programs themselves.
+overhead (bwrap or namespaces, uid switch, interpreter start, temp dir) rather than the programs themselves.
 Sequential on purpose: the dev machine has 2 shared cores.
 
 Run: `python benchmarks/sandbox_throughput.py --n 50 --json benchmarks/results/sandbox_throughput.json`
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be at least 1")
-    mode = sandbox._plan().mode  # probe outside the timed loop
+    mode = sandbox.isolation_mode()  # probe outside the timed loop
     statuses: Counter[str] = Counter()
     start = time.perf_counter()
     for i in range(args.n):

@@ -16,15 +16,14 @@ takes the last python block (else the last unlabelled block, an unclosed block r
 the text, or finally the whole text) and runs it against the hidden tests in the sandbox; the score is
 passed/total (1.0 = all pass). Model-written code runs only through `synth.sandbox`.
 
-`verify` runs one completion through `run_tests` (one process, ~0.1 s). `verify_many` (used by
-`reward`) batches many (solution, tests) jobs into a few `run_python` processes: each job runs in its
-own namespace under try/except with a per-job alarm and reports "<nonce> <job> <passed>" on stdout; a
-job that kills its process is scored 0 only when it was first in its batch (the rest are re-run), so
-one crash cannot zero a whole batch. Simplification: jobs in one batch share a process, so a solution
-that patches modules (not builtins, which are copied per job) can disturb later jobs of its batch.
+`verify` runs one completion through `run_tests` (one sandbox process, ~50 ms). `verify_many` (used by
+`reward`) runs every (solution, tests) job the same way, one process per job and PARALLEL_JOBS at once,
+so no completion can reach another's score (a shared process let one walk interpreter frames into the
+others' jobs). `run_tests` compares `assert f(x) == y` tests by exact builtin values, so an object whose
+`__eq__` always returns True scores 0; honest results score as before (2.0 == 2 still passes).
 A program that crashes or fails its tests is a plain 0; a malformed verifier (no list of test strings) or
 an exception on the host side (the sandbox failing) is the verifier's fault: 0, and counted as a code
-verifier error (`synth.families.record_verifier_error`).
+verifier error (`synth.families.record_verifier_error`). No sandbox at all (`SandboxUnavailable`) raises.
 
 AFM's execution-based rejection sampling [spec 6.3]: `select_solution` runs every candidate against the
 tests and keeps the one passing most, or drops the question when its pass fraction is below the
@@ -37,22 +36,23 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import pickle
 import random
 import re
-import secrets
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from tqdm import tqdm
 
 from afm_align.errors import UserError
 from synth.code_problems import BY_NAME, Problem, by_identity, draw, functions
 from synth.families import record_verifier_error
-from synth.sandbox import run_python, run_tests
+from synth.sandbox import SandboxUnavailable, run_tests
 
 DOMAIN = "code"
 MAX_DIFFICULTY = 3
-JOB_TIMEOUT_S = 2.0          # per solution, in verify and in each batched job
-BATCH_SIZE = 400             # jobs per sandbox process in verify_many
+JOB_TIMEOUT_S = 2.0          # per solution: the program's own time for the solution and all its tests
+PARALLEL_JOBS = min(16, 2 * (os.cpu_count() or 1))  # sandbox processes at once: each waits much of its ~25 ms
 GOOD = {"instruction_following": 2, "verbosity": 2, "truthfulness": 2, "harmlessness": 2}
 INSTRUCTION = "Reply with the function in a ```python code block."
 
@@ -154,88 +154,41 @@ def _tests_of(verifier) -> tuple[list[str], float] | None:
 
 
 def verify(completion: str, verifier: dict) -> float:
-    """Fraction of hidden tests the completion's code passes (one sandbox process); never raises."""
+    """Fraction of hidden tests the completion's code passes (one sandbox process); raises only SandboxUnavailable."""
     try:
         parsed = _tests_of(verifier)
         if parsed is None:
             raise ValueError(_MALFORMED)
         if not isinstance(completion, str):
             return 0.0
-        passed, total = run_tests(extract_code(completion), parsed[0], timeout_s=parsed[1] + 3.0)
+        passed, total = run_tests(extract_code(completion), parsed[0], timeout_s=parsed[1])
         return passed / total if total else 0.0
+    except SandboxUnavailable:
+        raise  # the user must install bubblewrap (or opt in): not a 0 for this row
     except Exception as exc:  # the verifier's fault (a bad spec, the sandbox failing): 0, counted
         record_verifier_error(DOMAIN, exc)
         return 0.0
 
 
-_DRIVER = r'''
-import builtins as _bi, io as _io, json as _json, os as _os, signal as _sig, sys as _sys
-
-def _driver(nonce, jobs):
-    out, pristine = _os.dup(1), dict(_bi.__dict__)
-    class Timeout(BaseException):
-        pass
-    def on_alarm(signum, frame):
-        raise Timeout()
-    for i, (code, tests, limit) in enumerate(jobs):
-        _sys.stdout, _sys.stderr, passed = _io.StringIO(), _io.StringIO(), 0
-        try:
-            _sig.signal(_sig.SIGALRM, on_alarm)
-            _sig.setitimer(_sig.ITIMER_REAL, limit)
-            namespace = {"__name__": "__main__", "__builtins__": dict(pristine)}
-            exec(compile(code, "solution.py", "exec"), namespace)
-            for test in tests:
-                try:
-                    exec(compile(test, "test.py", "exec"), namespace)
-                    passed += 1
-                except Timeout:
-                    raise
-                except BaseException:
-                    pass
-        except BaseException:
-            pass
-        finally:
-            _sig.setitimer(_sig.ITIMER_REAL, 0)
-        _os.write(out, ("\n%s %d %d\n" % (nonce, i, passed)).encode())
-
-_driver(NONCE, _json.loads(JOBS))
-'''
-
-
-def _run_batch(jobs: list[tuple[str, list[str], float]]) -> tuple[dict[int, int], object]:
-    """Run jobs in one sandbox process; returns ({job index: passed} for jobs that reported, result)."""
-    nonce = secrets.token_hex(8)
-    source = _DRIVER.replace("NONCE", repr(nonce)).replace("JOBS", repr(json.dumps(jobs)))
-    timeout = 5.0 + max(limit for _, _, limit in jobs) + 0.02 * len(jobs)
-    result = run_python(source, timeout_s=timeout)
-    done: dict[int, int] = {}
-    for match in re.finditer(rf"^{nonce} (\d+) (\d+)$", result.stdout, re.M):
-        i, passed = int(match.group(1)), int(match.group(2))
-        if i < len(jobs) and passed <= len(jobs[i][1]):
-            done.setdefault(i, passed)
-    return done, result
-
-
 def run_jobs(jobs: list[tuple[str, list[str], float]], desc: str | None = None) -> list[int]:
-    """Tests passed by each (code, tests, timeout) job, batched into few sandbox processes."""
-    results: list[int | None] = [None] * len(jobs)
-    pending, first = list(range(len(jobs))), True
+    """Tests passed by each (code, tests, timeout) job: one sandbox process per job, PARALLEL_JOBS at once.
+
+    Raises when the sandbox itself fails (SandboxError) or is unavailable (SandboxUnavailable)."""
+    results: list[int] = [0] * len(jobs)
     bar = tqdm(total=len(jobs), desc=desc, disable=desc is None)
-    while pending:
-        batch = pending[:BATCH_SIZE]
-        done, result = _run_batch([jobs[i] for i in batch])
-        if first and not done and not run_python("print('ok')").ok:
-            raise RuntimeError(f"the sandbox cannot run programs: {result.stderr[-500:]}")
-        first = False
-        for local, passed in done.items():
-            results[batch[local]] = passed
-        missing = [idx for local, idx in enumerate(batch) if local not in done]
-        if missing and missing[0] == batch[0]:
-            results[batch[0]] = 0  # it killed a process on its own: a crash scores 0
-            missing = missing[1:]
-        bar.update(len(batch) - len(missing))
-        pending = missing + pending[len(batch):]
-    bar.close()
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_JOBS, max(1, len(jobs)))) as pool:
+        futures = {pool.submit(run_tests, code, tests, timeout_s=limit): i
+                   for i, (code, tests, limit) in enumerate(jobs)}
+        try:
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()[0]
+                bar.update(1)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        finally:
+            bar.close()
     return results
 
 

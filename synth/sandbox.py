@@ -1,119 +1,93 @@
-"""Run model-written Python in a throw-away, resource-limited child process; nothing else runs such code.
+"""Run model-written Python in a throw-away, isolated, resource-limited child process; nothing else runs such code.
 
 `run_python(source)` returns a `SandboxResult` (status ok / error / timeout / memory / killed, capped
-stdout and stderr, elapsed seconds, return code) and never raises for anything the program does.
-`run_tests(solution, tests)` runs a solution against assert-statement tests in one sandbox process and
-returns (passed, total): the code family uses it for execution-based rejection sampling and rewards.
+stdout and stderr, the program's own elapsed seconds, return code) and never raises for anything the
+program does. `run_tests(solution, tests)` runs a solution against assert-statement tests in one sandbox
+process and returns (passed, total): the code family uses it for execution-based rejection sampling and
+rewards. `isolation_mode()` names the isolation in use, for run manifests.
 
-Layers of isolation, chosen once per process by probing what the kernel allows (`_plan()`, cached):
-- every mode: a fresh temporary working directory (also HOME and TMPDIR, deleted afterwards), a
-  stripped environment (PATH=/usr/bin:/bin, LANG; `python -I -B -X utf8` ignores PYTHON* variables),
-  rlimits set with `resource.setrlimit` in `preexec_fn` (RLIMIT_CPU soft = timeout + 2 s, RLIMIT_AS =
-  memory_mb, RLIMIT_FSIZE = 16 MiB, RLIMIT_CORE = 0, RLIMIT_NPROC = 64 where the child gets its own
-  uid), its own session (`start_new_session`), and a wall-clock timeout that SIGKILLs the process group.
-- "namespaces" (root with util-linux `unshare`; what this dev machine uses): new PID, network and
-  mount namespaces. The child runs as a fresh unprivileged uid (random, in 2,000,000..2,999,999, so
-  RLIMIT_NPROC is per run and one sandbox cannot signal another) via `setpriv`: most of the filesystem
-  is read-only to it, root-owned /proc/<pid>/environ files are unreadable, and killing root processes
-  fails with EPERM. The network namespace has only a down loopback, so every connect fails. Killing
-  the namespace's init (a small `sh`, with `--kill-child`) kills every process in it, so fork bombs
-  and daemons that call setsid() cannot outlive the run. If the interpreter lies under a directory an
-  unprivileged uid cannot traverse (here sys.base_prefix is under /root, mode 0700), that directory is
-  covered inside the mount namespace by an empty tmpfs into which only the interpreter prefix is bind-
-  mounted back: it also hides the rest of it from the program.
-- "userns" (not root, unprivileged user namespaces allowed): `unshare --map-root-user` with new PID and
-  network namespaces; the child keeps our uid outside, so files we can write stay writable to it.
-- "setuid" (root, no usable `unshare`): the fresh uid is set in preexec_fn; no network isolation.
-- "plain" (neither): rlimits only (no RLIMIT_NPROC: it would count all of our own processes).
-Without a network namespace a prelude replaces `socket.socket` and friends with functions that raise
-PermissionError. The prelude is NOT a security boundary (ctypes or `_socket` internals get around it);
-it only stops honest code from reaching the network by accident.
+Isolation (details in `synth.sandbox_plans`): "bwrap" (bubblewrap) when installed and working, else
+"namespaces" (root with util-linux unshare + setpriv), probed once per process. Both give the program a
+fresh unprivileged uid (or a user namespace), new PID (with a fresh /proc) and network namespaces, and
+private size-capped tmpfs /tmp, /var/tmp and /dev/shm that vanish with the run; bwrap shows it nothing
+of the host but read-only /usr and the interpreter. With neither, every run raises `SandboxUnavailable`
+(a UserError saying how to get bubblewrap) unless AFM_ALIGN_UNSAFE_SANDBOX=1 opts in to
+"unsafe-rlimits-only" (rlimits and a socket-blocking prelude, no isolation).
 
-Probed on the dev machine (kernel 6.18, running as root, util-linux 2.38): `unshare -rn true`,
-`unshare -n true`, `unshare -pf true` and setuid(65534) all succeed; Python 3.11 has no `os.unshare`
-(3.12+), so the `unshare` binary is used; the interpreter under /root is unreachable for other uids.
+Every mode: a fresh temporary working directory (also HOME and TMPDIR, deleted afterwards), a stripped
+environment, `python -I -S -B -X utf8` (the stdlib only, no site-packages; exit() and quit() are
+sys.exit), its own session, and our prelude, which sets the rlimits (CPU = ceil(timeout) + 2 s, FSIZE =
+16 MiB, CORE = 0, and the per-run memory cap: `sandbox_plans.memory_cap()`), writes a start marker on a
+pipe, then runs main.py as __main__.
+
+Timeout: the wall-clock limit counts the program's own time, from the start marker, so sandbox set-up and
+interpreter start-up (~25 ms here, far more on a loaded machine) never count. A sandbox that fails before
+the marker, or does not reach it within STARTUP_LIMIT_S, raises SandboxError. timeout_s must be finite,
+in (0, MAX_TIMEOUT_S].
 
 Simplifications and choices:
 - Output: each stream keeps its first 60 KiB and last 4 KiB (so a traceback's last line survives) with
   a "[... N bytes truncated ...]" marker; pipes are read incrementally, so the parent never buffers
   more. A program that writes more than 10x the cap (640 KiB) on a stream is killed: status "killed".
-- Status: exit 0 -> ok; our wall timeout or SIGXCPU -> timeout; MemoryError as a last stderr line ->
-  memory; other nonzero exit -> error; death by another signal -> killed. Under the namespace modes the
-  program runs below an `sh` that exits with 128+N when it dies of signal N; that is reported as
-  returncode -N (so a program calling sys.exit(137) reads as SIGKILL).
-- `run_tests` reports each test on an extra pipe, as a line that starts with a random nonce sent on
-  stdin. The nonce lives only in the harness's frame, so a solution cannot forge a result by printing,
-  though one that walks interpreter frames could; that is acceptable for reward-hacking by accident.
-- The fresh uid's files in the temp dir are deleted by root; no /etc/passwd entry is created.
+- Status: exit 0 -> ok; our wall timeout or SIGXCPU -> timeout; MemoryError as a last stderr line, or
+  the run's cgroup OOM-killing it -> memory; other nonzero exit -> error; death by another signal ->
+  killed. bwrap and the namespace `sh` report death by signal N as 128+N; that is returned as -N (so a
+  program calling sys.exit(137) reads as SIGKILL).
+- Source text is written as UTF-8 with lone surrogates backslash-escaped (inside a string literal
+  that is the same string; elsewhere a SyntaxError), so any str is accepted.
+- Leftovers: the namespace's init is SIGKILLed (taking every process of the run with it), then the
+  process group and, with a fresh uid, every process of that uid. Under "unsafe-rlimits-only" a daemon
+  that calls setsid() can outlive the run.
+- `run_tests` reports each test on the marker pipe as "<nonce> <test> <0|1>"; the nonce lives only in
+  the harness's frame, so a solution cannot forge a result by printing (one walking interpreter frames
+  could forge its own, never another run's). Tests of the form `assert A == B` (or `!=`) are evaluated
+  by the harness, which compares exact builtin values: a builtin subclass counts as its builtin value
+  (read through the base type's C methods, not overridable ones), an object of any other type equals
+  only an expected value of its own type. So an `__eq__` that always returns True passes nothing,
+  while honest results compare as before (2.0 == 2, a Counter equals its dict). Other tests run as
+  written. The harness binds the builtins it needs before the solution runs.
 
 Run it: `python -c "from synth.sandbox import run_python; print(run_python('print(1+1)'))"`;
-tests: `python -m pytest tests/synth/test_sandbox.py`; throughput: `python benchmarks/sandbox_throughput.py`.
+tests: `python -m pytest tests/synth/test_sandbox.py tests/synth/test_sandbox_*.py` (the HumanEval
+acceptance test is marked slow); throughput: `python benchmarks/sandbox_throughput.py`.
 """
 from __future__ import annotations
 
-import functools
-import json
+import math
 import os
 import re
-import resource
 import secrets
 import selectors
 import shutil
 import signal
-import stat
 import subprocess
-import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 
 from afm_align.errors import UserError
+from synth import sandbox_plans as plans
+from synth.sandbox_plans import Plan
 
 OUTPUT_CAP = 64 * 1024
 TAIL_BYTES = 4 * 1024
 FLOOD_FACTOR = 10
-FILE_SIZE_LIMIT = 16 * 1024 * 1024
-NPROC_LIMIT = 64
 EXIT_GRACE_S = 0.5
-_UID_RANGE = (2_000_000, 3_000_000)
+STARTUP_LIMIT_S = 15.0
+MAX_TIMEOUT_S = 24 * 3600.0
+MAX_MEMORY_MB = 1 << 20
 _ENV_BASE = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
-_PYTHON_FLAGS = ["-I", "-B", "-X", "utf8"]
 _SIGNAL_STATUS = {signal.SIGXCPU: "timeout"}
 _MEMORY_LINE = re.compile(r"^MemoryError\b", re.MULTILINE)
 
-_NET_PRELUDE = """\
-import socket as _sk, _socket as _sk2
-def _sandbox_no_net(*args, **kwargs):
-    raise PermissionError("network access is disabled in the sandbox")
-class _SandboxNoSocket(_sk.socket):
-    def __init__(self, *args, **kwargs):
-        _sandbox_no_net()
-for _m in (_sk, _sk2):
-    _m.socket = _SandboxNoSocket
-    _m.socketpair = _m.create_connection = _m.create_server = _m.getaddrinfo = _sandbox_no_net
-del _m, _sk, _sk2
-import runpy
-runpy.run_path("main.py", run_name="__main__")
-"""
 
-# Runs as root inside the new mount/PID/net namespaces, then drops to the sandbox uid. The program
-# runs as a child (not exec) so that it is not the namespace's init, which ignores most signals.
-_NS_SCRIPT = """\
-set -eu
-umask 022
-IFS='
-'
-i=0
-for e in $SBX_EXPOSE; do mkdir "$SBX_STAGE/$i"; mount --bind "$e" "$SBX_STAGE/$i"; i=$((i+1)); done
-for h in $SBX_HIDE; do mount -t tmpfs -o mode=755,size=64k sandbox "$h"; done
-i=0
-for e in $SBX_EXPOSE; do mkdir -p "$e"; mount --move "$SBX_STAGE/$i" "$e"; i=$((i+1)); done
-uid=$SBX_UID
-unset SBX_EXPOSE SBX_HIDE SBX_STAGE SBX_UID IFS
-set +e
-setpriv --reuid="$uid" --regid="$uid" --clear-groups --no-new-privs -- "$@"
-exit $?
-"""
+class SandboxUnavailable(UserError):
+    """No isolation is available for model-written code and AFM_ALIGN_UNSAFE_SANDBOX=1 is not set."""
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (the program never started): not the program's fault."""
 
 
 @dataclass(frozen=True)
@@ -126,15 +100,6 @@ class SandboxResult:
     stderr: str
     elapsed_s: float
     returncode: int | None
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """How this kernel lets us isolate a child (probed once, see the module docstring)."""
-
-    mode: str
-    hide: tuple[str, ...] = ()
-    expose: tuple[str, ...] = ()
 
 
 @dataclass
@@ -163,87 +128,89 @@ class _Capture:
                 + bytes(self.tail).decode("utf-8", "replace"))
 
 
-def _unreachable_dirs(path: str) -> tuple[str | None, bool]:
-    """(topmost ancestor of path that other users cannot traverse, whether path itself is readable)."""
-    parts = os.path.realpath(path).split(os.sep)[1:]
-    for i in range(1, len(parts)):
-        ancestor = os.sep + os.path.join(*parts[:i])
-        if not os.stat(ancestor).st_mode & stat.S_IXOTH:
-            return ancestor, bool(os.stat(path).st_mode & stat.S_IROTH)
-    return None, True
-
-
-def _namespace_plan() -> _Plan:
-    hide, expose = [], []
-    for prefix in sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)}):
-        ancestor, readable = _unreachable_dirs(prefix)
-        if ancestor is not None and readable:
-            hide.append(ancestor)
-            expose.append(prefix)
-    return _Plan("namespaces", tuple(sorted(set(hide))), tuple(expose))
-
-
-_CANDIDATES = {  # mode -> (applies?, plan builder); tried in this order
-    "namespaces": (lambda: os.geteuid() == 0 and bool(shutil.which("unshare") and shutil.which("setpriv")),
-                   _namespace_plan),
-    "userns": (lambda: os.geteuid() != 0 and bool(shutil.which("unshare")), lambda: _Plan("userns")),
-    "setuid": (lambda: os.geteuid() == 0, lambda: _Plan("setuid")),
-    "plain": (lambda: True, lambda: _Plan("plain")),
+# ---- choosing the mode --------------------------------------------------------------------------
+_PROBE = ("import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
+          "except OSError:\n    print('sandbox-probe-ok')\n")
+_NOT_APPLICABLE = {
+    "bwrap": lambda: "bwrap as root needs setpriv" if shutil.which("bwrap") else "bwrap is not installed",
+    "namespaces": lambda: "namespaces need root, unshare and setpriv",
 }
+_plan_lock = threading.Lock()
+_plan_cache: list[Plan] = []
 
 
-@functools.cache
-def _plan() -> _Plan:
-    """The strongest mode whose probe program runs and sees no network; cached per process."""
-    probe = "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n" \
-            "except OSError:\n    print('sandbox-probe-ok')\n"
-    for applies, build in _CANDIDATES.values():
+def _probe() -> Plan:
+    """The first mode (sandbox_plans.CANDIDATES order) whose probe runs with no network; else unavailable."""
+    reasons = []
+    for mode, (applies, build) in plans.CANDIDATES.items():
         if not applies():
+            reasons.append(_NOT_APPLICABLE.get(mode, lambda: f"{mode} does not apply")())
             continue
         plan = build()
         try:
-            result = _execute(plan, probe, 20.0, 256)
-        except (OSError, subprocess.SubprocessError):  # e.g. the interpreter is unreachable for the uid
+            result = _execute(plan, _PROBE, 20.0, 256)
+        except (OSError, subprocess.SubprocessError, SandboxError) as exc:
+            reasons.append(f"{mode} failed: {' '.join(str(exc).split())[:300]}")
             continue
         if result.status == "ok" and "sandbox-probe-ok" in result.stdout:
             return plan
-    return _Plan("plain")
+        reasons.append(f"{mode} probe {result.status}: {' '.join(result.stderr.split())[-300:]}")
+    return Plan("unavailable", reasons=tuple(reasons))
 
 
-def _command(plan: _Plan, uid: int, stage: str) -> tuple[list[str], dict[str, str]]:
-    """argv and extra environment for the chosen mode."""
-    python = [sys.executable, *_PYTHON_FLAGS]
-    ns = ["--pid", "--fork", "--kill-child", "--net"]
-    commands = {
-        "namespaces": (["unshare", "--mount", *ns, "--", "sh", "-c", _NS_SCRIPT, "sandbox", *python, "main.py"],
-                       {"SBX_EXPOSE": "\n".join(plan.expose), "SBX_HIDE": "\n".join(plan.hide),
-                        "SBX_STAGE": stage, "SBX_UID": str(uid)}),
-        "userns": (["unshare", "--map-root-user", *ns, "--", "sh", "-c", '"$@"; exit $?', "sandbox",
-                    *python, "main.py"], {}),
-        "setuid": ([*python, "-c", _NET_PRELUDE], {}),
-        "plain": ([*python, "-c", _NET_PRELUDE], {}),
-    }
-    return commands[plan.mode]
+def _plan() -> Plan:
+    """The probed plan, cached for the process (thread-safe: one probe)."""
+    with _plan_lock:
+        if not _plan_cache:
+            _plan_cache.append(_probe())
+        return _plan_cache[0]
 
 
-def _limits(timeout_s: float, memory_mb: int, with_nproc: bool) -> dict[int, tuple[int, int]]:
-    cpu = int(timeout_s) + 2
-    limits = {resource.RLIMIT_CPU: (cpu, cpu + 1), resource.RLIMIT_AS: (memory_mb << 20, memory_mb << 20),
-              resource.RLIMIT_FSIZE: (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT), resource.RLIMIT_CORE: (0, 0)}
-    if with_nproc:
-        limits[resource.RLIMIT_NPROC] = (NPROC_LIMIT, NPROC_LIMIT)
-    return limits
+def _active_plan() -> Plan:
+    plan = _plan()
+    if plan.mode != "unavailable":
+        return plan
+    if plans.unsafe_allowed():
+        return Plan("unsafe-rlimits-only")
+    raise SandboxUnavailable(plans.unavailable_message(plan))
 
 
-def _preexec(limits: dict[int, tuple[int, int]], setuid: int | None):
-    def apply() -> None:  # runs in the forked child before exec: keep it to plain syscalls
-        for which, pair in limits.items():
-            resource.setrlimit(which, pair)
-        if setuid is not None:
-            os.setgroups([])
-            os.setgid(setuid)
-            os.setuid(setuid)
-    return apply
+def isolation_mode() -> str:
+    """The isolation model code gets here: "bwrap", "namespaces", "unsafe-rlimits-only" (opted in with
+    AFM_ALIGN_UNSAFE_SANDBOX=1) or "unavailable" (runs will raise SandboxUnavailable). Never raises."""
+    plan = _plan()
+    if plan.mode == "unavailable" and plans.unsafe_allowed():
+        return "unsafe-rlimits-only"
+    return plan.mode
+
+
+# ---- one run ------------------------------------------------------------------------------------
+def _escape_surrogates(text: str) -> str:
+    """Lone surrogates (not encodable as UTF-8) as \\uXXXX escapes: the same string inside a literal."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _prepare(base: str, source: str, uid: int | None) -> tuple[str, str]:
+    """base (0711) holds work/ (0711: the child's cwd with main.py, owned by its uid) and stage/ (root only)."""
+    work, stage = os.path.join(base, "work"), os.path.join(base, "stage")
+    os.chmod(base, 0o711)
+    os.mkdir(work, 0o700)
+    os.mkdir(stage, 0o700)
+    with open(os.path.join(work, "main.py"), "w", encoding="utf-8") as f:
+        f.write(_escape_surrogates(source))
+    os.chmod(work, 0o711)  # bwrap, without DAC override, must be able to chdir into it
+    if uid is not None:
+        os.chown(work, uid, uid)
+        os.chown(os.path.join(work, "main.py"), uid, uid)
+    return work, stage
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
 
 
 def _uid_pids(uid: int) -> list[int]:
@@ -257,10 +224,15 @@ def _uid_pids(uid: int) -> list[int]:
     return pids
 
 
-def _kill_leftovers(pgid: int, uid: int | None) -> None:
-    """SIGKILL the process group and, when the child had its own uid, every process of that uid."""
+def _kill_leftovers(pid: int, uid: int | None) -> None:
+    """SIGKILL the namespace's init (bwrap's pid 1 or unshare's child), the process group and the uid."""
+    for child in _children(pid):
+        try:
+            os.kill(child, signal.SIGKILL)
+        except OSError:
+            pass
     try:
-        os.killpg(pgid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
     deadline = time.monotonic() + 5.0
@@ -268,116 +240,117 @@ def _kill_leftovers(pgid: int, uid: int | None) -> None:
         pids = _uid_pids(uid)
         if not pids:
             return
-        for pid in pids:
+        for other in pids:
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(other, signal.SIGKILL)
             except OSError:
                 pass
         time.sleep(0.01)
 
 
-def _pump(proc: subprocess.Popen, streams: dict[int, _Capture], timeout_s: float, start: float) -> str | None:
-    """Read all pipes until they close; returns "timeout", "flood" (stdout/stderr only) or None."""
+def _pump(proc: subprocess.Popen, streams: dict[int, _Capture], marker_fd: int, timeout_s: float,
+          spawned: float) -> tuple[str | None, float | None]:
+    """Read all pipes until they close; returns (None, "timeout" or "flood", start time or None)."""
     watched = {proc.stdout.fileno(), proc.stderr.fileno()}
     sel = selectors.DefaultSelector()
     for fd in streams:
         sel.register(fd, selectors.EVENT_READ)
-    deadline, exited_at = start + timeout_s, None
+    deadline, exited_at, started = spawned + STARTUP_LIMIT_S, None, None
     try:
         while sel.get_map():
             now = time.monotonic()
             if now >= deadline:
-                return "timeout"
+                return "timeout", started
             if exited_at is None and proc.poll() is not None:
                 exited_at = now
             if exited_at is not None and now - exited_at > EXIT_GRACE_S:
-                return None  # a leftover grandchild holds the pipes open; it is killed below
+                return None, started  # a leftover grandchild holds the pipes open; it is killed below
             for key, _ in sel.select(min(deadline - now, 0.05)):
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
                     sel.unregister(key.fd)
                     continue
+                if key.fd == marker_fd and started is None:
+                    started, chunk = time.monotonic(), chunk[1:]
+                    deadline = started + timeout_s
                 streams[key.fd].add(chunk)
                 if key.fd in watched and streams[key.fd].total > FLOOD_FACTOR * OUTPUT_CAP:
-                    return "flood"
-        return None
+                    return "flood", started
+        return None, started
     finally:
         sel.close()
 
 
-def _status(reason: str | None, returncode: int, stderr: str) -> str:
+def _status(reason: str | None, returncode: int, stderr: str, oom: bool) -> str:
     if reason is not None:
         return {"timeout": "timeout", "flood": "killed"}[reason]
     if returncode == 0:
         return "ok"
+    if oom:
+        return "memory"
     if returncode < 0:
         return _SIGNAL_STATUS.get(-returncode, "killed")
     return "memory" if _MEMORY_LINE.search(stderr[-2048:]) else "error"
 
 
-def _prepare(base: str, source: str, uid: int | None) -> tuple[str, str]:
-    """base (0711) holds work/ (the child's cwd with main.py, owned by its uid) and stage/ (root only)."""
-    work, stage = os.path.join(base, "work"), os.path.join(base, "stage")
-    os.chmod(base, 0o711)
-    os.mkdir(work, 0o700)
-    os.mkdir(stage, 0o700)
-    with open(os.path.join(work, "main.py"), "w", encoding="utf-8") as f:
-        f.write(source)
-    if uid is not None:
-        os.chown(work, uid, uid)
-    return work, stage
-
-
-def _execute(plan: _Plan, source: str, timeout_s: float, memory_mb: int,
+def _execute(plan: Plan, source: str, timeout_s: float, memory_mb: int,
              stdin: bytes = b"", report: _Capture | None = None) -> SandboxResult:
-    """Run source under plan; when report is given, the child gets a write fd for it on stdin's line."""
+    """Run source under plan; with report, the marker pipe's fd follows stdin's line and feeds report."""
     base = tempfile.mkdtemp(prefix="afm-sandbox-")
-    read_fd = write_fd = None
+    marker_r = marker_w = cgroup = None
     try:
-        uid = _UID_RANGE[0] + secrets.randbelow(_UID_RANGE[1] - _UID_RANGE[0])
-        own_uid = plan.mode in ("namespaces", "setuid")
-        work, stage = _prepare(base, source, uid if own_uid else None)
-        argv, extra_env = _command(plan, uid, stage)
+        uid = plans.UID_RANGE[0] + secrets.randbelow(plans.UID_RANGE[1] - plans.UID_RANGE[0])
+        work, stage = _prepare(base, source, uid if plan.fresh_uid else None)
+        marker_r, marker_w = os.pipe()
+        parent = plans.cgroup_parent()
+        if parent is not None:
+            try:
+                cgroup = plans.create_cgroup(parent, memory_mb)
+            except OSError:
+                cgroup = None
+        limits = plans.limits(plan, timeout_s, memory_mb, cgroup is not None)
+        prelude = plans.prelude(limits, report is not None, plan.mode == "unsafe-rlimits-only")
+        argv, extra_env = plans.command(plan, work, stage, uid, ["-c", prelude, str(marker_w)])
+        if cgroup is not None:
+            argv = plans.enter_cgroup(cgroup, argv)
         env = {**_ENV_BASE, "HOME": work, "TMPDIR": work, **extra_env}
         if report is not None:
-            read_fd, write_fd = os.pipe()
-            stdin = f"{stdin.decode()} {write_fd}\n".encode()
-        start = time.monotonic()
-        proc = subprocess.Popen(
-            argv, cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, pass_fds=() if write_fd is None else (write_fd,),
-            preexec_fn=_preexec(_limits(timeout_s, memory_mb, own_uid), uid if plan.mode == "setuid" else None))
-        out, err = _Capture(OUTPUT_CAP), _Capture(OUTPUT_CAP)
+            stdin = f"{stdin.decode()} {marker_w}\n".encode()
+        spawned = time.monotonic()
+        proc = subprocess.Popen(argv, cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True, pass_fds=(marker_w,), umask=0o022)
+        out, err, marks = _Capture(OUTPUT_CAP), _Capture(OUTPUT_CAP), report or _Capture(0)
         try:
-            if write_fd is not None:
-                os.close(write_fd)  # only the child may hold the write end, so EOF means it is gone
-                write_fd = None
+            os.close(marker_w)  # only the child may hold the write end, so EOF means it is gone
+            marker_w = None
             _feed(proc, stdin)
-            streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
-            if report is not None:
-                streams[read_fd] = report
-            reason = _pump(proc, streams, timeout_s, start)
+            streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err, marker_r: marks}
+            reason, started = _pump(proc, streams, marker_r, timeout_s, spawned)
+            ended = time.monotonic()
         finally:
-            _kill_leftovers(proc.pid, uid if own_uid else None)
+            _kill_leftovers(proc.pid, uid if plan.fresh_uid else None)
             proc.wait()
-            elapsed = time.monotonic() - start
             proc.stdout.close()
             proc.stderr.close()
     finally:
-        for fd in (read_fd, write_fd):
+        for fd in (marker_r, marker_w):
             if fd is not None:
                 os.close(fd)
+        oom = plans.remove_cgroup(cgroup) if cgroup is not None else False
         shutil.rmtree(base, ignore_errors=True)
-    return _result(plan, reason, proc.returncode, out, err, elapsed)
+    if started is None:
+        why = "did not start within %.0f s" % STARTUP_LIMIT_S if reason == "timeout" else "failed"
+        raise SandboxError(f"the {plan.mode} sandbox {why}: {err.text().strip()[-500:]}")
+    return _result(plan, reason, proc.returncode, out, err, ended - started, oom)
 
 
-def _result(plan: _Plan, reason: str | None, returncode: int, out: _Capture, err: _Capture,
-            elapsed: float) -> SandboxResult:
-    if plan.mode in ("namespaces", "userns") and returncode > 128:
-        returncode = 128 - returncode  # the wrapping sh reports death by signal N as 128+N
+def _result(plan: Plan, reason: str | None, returncode: int, out: _Capture, err: _Capture,
+            elapsed: float, oom: bool) -> SandboxResult:
+    if plan.mode in ("bwrap", "namespaces") and returncode > 128:
+        returncode = 128 - returncode  # bwrap and the wrapping sh report death by signal N as 128+N
     stderr = err.text() + ("\n[sandbox: output limit exceeded, program killed]\n" if reason == "flood" else "")
-    status = _status(reason, returncode, stderr)
-    return SandboxResult(status == "ok", status, out.text(), stderr, round(elapsed, 4), returncode)
+    status = _status(reason, returncode, stderr, oom)
+    return SandboxResult(status == "ok", status, out.text(), stderr, round(max(elapsed, 1e-4), 4), returncode)
 
 
 def _feed(proc: subprocess.Popen, data: bytes) -> None:
@@ -392,58 +365,122 @@ def _feed(proc: subprocess.Popen, data: bytes) -> None:
 def _check(source: str, timeout_s: float, memory_mb: int) -> None:
     if not isinstance(source, str):
         raise UserError(f"source must be a string of Python code, got {type(source).__name__}.")
-    if not timeout_s > 0:
-        raise UserError(f"timeout_s must be positive, got {timeout_s}.")
-    if memory_mb < 64:
-        raise UserError(f"memory_mb must be at least 64 (the interpreter needs it), got {memory_mb}.")
+    if (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not math.isfinite(timeout_s)
+            or not 0 < timeout_s <= MAX_TIMEOUT_S):
+        raise UserError(f"timeout_s must be a finite number of seconds in (0, {MAX_TIMEOUT_S:.0f}], got {timeout_s!r}.")
+    if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or not 64 <= memory_mb <= MAX_MEMORY_MB:
+        raise UserError(f"memory_mb must be an integer from 64 (the interpreter needs it) to {MAX_MEMORY_MB}, "
+                        f"got {memory_mb!r}.")
 
 
 def run_python(source: str, *, timeout_s: float = 10.0, memory_mb: int = 512) -> SandboxResult:
-    """Run a Python program in the sandbox; never raises for anything the program does."""
+    """Run a Python program in the sandbox; never raises for anything the program does.
+
+    Raises UserError for bad arguments, SandboxUnavailable when no isolation is available (see the module
+    docstring), SandboxError when the sandbox itself fails."""
     _check(source, timeout_s, memory_mb)
-    return _execute(_plan(), source, timeout_s, memory_mb)
+    return _execute(_active_plan(), source, timeout_s, memory_mb)
 
 
-_HARNESS = """\
-import json as _json, os as _os, sys as _sys
+_HARNESS = r'''
 def _sandbox_harness(solution, tests):
-    nonce, fd = _sys.stdin.readline().split()
-    fd = int(fd)
+    import _ast as ast, os, sys  # _ast (C) rather than ast: ast imports enum and contextlib (~5 ms)
+    nonce, fd = sys.stdin.readline().split()
+    fd, write, compile_, exec_, eval_ = int(fd), os.write, compile, exec, eval
+    type_, issubclass_, slice_, BaseException_ = type, issubclass, slice, BaseException
+    TypeError_, RecursionError_ = TypeError, RecursionError
+    int_, float_, complex_, str_, bytes_, bool_, none_ = int, float, complex, str, bytes, bool, type(None)
+    list_, tuple_, dict_, set_, frozenset_ = list, tuple, dict, set, frozenset
+
     def report(i, ok):
-        _os.write(fd, (nonce + " " + _json.dumps({"i": i, "ok": ok}) + "\\n").encode())
-    namespace = {"__name__": "__main__"}
-    try:
-        exec(compile(solution, "solution.py", "exec"), namespace)
-    except BaseException:
-        import traceback; traceback.print_exc()
-        return
+        write(fd, ("%s %d %d\n" % (nonce, i, 1 if ok else 0)).encode())
+
+    def plain(x, depth):  # x as exact builtin values, read through the base types' C methods
+        if depth > 200:
+            raise TypeError_("too deep")
+        t = type_(x)
+        if t is bool_ or t is none_:
+            return x
+        if issubclass_(t, int_):
+            return x if t is int_ else int_.__index__(x)
+        if issubclass_(t, float_):
+            return x if t is float_ else float_.__float__(x)
+        if issubclass_(t, complex_):
+            return x if t is complex_ else complex_.__add__(x, 0j)
+        if issubclass_(t, str_):
+            return x if t is str_ else str_.__str__(x)
+        if issubclass_(t, bytes_):
+            return x if t is bytes_ else bytes_.__getitem__(x, slice_(None))
+        if issubclass_(t, list_):
+            return [plain(v, depth + 1) for v in list_.__iter__(x)]
+        if issubclass_(t, tuple_):
+            return tuple_([plain(v, depth + 1) for v in tuple_.__iter__(x)])
+        if issubclass_(t, dict_):
+            return dict_([(plain(k, depth + 1), plain(v, depth + 1)) for k, v in dict_.items(x)])
+        for kind in (set_, frozenset_):
+            if issubclass_(t, kind):
+                return kind([plain(v, depth + 1) for v in kind.__iter__(x)])
+        raise TypeError_("not a builtin value")
+
+    def same(a, b):
+        try:
+            pa, pb = plain(a, 0), plain(b, 0)
+        except (TypeError_, RecursionError_):
+            return type_(a) is type_(b) and bool_(a == b)  # e.g. both objects of a class the test builds
+        return pa == pb
+
+    def prepare(i, test):
+        name = "test_%d.py" % i
+        tree = compile_(test, name, "exec", 0x400)  # ast.PyCF_ONLY_AST
+        node = tree.body[0] if len(tree.body) == 1 else None
+        if isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1 \
+                and isinstance(node.test.ops[0], (ast.Eq, ast.NotEq)):
+            sides = (node.test.left, node.test.comparators[0])
+            left, right = (compile_(ast.Expression(side), name, "eval") for side in sides)
+            return (left, right, isinstance(node.test.ops[0], ast.Eq))
+        return compile_(tree, name, "exec")
+
+    prepared = []
     for i, test in enumerate(tests):
         try:
-            exec(compile(test, f"test_{i}.py", "exec"), namespace)
-            report(i, True)
-        except BaseException:
-            report(i, False)
-_sandbox_harness(%r, %r)
-"""
+            prepared.append(prepare(i, test))
+        except BaseException_:
+            prepared.append(None)
+    namespace = {"__name__": "__main__"}
+    try:
+        exec_(compile_(solution, "solution.py", "exec"), namespace)
+    except BaseException_:
+        return  # every test fails; run_tests discards stderr, so no traceback (importing it costs ~20 ms)
+    for i, check in enumerate(prepared):
+        try:
+            if type_(check) is tuple_:
+                ok = same(eval_(check[0], namespace), eval_(check[1], namespace)) == check[2]
+            else:
+                exec_(check, namespace)
+                ok = True
+        except BaseException_:
+            ok = False
+        report(i, ok and check is not None)
+_sandbox_harness(*__SANDBOX_ARGS__)
+'''
 
 
-def run_tests(solution: str, tests: list[str], *, timeout_s: float = 10.0) -> tuple[int, int]:
+def run_tests(solution: str, tests: list[str], *, timeout_s: float = 10.0, memory_mb: int = 512) -> tuple[int, int]:
     """Run solution, then each assert-statement test in the same namespace; returns (passed, total)."""
     if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
         raise UserError("tests must be a list of strings, each a piece of Python such as 'assert f(1) == 2'.")
-    _check(solution, timeout_s, 512)
+    _check(solution, timeout_s, memory_mb)
     if not tests:
         return 0, 0
     nonce = secrets.token_hex(16)
     report = _Capture(cap=1 << 20)
-    _execute(_plan(), _HARNESS % (solution, tests), timeout_s, 512, nonce.encode(), report)
+    args = (_escape_surrogates(solution), [_escape_surrogates(t) for t in tests])
+    source = _HARNESS.replace("__SANDBOX_ARGS__", repr(args))
+    _execute(_active_plan(), source, timeout_s, memory_mb, nonce.encode(), report)
     passed = set()
     for line in report.text().splitlines():
-        if line.startswith(nonce + " "):
-            try:
-                entry = json.loads(line[len(nonce) + 1:])
-            except ValueError:
-                continue
-            if entry.get("ok") is True and type(entry.get("i")) is int and 0 <= entry["i"] < len(tests):
-                passed.add(entry["i"])
+        fields = line.split(" ")
+        if len(fields) == 3 and fields[0] == nonce and fields[2] == "1" and fields[1].isdigit():
+            if int(fields[1]) < len(tests):
+                passed.add(int(fields[1]))
     return len(passed), len(tests)

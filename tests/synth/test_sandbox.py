@@ -1,9 +1,11 @@
-"""Hostile and honest programs against synth.sandbox; hostile ones use 2 s timeouts to keep this fast."""
+"""Hostile and honest programs against synth.sandbox; hostile ones use 2 s timeouts to keep this fast.
+
+Issue 17's isolation findings have their own tests in test_sandbox_isolation.py and test_sandbox_scoring.py."""
 import os
 import resource
 import secrets
+import shutil
 import socket
-import sys
 import tempfile
 from pathlib import Path
 
@@ -179,28 +181,34 @@ for pid in [{os.getpid()}, os.getppid(), 1]:
     assert os.getpid() > 0 and run_python("print(1)").ok  # still here, still working
 
 
-def test_fallback_modes_block_network_and_foreign_files(tmp_path):
+def test_namespace_fallback_and_unsafe_mode_block_network_and_foreign_files(tmp_path):
+    from synth import sandbox_plans
     target = tmp_path / "pwned.txt"
     src = (f"import socket\ntry:\n    open({str(target)!r}, 'w')\nexcept OSError:\n    print('write blocked')\n"
-           "try:\n    socket.socket()\nexcept PermissionError:\n    print('net blocked')\n")
-    modes = {"setuid": "write blocked\nnet blocked\n", "userns": "", "plain": "net blocked\n"}
-    if os.geteuid() != 0 or sandbox._unreachable_dirs(sys.base_prefix)[0] is not None:
-        with pytest.raises(OSError):  # the fresh uid cannot even exec the interpreter (here: under /root)
-            sandbox._execute(sandbox._Plan("setuid"), src, 5.0, 256)
-        del modes["setuid"]
-    for mode, expected in modes.items():
-        r = sandbox._execute(sandbox._Plan(mode), src, 5.0, 256)
+           "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
+           "except OSError:\n    print('net blocked')\n")
+    plans = {"unsafe-rlimits-only": (sandbox_plans.Plan("unsafe-rlimits-only"), "net blocked\n")}
+    if sandbox_plans.CANDIDATES["namespaces"][0]():
+        plans["namespaces"] = (sandbox_plans.namespace_plan(), "write blocked\nnet blocked\n")
+    for mode, (plan, expected) in plans.items():
+        r = sandbox._execute(plan, src, 5.0, 256)
         assert r.status == "ok" and expected in r.stdout, (mode, r.stdout, r.stderr)
-        if "write blocked" in expected:
-            assert not target.exists()
+        assert target.exists() == ("write blocked" not in expected)  # unsafe mode runs as we do
+        target.unlink(missing_ok=True)
 
 
-def test_probe_falls_back_when_namespaces_are_unavailable(monkeypatch):
+def test_probe_prefers_bwrap_then_namespaces_then_refuses(monkeypatch):
+    from synth import sandbox_plans
     never = (lambda: False, None)
-    monkeypatch.setitem(sandbox._CANDIDATES, "namespaces", never)
-    monkeypatch.setitem(sandbox._CANDIDATES, "userns", never)
-    expected = "plain" if sandbox._unreachable_dirs(sys.base_prefix)[0] is not None else "setuid"
-    assert sandbox._plan.__wrapped__().mode == (expected if os.geteuid() == 0 else "plain")
+    assert list(sandbox_plans.CANDIDATES) == ["bwrap", "namespaces"]
+    if shutil.which("bwrap"):
+        assert sandbox.isolation_mode() == "bwrap"
+    monkeypatch.setitem(sandbox_plans.CANDIDATES, "bwrap", never)
+    expected = "namespaces" if sandbox_plans.CANDIDATES["namespaces"][0]() else "unavailable"
+    assert sandbox._probe().mode == expected
+    monkeypatch.setitem(sandbox_plans.CANDIDATES, "namespaces", never)
+    plan = sandbox._probe()
+    assert plan.mode == "unavailable" and len(plan.reasons) == 2
 
 
 def test_run_tests_counts_passing_asserts():
@@ -222,7 +230,7 @@ def test_run_tests_resists_forged_reports_and_hangs():
 
 
 def test_bad_arguments_raise_value_error():
-    for kwargs in ({"timeout_s": 0}, {"memory_mb": 8}):
+    for kwargs in ({"timeout_s": 0}, {"memory_mb": 8}, {"timeout_s": float("nan")}, {"memory_mb": 100.5}):
         with pytest.raises(ValueError):
             run_python("print(1)", **kwargs)
     with pytest.raises(ValueError):
