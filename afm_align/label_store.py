@@ -15,6 +15,18 @@ Labels are stored in the pair's own orientation (`better` is 'a' or 'b' = respon
 `submit` and `edit` take the choice and grades as the annotator saw them (A/B on screen) and
 un-swap them. `export_preferences` writes rows of the `preference` contract (afm_align.schema).
 
+The file and its `-wal`/`-shm` companions are private (0600): the store is created under umask 077
+and an existing one is chmod-ed on open (SQLite gives the companions the database file's mode).
+`credential_stamp(name)` changes with every password change; the app ties sessions to it, so a
+password change (from any process) revokes that user's sessions.
+
+Where the run directory or the file cannot be written (a read-only mount, another owner, chmod 0555),
+the store opens read-only (`mode=ro`, or `immutable=1` when SQLite cannot open the WAL index and no WAL
+content is pending): reads (`labels status`, `labels export`, `annotators list`) work, and any write is
+refused up front with one line. SQLite failures caused by the environment (read-only, disk full, I/O
+error, locked, not a database) become a `UserError` naming the file and the cause, after the
+transaction was rolled back: nothing half-written. Other SQLite errors stay bugs (traceback).
+
 Simplifies: an open assignment holds its slot until it is labelled or skipped (no lease expiry);
 gold answers are stored per pair. Run: `afm-align labels import|export`, `afm-align annotators add`.
 """
@@ -27,7 +39,10 @@ import os
 import random
 import re
 import sqlite3
+import stat
+import threading
 import time
+import urllib.parse
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +54,12 @@ MAX_TEXT = 2000          # justification / skip reason cap, characters
 RECENT_LIMIT = 20        # how many of one's own latest labels can be edited
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1, "dklen": 32}
+_COMPANIONS = ("", "-wal", "-shm", "-journal")
+_UMASK_LOCK = threading.Lock()
+# SQLite errors that come from the environment (the user's disk, mount or permissions), not from our SQL.
+_ENVIRONMENT = re.compile(r"readonly|read-only|disk is full|unable to open|disk i/o|locked|busy|not a database|"
+                          r"malformed|out of memory|permission|cannot open", re.I)
+_READONLY = re.compile(r"readonly|read-only|unable to open|cannot open|permission|denied", re.I)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY, salt BLOB NOT NULL, hash BLOB NOT NULL,
@@ -81,6 +102,17 @@ class Assignment:
     prefill: dict | None = None   # the retracted label's values after an undo (screen orientation)
 
 
+@contextmanager
+def _private_umask():
+    """Files created inside are private (umask 077); the process umask is restored on exit."""
+    with _UMASK_LOCK:
+        old = os.umask(0o077)
+        try:
+            yield
+        finally:
+            os.umask(old)
+
+
 def _hash(password: str, salt: bytes) -> bytes:
     return hashlib.scrypt(password.encode("utf-8"), salt=salt, **_SCRYPT)
 
@@ -106,35 +138,122 @@ class LabelStore:
 
     def __init__(self, path: str | Path, seed: int | None = None):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly: str | None = None      # why the store is read-only here, None when writable
+        self._uri: str | None = None          # the read-only connection URI
         self._rng = random.Random(seed if seed is not None else int.from_bytes(os.urandom(8), "big"))
-        with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(_SCHEMA)
+        try:
+            with _private_umask():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._make_private()
+                with self._connect() as con:
+                    con.execute("PRAGMA journal_mode=WAL")
+                    con.executescript(_SCHEMA)
+                    # Can we write? SQLite opens a file it may not write read-only without a word, and
+                    # the schema may already be there: try a change and roll it back.
+                    version = con.execute("PRAGMA user_version").fetchone()[0]
+                    con.execute("BEGIN IMMEDIATE")
+                    try:
+                        con.execute(f"PRAGMA user_version={int(version)}")
+                    finally:
+                        if con.in_transaction:
+                            con.execute("ROLLBACK")
+        except UserError as err:
+            cause = str(err.__cause__ or err)
+            if not (self.path.is_file() and _READONLY.search(cause)):
+                raise
+            self._open_readonly(cause)
+        except OSError as err:
+            if not self.path.is_file():
+                raise UserError(f"cannot create the label store {self.path}: {err.strerror or err}") from None
+            self._open_readonly(err.strerror or str(err))
+
+    def _make_private(self) -> None:
+        """Create the database file 0600; an existing one and its companions lose group and other access."""
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        for suffix in _COMPANIONS:
+            file = Path(f"{self.path}{suffix}")
+            try:
+                mode = stat.S_IMODE(file.stat().st_mode) if file.exists() else 0
+                if mode & 0o077:
+                    os.chmod(file, mode & 0o700)      # group and others lose access; the owner's bits stay
+            except OSError:
+                pass        # not ours or a read-only mount: opening read-only below still works
+
+    def _open_readonly(self, why: str) -> None:
+        """Fall back to reading only (mode=ro; immutable=1 when the WAL index cannot be opened)."""
+        self.readonly = f"{why}; {self.path.parent} or the file is not writable by this user"
+        quoted = urllib.parse.quote(str(self.path.absolute()))
+        wal = Path(f"{self.path}-wal")
+        pending = wal.exists() and wal.stat().st_size > 0
+        for self._uri in (f"file:{quoted}?mode=ro", f"file:{quoted}?immutable=1"):
+            if pending and self._uri.endswith("immutable=1"):
+                break       # WAL content that only a writer can read: immutable would show stale data
+            try:
+                with self._connect() as con:
+                    con.execute("SELECT COUNT(*) FROM users").fetchone()
+                return
+            except UserError:
+                continue
+        raise UserError(f"cannot read the label store {self.path}: it is read-only here ({why}) and SQLite "
+                        f"cannot open it read-only" + (" (its -wal file holds unsaved changes)" if pending else ""))
+
+    def _error(self, err: Exception) -> UserError:
+        """One line naming the file and the cause of an environment failure."""
+        text, low = str(err), str(err).lower()
+        if "full" in low:
+            return UserError(f"cannot write the label store {self.path}: {text}; nothing was saved")
+        if "readonly" in low or "read-only" in low:
+            return UserError(f"cannot write the label store {self.path}: {text} (the file or {self.path.parent} "
+                             f"is read-only); nothing was saved")
+        if "unable to open" in low or "cannot open" in low:
+            return UserError(f"cannot open the label store {self.path}: {text} (is {self.path.parent} read-only "
+                             f"or not accessible?)")
+        return UserError(f"label store {self.path}: {text}")
 
     @contextmanager
     def _connect(self):
-        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        con.row_factory = sqlite3.Row
-        con.execute("PRAGMA busy_timeout=60000")
-        con.execute("PRAGMA synchronous=FULL")
-        con.execute("PRAGMA foreign_keys=ON")
         try:
+            if self._uri:
+                con = sqlite3.connect(self._uri, uri=True, timeout=60, isolation_level=None)
+            else:
+                con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        except sqlite3.Error as err:
+            raise self._error(err) from err
+        try:
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA busy_timeout=60000")
+            if not self._uri:
+                con.execute("PRAGMA synchronous=FULL")
+            con.execute("PRAGMA foreign_keys=ON")
             yield con
+        except sqlite3.Error as err:
+            if not isinstance(err, sqlite3.IntegrityError) and _ENVIRONMENT.search(str(err)):
+                raise self._error(err) from err
+            raise
         finally:
             con.close()
 
     @contextmanager
     def _tx(self):
-        """One write transaction: BEGIN IMMEDIATE takes the write lock up front; committed on exit."""
+        """One write transaction: BEGIN IMMEDIATE takes the write lock up front; committed on exit.
+
+        On any failure (a refused value, a full disk) the transaction is rolled back if SQLite has not
+        already done so, and the original error is the one raised."""
+        if self.readonly:
+            raise UserError(f"cannot write the label store {self.path}: it is read-only here ({self.readonly})")
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
             try:
                 yield con
+                con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                if con.in_transaction:
+                    try:
+                        con.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass        # the first error is the one that explains what happened
                 raise
-            con.execute("COMMIT")
 
     # ---- users ---------------------------------------------------------------------------------
     def add_user(self, name: str, password: str, admin: bool = False, quota: int | None = None) -> None:
@@ -158,6 +277,12 @@ class LabelStore:
             _hash(password or "", b"0" * 16)   # same cost either way: no user enumeration by timing
             return False
         return hmac.compare_digest(_hash(password or "", row["salt"]), row["hash"])
+
+    def credential_stamp(self, name: str) -> str | None:
+        """A digest that changes with every password change of `name`; None for an unknown user."""
+        with self._connect() as con:
+            row = con.execute("SELECT salt, hash FROM users WHERE name=?", (name,)).fetchone()
+        return None if row is None else hashlib.sha256(bytes(row["salt"]) + bytes(row["hash"])).hexdigest()
 
     def user(self, name: str) -> dict:
         """{name, admin, quota}; an unknown user is a ValueError."""

@@ -13,7 +13,7 @@ import gradio as gr
 
 from afm_align.label_store import LabelStore
 from ui.agreement import agreement_report, annotator_stats
-from ui.security import PRIVATE, require_admin
+from ui.security import PRIVATE, md_escape, require_admin
 
 STAT_COLUMNS = ["annotator", "labels", "median_seconds", "majority_agreement", "majority_n", "gold_accuracy",
                 "gold_n", "quota", "skipped", "open"]
@@ -71,7 +71,7 @@ def build(store: LabelStore) -> gr.Tab:
             try:
                 return admin_figures(store, require_admin(store, request))
             except PermissionError as err:
-                return f"**Refused:** {err}", [], [], []
+                return f"**Refused:** {md_escape(err)}", [], [], []
 
         refresh.click(figures, None, [summary, alpha, kappa, stats], **PRIVATE)
     return tab

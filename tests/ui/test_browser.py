@@ -6,6 +6,12 @@ current labels with the values typed (un-swapped from the A/B order shown), the 
 history (original, retraction, edit), and nothing else. Model text with `<script>` and an `onerror`
 image shows as text and never runs. A screenshot is saved under the test's temporary directory.
 
+`test_model_markup_cannot_act` queues a pair whose id, prompt and responses are every markup payload
+of tests/ui/conftest.py (the three of issue 17 first) and checks, in Chromium, that no request leaves
+for another host, no dialog opens, no element a payload describes (form, input, image, frame, overlay)
+is in the page, and a real mouse click still reaches the form; its screenshot also goes to
+$AFM_ALIGN_XSS_SCREENSHOT when that is set.
+
 Needs /usr/bin/chromium (`apt-get install -y chromium`) and the `playwright` package (no browser
 download). Without them the test skips, except under CI=true, where it fails.
 """
@@ -16,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -212,3 +219,62 @@ def test_admin_sees_agreement_and_compare_tabs(served, round_writer):
         expect(page.locator("p", has_text="b says 0 <b>bold</b>")).to_be_visible()   # model HTML as text
         assert page.locator("b", has_text="bold").count() == 0
         browser.close()
+
+
+# Elements no model text may create inside the shown texts (the payloads also mark theirs with "pwn").
+PAYLOAD_ELEMENTS = ("form, input, img, iframe, svg, style, script, object, embed, meta, base, link, video, audio, "
+                    "source, a, button, textarea, select, details, math, noscript, [style], [class*=pwn], [onerror], "
+                    "[onload], [onclick]")
+
+
+@pytest.mark.slow
+def test_model_markup_cannot_act(served, tmp_path, markup_payloads):
+    _need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    url, store = served
+    issue = list(markup_payloads.values())[:4]         # the three of issue 17, then the overlay by the third route
+    corpus = "\n\n".join(markup_payloads.values())
+    store.add_pairs([{"pair_id": '<img class="pwn-id" src="http://evil.example/pair-id.png">x',
+                      "prompt": [{"role": '<img class="pwn-role" src="http://evil.example/role.png">',
+                                  "content": corpus}],
+                      "response_a": "\n\n".join(issue), "response_b": issue[2] + "\n\n" + issue[1]}],
+                    round=0, k=2)                                  # round 0: shown first
+    requests, dialogs = [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url)
+        page.get_by_label("username").fill("ann")
+        page.get_by_label("password").fill("ann-password-1")
+        page.keyboard.press("Enter")
+        expect(page.locator("#response-b")).to_contain_text("log in again", timeout=30_000)
+        page.wait_for_timeout(2000)                                 # time for anything a payload would load or run
+        hosts = {urllib.parse.urlsplit(u).hostname for u in requests
+                 if urllib.parse.urlsplit(u).scheme not in ("data", "blob")}
+        assert hosts == {"127.0.0.1"}, f"requests left for {hosts - {'127.0.0.1'}}"
+        assert dialogs == []
+        texts = page.locator("#prompt, #response-a, #response-b")
+        assert texts.count() == 3
+        made = page.evaluate("""(sel) => ['#prompt', '#response-a', '#response-b'].flatMap(id => {
+            const root = document.querySelector(id);
+            const content = root.querySelector('.prose, .html-container') || root;
+            return Array.from(content.querySelectorAll(sel)).map(e => id + ' ' + e.outerHTML.slice(0, 120));
+        })""", PAYLOAD_ELEMENTS)
+        assert made == []
+        assert page.locator("[class*=pwn], form[action*=evil], img[src*=evil], iframe").count() == 0
+        expect(page.locator("#prompt")).to_contain_text('Pair <img class="pwn-id"')   # the pair id, as text
+        shown = page.locator("#response-a").inner_text() + page.locator("#response-b").inner_text()
+        assert "<form" in shown and "<img" in shown and "position:fixed" in shown   # there, as text
+        page.locator("#choice label").first.click(timeout=5_000)     # a real mouse click: no overlay in the way
+        assert page.locator("#choice input").first.is_checked()
+        assert page.evaluate("window.__pwned") is None
+        page.screenshot(path=str(tmp_path / "xss.png"), full_page=True)
+        if os.environ.get("AFM_ALIGN_XSS_SCREENSHOT"):
+            page.screenshot(path=os.environ["AFM_ALIGN_XSS_SCREENSHOT"], full_page=True)
+        browser.close()
+    hosts = {urllib.parse.urlsplit(u).hostname for u in requests
+             if urllib.parse.urlsplit(u).scheme not in ("data", "blob")}
+    assert hosts == {"127.0.0.1"} and dialogs == []                  # none after the clicks either

@@ -29,6 +29,18 @@ def test_side_by_side_pairs_shared_prompts(round_files):
     assert (rows[1]["completion_2"], rows[1]["verifier_2"]) == ("b says 1 <b>bold</b>", 1.0)
 
 
+def test_shown_texts_are_inert(round_files, markup_payloads, assert_inert):
+    rows = compare_tab.side_by_side(round_files, 1, "a", "b")
+    prompt, left, right = compare_tab.shown_html(rows, 1, "a", "b")
+    assert "a says 1 &lt;b&gt;bold&lt;/b&gt;" in left and "RM 1.5 · verifier 0.0" in left and "q1" in prompt
+    for name, payload in markup_payloads.items():
+        row = {"prompt_id": payload, "domain": payload, "prompt": [{"role": payload, "content": payload}],
+               "completion_1": payload, "rm_1": payload, "verifier_1": payload, "completion_2": payload,
+               "rm_2": None, "verifier_2": None}
+        for out in compare_tab.shown_html([row], 0, payload, payload):
+            assert_inert(out, name)
+
+
 def test_missing_files_are_empty_not_errors(tmp_path):
     from afm_align.rundir import RunDir
 
