@@ -40,7 +40,18 @@ def _add_iterate_command(sub) -> None:
     p.set_defaults(handler=_cmd_iterate)
 
 
+# `init` pre-trains with OpenMP's passive wait policy unless the environment says otherwise. Measured
+# (benchmarks/threads_under_load.py, 2-core machine, tiny preset): with another torch job on the machine,
+# 2 threads spinning at their barriers took a median 0.63 s a step with stalls up to 7 s; passive, 0.34 s and
+# 0.43 s at most; with one core busy, 0.80 s against 0.47 s. Quiet, passive costs ~13% a step (and 17-30% in
+# generation's many small ops, which is why `iterate` keeps OpenMP's default). It must be set before torch
+# loads (OpenMP reads it once), so here, in the handler, before anything imports torch.
+INIT_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
+    for key, value in INIT_ENV.items():
+        os.environ.setdefault(key, value)  # OMP_WAIT_POLICY=ACTIVE afm-align init ... keeps spinning
     from afm_align import init_base
     from synth.corpus import pretraining_corpus
 

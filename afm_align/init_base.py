@@ -6,6 +6,16 @@ report held-out LM loss and greedy exact-match on held-out two-operand arithmeti
 `save_pretrained` (plus `meta.json`, `metrics.jsonl`, the resolved config) atomically into
 `runs/<run>/base/`.
 
+Threads: `threads: N` pre-trains with N torch threads; `threads: 0` (the default) with the cores free when
+pre-training starts (`afm_align.member_io.free_cores`: on a 2-core machine with one core busy, a step at 2
+threads took 0.80 s against 0.28 s at 1; benchmarks/threads_under_load.py). The count used is printed and
+recorded in `meta.json` and the saved `config.yaml`, so the base can be made again exactly (the thread count
+changes the floating-point sums). `afm-align init` also runs with `OMP_WAIT_POLICY=PASSIVE` unless the
+environment sets it (`afm_align.cli`): load that appears later then costs far less (another torch job on
+the machine: 0.34 s a step at 2 threads instead of 0.63 s with stalls up to 7 s). The round runner passes
+its fixed `init_threads`. A killed init's staging folder (`.base.tmp-<pid>-*`) is removed when init starts
+again.
+
 The corpus is an arithmetic drill (`a + b = c`, `a - b = c`, `a * b = c`; the probe problems are
 excluded, so the probes are held out) plus the chat-formatted synthetic families that `synth` provides
 (math word problems, tool calls, code, instruction following), rendered with the tokenizer's chat
@@ -19,6 +29,7 @@ Run: `afm-align init --preset tiny [--run NAME] [key=value ...]`.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -29,7 +40,7 @@ from pathlib import Path
 from afm_align.base_model import ModelShape
 from afm_align.config import load_config, save_resolved
 from afm_align.rundir import RunDir
-from afm_align.member_io import staged_dir, stage_device
+from afm_align.member_io import available_cores, remove_stale_staging, resolve_threads, staged_dir, stage_device
 from afm_align.tracking import MetricsLog, progress
 
 
@@ -56,7 +67,7 @@ class InitConfig:
     weight_decay: float = 0.0
     probes: int = 300  # held-out two-operand +/- probes below 100
     heldout_sequences: int = 64  # packed sequences kept out of training for the LM loss
-    threads: int = 0  # torch threads (0: all cores)
+    threads: int = 0  # torch threads (0: auto, the cores free when pre-training starts; recorded in meta.json)
 
 
 def load(preset: str = "tiny", config_file: str | None = None, overrides=()) -> InitConfig:
@@ -247,12 +258,17 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_k
 
     run = RunDir.named(cfg.run)
     run.check_format()
+    remove_stale_staging(run.root)  # a killed init's `.base.tmp-<pid>-*` (only those whose process is gone)
     if cfg.base:
         report = use_local_base(cfg, run)
         print(f"base: using {report['base']} ({report['parameters']:,} parameters)")
         return report
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    threads = resolve_threads(cfg.threads)
+    if threads != cfg.threads:  # auto: the cores free now; recorded, so config.yaml and meta.json say what ran
+        print(f"init: {threads} torch thread(s) (threads: 0 = auto, the {available_cores()} core(s) of this "
+              f"process less the busy ones)")
+        cfg = dataclasses.replace(cfg, threads=threads)
+    torch.set_num_threads(threads)
     start = time.time()
     probes = heldout_probes(cfg.probes, cfg.seed)
     drill = drill_lines(cfg, exclude={p for p, _ in probes}, keep=drill_keep)
@@ -283,6 +299,7 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_k
                 model, [(drill_ids[:held_d], drill_mask[:held_d]), (chat_ids[:held_c], chat_mask[:held_c])]), 4),
             "probe_exact_match": round(probe_accuracy(model, tokenizer, probes), 4),
             "probes": len(probes),
+            "threads": threads,
             "train_seconds": round(time.time() - start, 1),
         }
         log.log(event="final", **{k: v for k, v in report.items() if not isinstance(v, dict)})

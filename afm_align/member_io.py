@@ -14,9 +14,12 @@ CUDA, so committee and rejection sampling ran on the CPU of a GPU machine). Here
 - `generate_from(path, prompts, stage=..., backend=...)` samples from a saved checkpoint through
   `afm_align.generation`: the vLLM backend when asked, or with `auto` when vLLM is installed and a GPU is
   present; the Hugging Face backend otherwise. One member is in memory at a time.
-- `staged_dir(out, required=..., drop=...)` yields a temporary sibling of `out` and publishes it with one
-  rename when the block succeeds (under `accelerate launch` only the main process publishes; all wait);
-  a crash never leaves a half-written folder, and nothing outside the staging folder is touched.
+- `staged_dir(out, required=..., drop=...)` yields a temporary sibling of `out` (`.<name>.tmp-<pid>-<random>`)
+  and publishes it with one rename when the block succeeds (under `accelerate launch` only the main process
+  publishes; all wait); a crash never leaves a half-written folder, and nothing outside the staging folder is
+  touched. `remove_stale_staging(root)` removes the staging folders a killed process (SIGKILL, power loss)
+  left under a run directory: only names of that pattern whose pid is no longer running (`init` and
+  `iterate` call it when they start).
 - `trainer_args(TRLConfig, output_dir, stage=..., ...)` builds any TRL / transformers config safe on this
   device: bf16 only when asked, gradient checkpointing off, trackers from `report_to` (checked, off by
   default), no dataloader workers, no checkpoints unless asked, `use_cpu` when the device is the CPU.
@@ -29,15 +32,17 @@ import gc
 import importlib.util
 import logging
 import os
+import re
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
 from afm_align.errors import UserError
-from afm_align.store import publish_dir
+from afm_align.store import publish_dir, staging_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +95,82 @@ def set_threads() -> None:
         import torch
 
         torch.set_num_threads(int(os.environ["AFM_ALIGN_THREADS"]))
+
+
+# ---- threads: the cores actually free -----------------------------------------------------------------
+# Measured (benchmarks/threads_under_load.py, results in benchmarks/results/threads_under_load.json): on a
+# 2-core machine a pre-training step of the tiny base takes ~0.22 s at 2 threads and ~0.27 s at 1 when quiet,
+# but with one core busy 0.80 s at 2 threads (0.47 s with OMP_WAIT_POLICY=PASSIVE) against 0.28 s at 1: every
+# OpenMP region waits for the thread that shares its core. So a thread count left to us (`threads: 0`) is the
+# number of cores free when the work starts.
+
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity, capped by a cgroup CPU quota when one is set."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = None
+    try:  # cgroup v2, then v1
+        text = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if text and text[0] != "max":
+            quota = int(text[0]) / int(text[1])
+    except (OSError, ValueError, IndexError):
+        try:
+            q = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+            if q > 0:
+                quota = q / int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            pass
+    if quota is not None:
+        cores = min(cores, max(1, int(quota + 0.5)))
+    return max(1, cores)
+
+
+def cpu_times() -> dict[int, tuple[int, int]]:
+    """{cpu: (busy, total) jiffies} from /proc/stat (empty where there is none)."""
+    out = {}
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and len(fields) >= 8:
+            user, nice, system, idle, iowait, irq, softirq, steal = map(int, fields[:8])
+            busy = user + nice + system + irq + softirq + steal
+            out[int(name[3:])] = (busy, busy + idle + iowait)
+    return out
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def busy_cores(interval: float = 0.3) -> float:
+    """How many of this process's cores other processes kept busy over `interval` seconds (from /proc/stat;
+    0.0 where it cannot be read). This process's own CPU time in the window is not counted."""
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    before, own = cpu_times(), _own_cpu_seconds()
+    if not before:
+        return 0.0
+    time.sleep(interval)
+    after, own = cpu_times(), _own_cpu_seconds() - own
+    busy = 0.0
+    for cpu, (b0, t0) in before.items():
+        if (allowed is None or cpu in allowed) and cpu in after and after[cpu][1] > t0:
+            busy += (after[cpu][0] - b0) / (after[cpu][1] - t0)
+    return max(0.0, busy - own / interval)
+
+
+def free_cores(interval: float = 0.5) -> int:
+    """The cores free for our threads now: available ones minus the busy ones, at least 1. A core busy for more
+    than 0.15 of the window counts as taken (a thread sharing a core slows every thread that waits for it)."""
+    cores = available_cores()
+    return max(1, min(cores, int(cores - busy_cores(interval) + 0.15)))
+
+
+def resolve_threads(requested: int) -> int:
+    """The torch thread count to use: `requested` when it is 1 or more, else (`0`: auto) `free_cores()`."""
+    return int(requested) if requested and requested > 0 else free_cores()
 
 
 # ---- loading, freeing --------------------------------------------------------------------------------
@@ -195,7 +276,7 @@ def staged_dir(out: str | Path, *, required: str | None = None, drop: str | None
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    stage = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name), dir=out.parent))
     try:
         yield stage
         if is_main_process():
@@ -209,6 +290,62 @@ def staged_dir(out: str | Path, *, required: str | None = None, drop: str | None
         wait_for_everyone()
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+# what our writers leave while they work: `.<name>.tmp-<pid>-<8 random>` (afm_align.store.staging_prefix +
+# tempfile's 8 random characters: staged folders, datasets, atomic JSON files) and `.<name>.old-<pid>-<8 random>`
+# (store.publish_dir: the folder being replaced)
+STAGING_NAME = re.compile(r"^\..+\.(?:tmp|old)-(\d+)-[a-z0-9_]{8}$")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (one of another user counts as running)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_staging(root: str | Path) -> list[Path]:
+    """The staging folders and files under `root` (recursively) whose creating process is gone.
+
+    Only names of our own pattern (`STAGING_NAME`) count, and only when their pid is not running: a process
+    writing into the same run right now is never disturbed, and nothing else is ever listed. Symlinks are
+    not followed. (A pid is of this machine: a run directory shared by several machines at once is not.)
+    """
+    found: list[Path] = []
+    root = Path(root)
+    if not root.is_dir():
+        return found
+    for parent, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            match = STAGING_NAME.match(name)
+            if match and not pid_alive(int(match.group(1))):
+                found.append(Path(parent) / name)
+        dirs[:] = [d for d in dirs if not STAGING_NAME.match(d)]  # never look inside a staging folder
+    return found
+
+
+def remove_stale_staging(root: str | Path, *, quiet: bool = False) -> list[Path]:
+    """Remove what `stale_staging(root)` lists (what killed runs left); returns the removed paths."""
+    removed = []
+    for path in stale_staging(root):
+        if path.is_symlink() or path.is_file():
+            path.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            removed.append(path)
+    if removed and not quiet:
+        print(f"removed {len(removed)} staging folder(s) left by a killed run under {root}: "
+              f"{', '.join(str(p.relative_to(root)) for p in removed[:5])}{' ...' if len(removed) > 5 else ''}",
+              flush=True)
+    return removed
 
 
 # ---- trainer arguments ---------------------------------------------------------------------------------

@@ -6,9 +6,20 @@ contract (`afm_align.schema`), serialised canonically (sorted keys, one JSON obj
 sibling folder that is renamed into place, so a crash never leaves a half-written dataset. The
 manifest records kind, row count, content hash, producer, the resolved config and parent hashes.
 
-`read_rows` loads and validates (errors name file, line and field); `load_hf` gives a
-`datasets.Dataset` through `datasets.load_dataset("json", ...)`, so every dataset loads with the HF
-stack too. Nested fields whose shape varies by row (`verifier`, `sampling`) are stored as JSON strings.
+`read_rows` streams `rows.jsonl` in chunks and validates every row (errors name file, line and field); a
+line longer than `max_row_bytes()` (16 MiB, `$AFM_ALIGN_MAX_ROW_BYTES`) is refused before the rest of it is
+read, and a line that is not UTF-8 names its file and line. Reading a dataset folder also checks it against
+its manifest: the row count and the content hash (the sha256 of the bytes read, which for a folder
+`write_dataset` wrote are exactly the canonical lines; a file rewritten in another formatting is hashed
+canonically, as `content_hash` does, before it is refused). A folder changed after it was written is a
+one-line `UserError` naming the folder. `load_hf` gives a `datasets.Dataset` through
+`datasets.load_dataset("json", ...)` after the same check, so every dataset loads with the HF stack too.
+Nested fields whose shape varies by row (`verifier`, `sampling`) are stored as JSON strings.
+
+Staging folders (and temporary files) are named `.<name>.tmp-<pid>-<8 random>` (`staging_prefix`), and a
+folder being replaced `.<name>.old-<pid>-<8 random>` (`publish_dir`), so what a killed process left behind can
+be told from what a running one is writing (`afm_align.member_io
+.remove_stale_staging`).
 
 Run: `python -c "from afm_align.store import read_manifest; print(read_manifest('runs/x/data/prompt-...'))"`.
 """
@@ -17,12 +28,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Iterable, Iterator
 
 from afm_align.errors import UserError
 from afm_align.schema import RowError, validate_row, validate_rows
@@ -30,6 +42,8 @@ from afm_align.schema import RowError, validate_row, validate_rows
 ROWS_FILE = "rows.jsonl"
 MANIFEST_FILE = "manifest.json"
 STORE_VERSION = 1
+MAX_ROW_BYTES = 16 << 20  # the default cap on one row (line) of a JSONL file; $AFM_ALIGN_MAX_ROW_BYTES changes it
+READ_CHUNK = 1 << 20  # rows files are read in chunks of this many bytes
 
 
 @dataclass
@@ -60,11 +74,17 @@ def content_hash(rows: Iterable[dict]) -> str:
     return digest.hexdigest()
 
 
+def staging_prefix(name: str) -> str:
+    """The name prefix of a temporary sibling of `name` made by this process: `.<name>.tmp-<pid>-` (mkdtemp
+    and mkstemp add a random suffix). The pid tells a killed writer's leftovers from a live one's."""
+    return f".{name}.tmp-{os.getpid()}-"
+
+
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write JSON to `path` via a temp file in the same folder and an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=staging_prefix(path.name), dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(obj, fh, indent=2, sort_keys=True, default=str)
@@ -84,7 +104,7 @@ def publish_dir(staging: str | Path, out: str | Path) -> None:
     """
     staging, out = Path(staging), Path(out)
     if out.exists():
-        trash = out.with_name(f".{out.name}.old-{os.getpid()}")
+        trash = out.with_name(f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
         os.replace(out, trash)
         os.replace(staging, out)
         shutil.rmtree(trash, ignore_errors=True)
@@ -112,7 +132,7 @@ def write_dataset(rows: list[dict], kind: str, out_dir: str | Path, *, producer:
         if old.content_hash == digest and old.kind == kind:
             return old
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=staging_prefix(out_dir.name), dir=out_dir.parent))
     try:
         with open(tmp / ROWS_FILE, "w", encoding="utf-8") as fh:
             fh.writelines(line + "\n" for line in lines)
@@ -135,39 +155,142 @@ def read_manifest(path: str | Path) -> Manifest:
         raise UserError(f"{file}: corrupt manifest ({err})") from None
 
 
+def max_row_bytes() -> int:
+    """The longest row (line) a JSONL file may hold, in bytes: `$AFM_ALIGN_MAX_ROW_BYTES`, else 16 MiB."""
+    raw = os.environ.get("AFM_ALIGN_MAX_ROW_BYTES", "").strip()
+    if not raw:
+        return MAX_ROW_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UserError(f"AFM_ALIGN_MAX_ROW_BYTES must be a positive number of bytes (got {raw!r})")
+    return value
+
+
+def iter_lines(fh: BinaryIO, file: str | Path, digest=None, cap: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """(line number from 1, the line's bytes without its newline) of a binary file, read in chunks.
+
+    A line longer than `cap` bytes (default `max_row_bytes()`) is a RowError naming file and line as soon as
+    its first `cap + 1` bytes are seen: the rest is never held in memory. `digest` (a hashlib object), when
+    given, is fed every byte read.
+    """
+    cap = max_row_bytes() if cap is None else cap
+    pieces: list[bytes] = []  # the unfinished line, in chunks
+    size, line_no = 0, 0
+
+    def too_long(n: int) -> RowError:
+        return RowError(f"{file} line {n}: longer than {cap:,} bytes, the row size cap "
+                        f"(set AFM_ALIGN_MAX_ROW_BYTES to allow longer rows)")
+
+    while chunk := fh.read(READ_CHUNK):
+        if digest is not None:
+            digest.update(chunk)
+        parts = chunk.split(b"\n")
+        for part in parts[:-1]:
+            line_no += 1
+            if size + len(part) > cap:
+                raise too_long(line_no)
+            if pieces:
+                pieces.append(part)
+                part = b"".join(pieces)
+                pieces, size = [], 0
+            yield line_no, part
+        if parts[-1]:
+            pieces.append(parts[-1])
+            size += len(parts[-1])
+            if size > cap:
+                raise too_long(line_no + 1)
+    if pieces:
+        yield line_no + 1, b"".join(pieces)
+
+
+def _rows_file(path: Path) -> Path:
+    """The rows file of a dataset folder; missing, or not a file, is a one-line UserError."""
+    file = path / ROWS_FILE
+    if not file.exists():
+        raise UserError(f"{path}: the dataset folder has a {MANIFEST_FILE} but no {ROWS_FILE}")
+    if not file.is_file():
+        raise UserError(f"{path}: {ROWS_FILE} is not a file")
+    return file
+
+
+def _check_against_manifest(path: Path, manifest: Manifest, n_rows: int, digest: str, rows=None) -> None:
+    """A one-line UserError unless the rows read match the manifest's row count and content hash."""
+    if n_rows != manifest.rows:
+        raise UserError(f"{path}: {ROWS_FILE} holds {n_rows} rows but its manifest records {manifest.rows}; "
+                        f"the folder was changed after it was written (write the dataset again)")
+    if digest != manifest.content_hash and (rows is None or content_hash(rows) != manifest.content_hash):
+        raise UserError(f"{path}: {ROWS_FILE} does not match the content hash of its manifest "
+                        f"({str(manifest.content_hash)[:12]}); the folder was changed after it was written "
+                        f"(write the dataset again)")
+
+
+def _open_rows(file: Path) -> BinaryIO:
+    try:
+        return open(file, "rb")
+    except OSError as err:  # a directory, no permission, ...
+        raise UserError(f"{file}: cannot be read ({err.strerror or type(err).__name__})") from None
+
+
 def read_rows(path: str | Path, kind: str | None = None) -> list[dict]:
-    """Rows of a dataset folder (or a bare .jsonl file), each validated against its kind."""
+    """Rows of a dataset folder (or a bare .jsonl file), each validated against its kind.
+
+    A folder is checked against its manifest (row count and content hash, see the module doc).
+    """
     path = Path(path)
+    manifest = None
     if path.is_dir():
         manifest = read_manifest(path)
         if kind is not None and manifest.kind != kind:
             raise UserError(f"{path}: holds a {manifest.kind} dataset, expected {kind}")
-        kind, file = manifest.kind, path / ROWS_FILE
+        kind, file = manifest.kind, _rows_file(path)
     elif path.is_file():
         file = path
     else:
         raise UserError(f"{path}: no such dataset folder or file")
     if kind is None:
         raise UserError(f"{path}: a bare JSONL file needs its kind stated")
+    digest = hashlib.sha256()
     rows = []
-    with open(file, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
+    with _open_rows(file) as fh:
+        for line_no, raw in iter_lines(fh, file, digest):
+            if not raw.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as err:
+                raise RowError(f"{file} line {line_no}: not valid UTF-8 (byte {err.start + 1} of the line)") from None
             except json.JSONDecodeError as err:
                 raise RowError(f"{file} line {line_no}: not valid JSON ({err.msg})") from None
             validate_row(kind, row, f"{file} line {line_no}")
             rows.append(row)
+    if manifest is not None:
+        _check_against_manifest(path, manifest, len(rows), digest.hexdigest(), rows)
     return rows
+
+
+def verify_dataset(path: str | Path) -> Manifest:
+    """The manifest of a dataset folder, after checking its rows file's row count and content hash (streamed,
+    rows not parsed unless the bytes differ from what `write_dataset` wrote)."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    file = _rows_file(path)
+    digest, count = hashlib.sha256(), 0
+    with _open_rows(file) as fh:
+        for _, raw in iter_lines(fh, file, digest):
+            count += bool(raw.strip())
+    if digest.hexdigest() != manifest.content_hash or count != manifest.rows:
+        read_rows(path)  # parsed: another formatting of the same rows passes, anything else is a UserError
+    return manifest
 
 
 def load_hf(path: str | Path):
     """The dataset folder as a `datasets.Dataset` (via `load_dataset('json', ...)`)."""
     from datasets import load_dataset
 
-    read_manifest(path)
+    verify_dataset(path)
     return load_dataset("json", data_files=str(Path(path) / ROWS_FILE), split="train")
 
 

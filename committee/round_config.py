@@ -7,7 +7,9 @@ on top of it (e.g. `recipes.dpo=[max_steps=4]`), so the round config only says w
 The candidates and the names `recipes` may use come from the recipe table (`alignment.recipes`).
 The resolved config is recorded in every round's manifest.
 
-`check_config(cfg)` rejects bad settings with one sentence each (unknown member or annotator, sizes < 1, ...).
+`check_config(cfg)` rejects bad settings with one sentence each: every numeric knob against its range in
+`afm_align.config.RANGES` (sizes >= 1, `temperature` in [0, 10], `difficulty` in [0, 3], ...), then the rules
+that span knobs or name things (unknown member or annotator, dev + test fractions, judge levels increasing).
 
 Run: `python -c "from committee.round_config import load; print(load('tiny'))"`.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from afm_align.config import load_config
+from afm_align.config import check_ranges, load_config
 from afm_align.errors import UserError
 from alignment.recipes import DEFAULT_MEMBERS, ROUND_CANDIDATES, check_overrides
 from synth.families import FAMILIES
@@ -32,7 +34,7 @@ class IterateConfig:
     preset: str = "tiny"  # preset folder of every recipe's YAML (configs/<preset>/)
     seed: int = 0  # global seed; each stage is seeded from (seed, round, stage)
     threads: int = 1  # torch threads (fixed, so a resumed run computes exactly what an uninterrupted one did)
-    init_threads: int = 2  # torch threads of the base model's pre-training (large batches use more cores well)
+    init_threads: int = 0  # torch threads of the base's pre-training; 0 = the cores free when it starts (recorded)
     annotator: str = "oracle"  # who labels the pairs: oracle (synth verifiers), human (label store), judge (an RM)
     members: list[str] = field(default_factory=lambda: list(DEFAULT_MEMBERS))  # candidate recipes of rounds >= 1
     families: list[str] = field(default_factory=lambda: list(FAMILIES))  # synth families used
@@ -103,19 +105,7 @@ def check_config(cfg: IterateConfig) -> IterateConfig:
     bad_family = [f for f in cfg.families if f not in FAMILIES]
     if bad_family or not cfg.families:
         raise UserError(f"families must be some of {', '.join(FAMILIES)} (got {cfg.families})")
-    sizes = {"sft_items": cfg.sft_items, "eval_prompts": cfg.eval_prompts, "k": cfg.k, "threads": cfg.threads,
-             "init_threads": cfg.init_threads,
-             "prompts_per_round": cfg.prompts_per_round, "pairs_per_prompt": cfg.pairs_per_prompt,
-             "max_new_tokens": cfg.max_new_tokens, "human_k": cfg.human_k, "gen_batch_size": cfg.gen_batch_size,
-             "rm_eval_pairs": cfg.rm_eval_pairs}
-    small = [k for k, v in sizes.items() if v < 1]
-    if small:
-        raise UserError(f"{small[0]} must be at least 1 (got {sizes[small[0]]})")
-    if not (0.0 <= cfg.oracle_flip <= 0.5 and 0.0 <= cfg.oracle_level_jitter <= 1.0):
-        raise UserError(f"oracle_flip must be in [0, 0.5] and oracle_level_jitter in [0, 1] "
-                         f"(got {cfg.oracle_flip}, {cfg.oracle_level_jitter})")
-    if not 0.0 <= cfg.rm_replay <= 1.0:
-        raise UserError(f"rm_replay must be in [0, 1] (got {cfg.rm_replay})")
+    check_ranges(cfg)  # every numeric knob against afm_align.config.RANGES (load_config does it too)
     from synth.splits import check_fractions
 
     if cfg.eval_test_members not in ("best", "promoted", "all"):

@@ -4,7 +4,9 @@ runs before `afm-align iterate` writes anything (committee.rounds calls `check_r
 `check_run(cfg, target)` checks the round number, the run stamp, every round manifest (a corrupt one, or one
 of another format, is a one-line ValueError and nothing is touched), that the run's fixed settings
 (`RUN_FIXED`) did not change, and that an unfinished round is resumed with the config it began with (only
-`RESUME_FREE` settings may change).
+`RESUME_FREE` settings may change). Once all of that passes, it removes the staging folders a killed run
+left under the run directory (`afm_align.member_io.remove_stale_staging`: only `.<name>.tmp-<pid>-*` and
+`.<name>.old-<pid>` entries whose process is gone; a concurrent process's are never touched).
 
 Run: `python -m pytest tests/committee/test_rounds.py`.
 """
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from afm_align.config import config_dict
 from afm_align.errors import UserError
+from afm_align.member_io import remove_stale_staging
 from afm_align.rundir import RunDir
 from committee import manifest as mf
 from committee.round_config import IterateConfig
@@ -23,7 +26,7 @@ ROUND0_STAGES = ("base", "data", "members/sft", "eval", "promotion", "test", "re
 RUN_FIXED = ("seed", "families", "difficulty", "dev_fraction", "test_fraction", "eval_prompts", "sft_items",
              "rm_bootstrap_pairs", "preset")
 # settings an unfinished round may be resumed with changed (e.g. accept fewer human labels)
-RESUME_FREE = {"run", "human_min_labels"}
+RESUME_FREE = {"run", "human_min_labels", "init_threads"}  # init_threads: the base records the count it used
 
 
 def round_stages(n: int, members: list[str]) -> tuple[str, ...]:
@@ -73,4 +76,5 @@ def check_run(cfg: IterateConfig, target: int) -> RunDir:
                          "(an RM directory), or label round 1 with --annotator oracle")
     if cfg.judge_model and not (Path(cfg.judge_model) / "config.json").is_file():
         raise UserError(f"judge_model {cfg.judge_model}: not a reward-model directory")
+    remove_stale_staging(run.root)  # what a killed run of this directory left (checked: nothing else goes)
     return run
