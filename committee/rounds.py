@@ -374,6 +374,14 @@ def round_header(cfg: IterateConfig, run: RunDir, n: int) -> dict:
     return header
 
 
+def sandbox_record() -> dict:
+    """The code sandbox's isolation mode and memory cap (synth.sandbox), for the round manifest."""
+    from synth.sandbox import isolation_mode
+    from synth.sandbox_plans import memory_cap
+
+    return {"isolation": isolation_mode(), "memory_cap": memory_cap()}
+
+
 def run_round(cfg: IterateConfig, run: RunDir, n: int) -> mf.Manifest:
     """Run round `n` to the end (stages already done are skipped)."""
     manifest = mf.Manifest.open(run.round(n), run.root, n, round_header(cfg, run, n))
@@ -382,6 +390,7 @@ def run_round(cfg: IterateConfig, run: RunDir, n: int) -> mf.Manifest:
     if manifest.all_done(stages):
         say(f"round {n}: complete, nothing to do")
         return manifest
+    manifest.set(sandbox=sandbox_record())  # how model-written code is isolated in this session of the round
     for name in stages:
         run_stage(rnd, name, stage_fn(n, name))
     return manifest

@@ -186,6 +186,8 @@ def test_a_killed_round_resumes_to_the_uninterrupted_result_and_done_stages_are_
             ("members/rs", "sft-training"), ("members/dpo", "dpo-training"), ("members/ipo", "ipo-training"),
             ("members/mdloo", "mdloo-training"), ("eval", "evaluation"), ("test", "test-evaluation")} <= set(devices)
     assert mf.read(whole / "round_0" / "manifest.json")["stages"]["members/sft"]["devices"] == {"sft-training": "cpu"}
+    from synth.sandbox import isolation_mode
+    assert m1["sandbox"]["isolation"] == isolation_mode() != "unavailable"  # the sandbox mode of every round
     assert all(m1["stages"][s]["status"] == "done" for s in round_stages(1, members))
     assert m1["committee"] == ["r0-sft"] and m1["start"] == "r0-sft" and 0 <= m1["rm_accuracy"]["accuracy"] <= 1
     assert m1["promotion"]["committee"] and m1["promotion"]["rule"]["top_k"] == 2
