@@ -193,7 +193,11 @@ def run_jobs(jobs: list[tuple[str, list[str], float]], desc: str | None = None) 
 
 
 def verify_many(completions: list[str], verifiers: list) -> list[float]:
-    """verify() for many rows at once (verifiers: dicts or JSON strings); never raises on bad rows."""
+    """verify() for many rows at once (verifiers: dicts or JSON strings); never raises on bad rows.
+
+    Each distinct job runs in its own sandbox process; a job repeated in the batch (same code, same tests) runs
+    once and every copy gets its result.
+    """
     if len(completions) != len(verifiers):
         raise ValueError(f"got {len(completions)} completions but {len(verifiers)} verifiers.")
     scores, jobs, rows = [0.0] * len(completions), [], []
@@ -204,8 +208,11 @@ def verify_many(completions: list[str], verifiers: list) -> list[float]:
         elif isinstance(completion, str):
             jobs.append((extract_code(completion), parsed[0], parsed[1]))
             rows.append(row)
-    for row, job, passed in zip(rows, jobs, run_jobs(jobs) if jobs else []):
-        scores[row] = passed / len(job[1])
+    # identical jobs (the same code against the same tests: greedy members often agree) run once each
+    unique = list({json.dumps(job, sort_keys=True): job for job in jobs}.items())
+    passed_of = dict(zip((key for key, _ in unique), run_jobs([job for _, job in unique]) if unique else []))
+    for row, job in zip(rows, jobs):
+        scores[row] = passed_of[json.dumps(job, sort_keys=True)] / len(job[1])
     return scores
 
 

@@ -119,3 +119,20 @@ def test_honest_results_compare_as_plain_python_does():
     got = [run_tests(HONEST, [test]) == (1, 1) for test in HONEST_TESTS]
     assert got == expected, [t for t, e, g in zip(HONEST_TESTS, expected, got) if e != g]
     assert 0 < sum(got) < len(got)
+
+
+def test_identical_jobs_in_a_batch_run_once_and_share_their_result(monkeypatch):
+    from synth import code_tasks
+
+    ran = []
+    real = code_tasks.run_jobs
+
+    def counting(jobs):
+        ran.extend(jobs)
+        return real(jobs)
+
+    monkeypatch.setattr(code_tasks, "run_jobs", counting)
+    verifier = {"tests": ["assert f(2) == 4"], "setup": ""}
+    right, wrong = "```python\ndef f(x):\n    return 2 * x\n```", "```python\ndef f(x):\n    return x\n```"
+    scores = code_tasks.verify_many([right, wrong, right, right, wrong], [verifier] * 5)
+    assert scores == [1.0, 0.0, 1.0, 1.0, 0.0] and len(ran) == 2
