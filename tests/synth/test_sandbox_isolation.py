@@ -256,9 +256,19 @@ def test_bwrap_as_an_ordinary_user():
 r = sandbox.run_python("import os; print(os.getuid(), len([p for p in os.listdir('/proc') if p.isdigit()]))")
 print(sandbox.isolation_mode(), r.stdout.strip(), sandbox.run_python({fork!r}, memory_mb=64).stdout.strip())
 """
-    out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "/usr/bin/python3",
-                          "-I", "-c", f"import sys; sys.path.insert(0, {str(REPO)!r})\n{script}"],
-                         capture_output=True, text=True, timeout=60, cwd="/tmp", env={"PATH": "/usr/bin:/bin"})
+    # a copy of the two packages the script imports, readable by uid 65534 (a checkout may sit under a 0700
+    # directory, e.g. a clone in a `mktemp -d` folder)
+    copy = Path(tempfile.mkdtemp(prefix="afm-sandbox-src-"))
+    try:
+        for package in ("afm_align", "synth"):
+            shutil.copytree(REPO / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
+        for path in [copy, *copy.rglob("*")]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+                              "/usr/bin/python3", "-I", "-c", f"import sys; sys.path.insert(0, {str(copy)!r})\n{script}"],
+                             capture_output=True, text=True, timeout=60, cwd="/tmp", env={"PATH": "/usr/bin:/bin"})
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["bwrap", "65534", "2", "0"]
 
