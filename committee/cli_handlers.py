@@ -31,6 +31,7 @@ from committee.evaluation import (
     win_rates,
 )
 from committee.report_eval import read_test
+from committee.promotion import rank_key
 
 COLUMN = 48  # width of each side in the side-by-side samples
 
@@ -63,13 +64,13 @@ def _mean_cell(scores: dict | None, ci) -> str:
 
 
 def leaderboard_lines(entries: list[dict], test: list[dict] = ()) -> list[str]:
-    """The leaderboard as aligned text lines, best dev mean first; test means beside them where scored."""
+    """The leaderboard as aligned text lines in `rank_key` order (dev mean, ties by Elo then name); test means beside them where scored."""
     tests = {e["member"]: e for e in test}
     domains = sorted({d for e in entries for d in (e.get("dev") or {}) if d != "mean"})
     head = ["member", "round", "recipe", "promoted", "dev mean [95% CI]", "test mean [95% CI]",
             *[f"dev {d}" for d in domains], "Elo [95% CI]"]
     rows = [head]
-    for e in entries:
+    for e in sorted(entries, key=rank_key):
         t = tests.get(e["member"], {})
         rows.append([e["member"], str(e["round"]), str(e.get("recipe") or "-"), "yes" if e.get("promoted") else "no",
                      _mean_cell(e.get("dev"), e.get("dev_ci95")), _mean_cell(t.get("test"), t.get("test_ci95")),

@@ -3,8 +3,8 @@
 What it does: `promote(entries, rule, previous_committee)` reads the round's leaderboard entries (all
 members of rounds 0..N, as `committee.evaluation.evaluate_round` returns them) and applies a
 `PromotionRule`:
-- candidates are the members trained in the latest round, ranked by dev mean accuracy (ties: Elo,
-  then name); members without a dev mean are never promoted;
+- candidates are the members trained in the latest round, ranked by dev mean accuracy (`rank_key`: ties
+  by higher Elo, then name); members without a dev mean are never promoted;
 - a candidate is promoted if it is among the `top_k` and beats the best earlier member's dev mean
   by at least `min_improvement` (accuracy as a fraction: 0.01 = one point); in round 0 there is nothing
   to beat, so the top_k are promoted;
@@ -61,10 +61,18 @@ def _mean(entry: dict) -> float | None:
     return (entry.get("dev") or {}).get("mean")
 
 
+def rank_key(entry: dict) -> tuple:
+    """The one ranking rule of afm-align, used by promotion, `afm-align leaderboard`, report.md and the app's
+    compare tab: best dev mean first; ties by higher Elo, then by member name. A member without a dev mean
+    (or without an Elo) ranks below every member that has one."""
+    mean, elo = _mean(entry), entry.get("elo")
+    return (mean is None, -(mean or 0.0), elo is None, -(elo or 0.0), str(entry.get("member")))
+
+
 def _ranked(entries: list[dict]) -> list[dict]:
-    """Entries with a dev mean, best first (ties: higher Elo, then name)."""
+    """Entries with a dev mean, best first (`rank_key`)."""
     scored = [e for e in dev_view(entries) if _mean(e) is not None]
-    return sorted(scored, key=lambda e: (-_mean(e), -(e.get("elo") or 0.0), e["member"]))
+    return sorted(scored, key=rank_key)
 
 
 def best_member(entries: list[dict], before_round: int | None = None) -> str | None:

@@ -33,6 +33,7 @@ from committee.evaluation import (
     win_rates,
 )
 from committee.report_eval import read_test
+from committee.promotion import rank_key
 
 RL_RECIPES = ("mdloo", "rloo")
 _SECONDS_KEYS = ("seconds", "duration_s", "elapsed_s", "wall_s", "time_s")
@@ -170,7 +171,7 @@ def _table(entries: list[dict], test: list[dict] = ()) -> list[str]:
     head = ["member", "round", "recipe", "promoted", "dev mean [95% CI]", "test mean [95% CI]",
             *[f"dev {d}" for d in domains], "Elo [95% CI]", "win rate vs prev. best"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for e in entries:
+    for e in sorted(entries, key=rank_key):
         t, eci = tests.get(e["member"], {}), e.get("elo_ci95")
         elo = _fmt(e.get("elo"), 0) + (f" [{eci[0]:.0f}, {eci[1]:.0f}]" if eci else "")
         cells = [e["member"], str(e["round"]), str(e.get("recipe")), "yes" if e.get("promoted") else "",

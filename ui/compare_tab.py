@@ -25,6 +25,7 @@ import re
 from pathlib import Path
 
 from afm_align.rundir import RunDir
+from committee.promotion import rank_key
 from ui.security import esc, messages_html, safe_html, sanitize
 
 LEADERBOARD_COLUMNS = ["member", "round", "recipe", "promoted", "dev mean (promotion)", "dev ci95",
@@ -70,7 +71,7 @@ def leaderboard_rows(run: RunDir, n: int) -> tuple[list[str], list[list]]:
     entries, tests = leaderboard(run, n), test_scores(run, n)
     domains = sorted({d for e in entries for d in (e.get("dev") or {}) if d != "mean"})
     rows = []
-    for e in sorted(entries, key=lambda e: -((e.get("dev") or {}).get("mean") or 0.0)):
+    for e in sorted(entries, key=rank_key):
         dev, t = e.get("dev") or {}, tests.get(e.get("member"), {})
         rows.append([e.get("member"), e.get("round"), e.get("recipe"), bool(e.get("promoted")),
                      _num(dev.get("mean")), _ci_text(e.get("dev_ci95")), _num((t.get("test") or {}).get("mean")),

@@ -112,3 +112,21 @@ def test_promotion_does_not_move_when_test_scores_change(tmp_path):
         test = [{"member": m, "round": 1, "scored_in": 1, "test": {"mean": v}} for m, v in flipped.items()]
         (run / "round_1" / "eval" / TEST_FILE).write_text(json.dumps(test))
         assert promote(read_leaderboard(RunDir(run), 1), PromotionRule(top_k=1), ["r0-sft"]) == before
+
+
+def test_one_tie_rule_everywhere():
+    """Three members with equal dev means rank by Elo, then name, in promotion, the CLI, report.md and the app."""
+    from committee.cli_handlers import leaderboard_lines
+    from committee.promotion import rank_key
+    from committee.report import _table
+
+    tied = [{"member": name, "round": 1, "recipe": "dpo", "dev": {"mean": 0.5, "math": 0.5}, "elo": elo}
+            for name, elo in (("r1-a", 990.0), ("r1-b", 1010.0), ("r1-c", 1010.0))]
+    expected = ["r1-b", "r1-c", "r1-a"]  # Elo 1010 twice (then name), then 990
+    assert [e["member"] for e in sorted(tied, key=rank_key)] == expected
+    promoted, _, _ = promote(tied, PromotionRule(top_k=1))
+    assert promoted == ["r1-b"]
+    cli_order = [line.split()[0] for line in leaderboard_lines(tied)[1:]]
+    assert cli_order == expected
+    report_order = [line.split("|")[1].strip() for line in _table(tied)[2:]]
+    assert report_order == expected
