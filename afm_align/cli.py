@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -61,6 +63,9 @@ def _cmd_init(args: argparse.Namespace) -> int:
     if args.base:
         overrides.append(f"base={args.base}")
     cfg = init_base.load(preset=args.preset, config_file=args.config, overrides=overrides)
+    from afm_align.rundir import RunDir
+
+    init_base.check_rebuild(RunDir.named(cfg.run), args.force)
     init_base.main(cfg, *pretraining_corpus(cfg))
     return 0
 
@@ -73,6 +78,11 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_rm(args: argparse.Namespace) -> int:
+    model = getattr(args, "model", None)
+    if model and not os.path.isfile(os.path.join(model, "config.json")):  # before torch loads (seconds)
+        from afm_align.errors import UserError
+
+        raise UserError(f"--model {model}: not a trained reward-model directory (train one with `afm-align rm train`)")
     from reward_model import cli_handlers
 
     return cli_handlers.run(args)
@@ -123,6 +133,7 @@ def _add_label_commands(sub) -> None:
     p.add_argument("--gold", action="store_true", help="import: chosen is the known answer (gold items)")
     p.add_argument("--soft", action="store_true", help="export: one row per pair with target_prob")
     p.add_argument("--out", default=None, help="export: output folder (default: the run's data/)")
+    p.add_argument("--overwrite", action="store_true", help="export: replace a preference dataset at --out")
     p.set_defaults(handler=_cmd_labels)
 
 
@@ -193,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", default=None, help="run name under ./runs (default: the preset's, 'default')")
     p.add_argument("--preset", default="tiny", help="config preset under configs/ (default: tiny)")
     p.add_argument("--base", default=None, help="use this local Hugging Face causal-LM directory instead")
+    p.add_argument("--force", action="store_true", help="rebuild the base of a run that already has one")
     p.add_argument("--config", default=None, help="a YAML file of config keys")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.set_defaults(handler=_cmd_init)
@@ -201,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("family", help="math | tool | code | if | safety | prefs")
     p.add_argument("--n", type=int, required=True, help="number of items to generate")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output dataset folder")
+    p.add_argument("--out", required=True, help="output dataset folder (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help="replace what --out holds when it is the same kind of output (never anything else)")
     p.add_argument("--kind", default="prompt", choices=["prompt", "sft"], help="prompt rows or sft rows")
     p.add_argument("--difficulty", type=int, default=1, help="0 (easiest) and up")
     p.add_argument("--dev", type=float, default=0.15, help="share of problem identities in the dev split")
@@ -213,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = rm_sub.add_parser("train", help="train the RM on a preference dataset")
     q.add_argument("--data", required=True)
     q.add_argument("--out", required=True, help="the RM directory to write (config key: out)")
+    q.add_argument("--overwrite", action="store_true", help="replace what --out holds when it is the same kind of output (never anything else)")
     q.add_argument("--base", default=None,
                    help="backbone directory (config key: from_checkpoint; default: the run's base)")
     q.add_argument("--run", default=None)
@@ -226,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     q = rm_sub.add_parser("score", help="score responses with an RM")
     q.add_argument("--model", required=True)
     q.add_argument("--data", required=True)
-    q.add_argument("--out", required=True)
+    q.add_argument("--out", required=True, help="output response dataset folder (new or empty)")
+    q.add_argument("--overwrite", action="store_true", help="replace what --out holds when it is the same kind of output (never anything else)")
     p.set_defaults(handler=_cmd_rm)
 
     _add_label_commands(sub)
@@ -237,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe", choices=list(RECIPES), help="; ".join(f"{k}: {r.summary}" for k, r in RECIPES.items()))
     p.add_argument("--from", dest="from_checkpoint", required=True, help="starting checkpoint (base or member dir)")
     p.add_argument("--data", required=True, help="dataset folder (sft, prompt or preference, by recipe)")
-    p.add_argument("--out", required=True, help="member directory to write")
+    p.add_argument("--out", required=True, help="member directory to write (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help="replace what --out holds when it is the same kind of output (never anything else)")
     p.add_argument("--rm", default=None, help="reward-model directory (RS reranking, MDLOO reward, SFT best-of-N)")
     p.add_argument("--preset", default="tiny")
     p.add_argument("--config", default=None, help="a YAML file of config keys")
@@ -261,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from afm_align.errors import UserError
 
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if on_main_thread:  # `kill`: unwind like Ctrl-C, so staging folders are removed
+        previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         return args.handler(args) or 0
     except UserError as err:
@@ -269,6 +288,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"afm-align {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"afm-align {args.command}: terminated (SIGTERM); its staging folders were removed", file=sys.stderr)
+        return 143
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(BaseException):
+    """SIGTERM turned into an exception, so `finally` blocks (staging cleanup) run as they do on Ctrl-C."""
+
+
+def _terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+    raise Terminated()
 
 
 if __name__ == "__main__":

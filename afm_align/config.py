@@ -269,10 +269,18 @@ def preset_names() -> list[str]:
 
 
 def preset_file(preset: str, recipe: str) -> Path:
-    """The YAML of `recipe` in `preset`; an unknown preset is a one-line error naming the known ones."""
+    """The YAML of `recipe` in `preset`. An unknown preset, or a preset without a YAML for `recipe`, is a
+    one-line error naming what there is (a silent fall-back to the dataclass defaults once started a 0.47B
+    pre-training on CPU for `iterate --preset small`)."""
     if preset not in preset_names():
         raise UserError(f"unknown preset '{preset}'; presets are: {', '.join(preset_names()) or 'none'}")
-    return CONFIG_ROOT / preset / f"{recipe}.yaml"
+    path = CONFIG_ROOT / preset / f"{recipe}.yaml"
+    if not path.is_file():
+        having = sorted(p.stem for p in (CONFIG_ROOT / preset).glob("*.yaml"))
+        with_it = [name for name in preset_names() if (CONFIG_ROOT / name / f"{recipe}.yaml").is_file()]
+        raise UserError(f"preset '{preset}' has no {recipe} config (configs/{preset}/ holds: {', '.join(having)}); "
+                        f"presets with one: {', '.join(with_it) or 'none'}")
+    return path
 
 
 def _field_names(obj) -> list[str]:
@@ -386,9 +394,7 @@ def load_config(cls, *, preset: str | None = None, recipe: str | None = None,
     valid = _field_names(cfg)
     layers: list[dict] = []
     if preset is not None and recipe is not None:
-        path = preset_file(preset, recipe)
-        if path.is_file():
-            layers.append(_read_yaml(path))
+        layers.append(_read_yaml(preset_file(preset, recipe)))
     if config_file is not None:
         layers.append(_read_yaml(Path(config_file)))
     layers.append(dict(parse_override(o) for o in overrides))

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from afm_align.base_model import ModelShape
 from afm_align.config import load_config, save_resolved
+from afm_align.errors import UserError
 from afm_align.rundir import RunDir
 from afm_align.member_io import available_cores, remove_stale_staging, resolve_threads, staged_dir, stage_device
 from afm_align.tracking import MetricsLog, progress
@@ -243,6 +244,22 @@ def use_local_base(cfg: InitConfig, run: RunDir) -> dict:
     (run.base / "base.json").write_text(json.dumps({"path": str(path)}))
     (run.base / "meta.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def check_rebuild(run: RunDir, force: bool) -> None:
+    """`afm-align init` on a run that already has a base is a one-line refusal unless `force`: its rounds'
+    members were trained from that base, and a new one would silently no longer match them."""
+    if not ((run.base / "meta.json").is_file() or (run.base / "base.json").is_file()):
+        return
+    rounds = sorted(p.name for p in run.root.glob("round_*") if p.is_dir())
+    if force:
+        if rounds:
+            print(f"init: --force: rebuilding the base of {run.root}; its {len(rounds)} round folder(s) were "
+                  f"trained from the old base and no longer match it")
+        return
+    trained = f" and {len(rounds)} round(s) trained from it" if rounds else ""
+    raise UserError(f"run {run.root} already has a base{trained}; pass --force to rebuild it, "
+                    f"or use a new --run")
 
 
 def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_keep=None) -> dict:

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Iterator
 
 from afm_align.errors import UserError
-from afm_align.store import publish_dir, staging_prefix
+from afm_align.store import ensure_parent, publish_dir, staging_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -275,7 +275,7 @@ def staged_dir(out: str | Path, *, required: str | None = None, drop: str | None
     main process publishes, and no process returns before the folder is in place.
     """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    ensure_parent(out)
     stage = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name), dir=out.parent))
     try:
         yield stage
@@ -286,7 +286,7 @@ def staged_dir(out: str | Path, *, required: str | None = None, drop: str | None
                 if (stage / drop / "runs").is_dir():
                     shutil.move(str(stage / drop / "runs"), str(stage / TRACKING_DIR))
                 shutil.rmtree(stage / drop, ignore_errors=True)
-            publish_dir(stage, out)  # replaces an older folder only once the new one is complete
+            publish_dir(stage, out, marker=required or "meta.json")  # replaces only an older artefact, once complete
         wait_for_everyone()
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -16,6 +16,10 @@ one-line `UserError` naming the folder. `load_hf` gives a `datasets.Dataset` thr
 `datasets.load_dataset("json", ...)` after the same check, so every dataset loads with the HF stack too.
 Nested fields whose shape varies by row (`verifier`, `sampling`) are stored as JSON strings.
 
+Nothing that afm-align did not write is ever replaced: `publish_dir` replaces only an empty folder or one
+holding the artefact's marker file, and `check_out` is the one-line refusal the commands' `--out` goes
+through (`--overwrite` replaces a dataset or model of the same kind, nothing else).
+
 Staging folders (and temporary files) are named `.<name>.tmp-<pid>-<8 random>` (`staging_prefix`), and a
 folder being replaced `.<name>.old-<pid>-<8 random>` (`publish_dir`), so what a killed process left behind can
 be told from what a running one is writing (`afm_align.member_io
@@ -83,7 +87,7 @@ def staging_prefix(name: str) -> str:
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write JSON to `path` via a temp file in the same folder and an atomic rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_parent(path)
     fd, tmp = tempfile.mkstemp(prefix=staging_prefix(path.name), dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -96,28 +100,78 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
         raise
 
 
-def publish_dir(staging: str | Path, out: str | Path) -> None:
+def folder_state(out: str | Path, marker: str) -> str:
+    """What is at `out`: "absent", "empty" (an empty folder), "ours" (a folder holding `marker`: an afm-align
+    artefact, `manifest.json` for a dataset, `meta.json` for a model) or "foreign" (anything else)."""
+    out = Path(out)
+    if not out.exists() and not out.is_symlink():
+        return "absent"
+    if out.is_dir() and not out.is_symlink():
+        if not any(out.iterdir()):
+            return "empty"
+        if (out / marker).is_file():
+            return "ours"
+    return "foreign"
+
+
+def check_out(out: str | Path, *, marker: str, what: str, overwrite: bool, same_kind=None) -> None:
+    """Refuse, with one line, an `--out` that would replace something the command did not make.
+
+    `out` may be absent or an empty folder. A folder holding `marker` for which `same_kind(out)` holds (for a
+    dataset: a manifest of the same kind) is replaced only with `overwrite` (`--overwrite`). Anything else
+    (a file, a user's folder, a dataset of another kind) is never touched: choose another `--out`.
+    """
+    state = folder_state(out, marker)
+    if state in ("absent", "empty"):
+        return
+    if state == "ours" and (same_kind is None or same_kind(Path(out))):
+        if overwrite:
+            return
+        raise UserError(f"{out}: already holds a {what}; pass --overwrite to replace it")
+    raise UserError(f"{out}: exists and is not a {what} afm-align wrote; it is left as it is "
+                    f"(choose a new or empty folder for --out)")
+
+
+def ensure_parent(out: str | Path) -> None:
+    """Create the folder `out` will be written in; one that cannot be made is a one-line UserError."""
+    parent = Path(out).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"{out}: cannot create the folder {parent} ({err.strerror or type(err).__name__})") from None
+
+
+def publish_dir(staging: str | Path, out: str | Path, *, marker: str = MANIFEST_FILE) -> None:
     """Move a fully written `staging` folder to `out`, replacing an older `out` only at the last moment.
 
-    Both are on one filesystem, so each step is a rename: a crash leaves either the old folder or the new one
-    in place (plus a hidden leftover), never a half-written `out`.
+    Only an empty folder or an afm-align artefact (a folder holding `marker`) is ever replaced; anything else
+    at `out` is a one-line UserError and is left untouched (a user's folder is theirs). Both are on one
+    filesystem, so each step is a rename: a crash leaves either the old folder or the new one in place (plus
+    a hidden leftover), never a half-written `out`.
     """
     staging, out = Path(staging), Path(out)
-    if out.exists():
+    state = folder_state(out, marker)
+    if state == "foreign":
+        raise UserError(f"{out}: exists and is not something afm-align wrote (no {marker}); it is left as it is "
+                        f"(choose a new or empty folder)")
+    if state == "ours":
         trash = out.with_name(f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
         os.replace(out, trash)
         os.replace(staging, out)
         shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(staging, out)
+        return
+    if state == "empty":
+        out.rmdir()
+    os.replace(staging, out)
 
 
 def write_dataset(rows: list[dict], kind: str, out_dir: str | Path, *, producer: str,
-                  config: dict | None = None, parents: list[str] | None = None) -> Manifest:
+                  config: dict | None = None, parents: list[str] | None = None, overwrite: bool = True) -> Manifest:
     """Validate, hash and atomically write `rows` as a dataset folder at `out_dir`.
 
-    An existing folder with the same content hash is kept as is (idempotent re-runs); one with
-    different content is replaced only after the new one is fully written.
+    An existing folder with the same content hash is kept as is (idempotent re-runs); a dataset of the same
+    kind with different content is replaced (only after the new one is fully written) when `overwrite`, else
+    refused. A folder that is not a dataset of this kind is never replaced (`check_out`).
     """
     out_dir = Path(out_dir)
     if not rows:
@@ -127,11 +181,13 @@ def write_dataset(rows: list[dict], kind: str, out_dir: str | Path, *, producer:
     digest = hashlib.sha256("".join(line + "\n" for line in lines).encode("utf-8")).hexdigest()
     manifest = Manifest(kind=kind, rows=len(rows), content_hash=digest, producer=producer,
                         config=config or {}, parents=list(parents or []), created=time.time())
-    if out_dir.is_dir() and (out_dir / MANIFEST_FILE).is_file():
+    if folder_state(out_dir, MANIFEST_FILE) == "ours":
         old = read_manifest(out_dir)
         if old.content_hash == digest and old.kind == kind:
             return old
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    check_out(out_dir, marker=MANIFEST_FILE, what=f"{kind} dataset", overwrite=overwrite,
+              same_kind=lambda p: read_manifest(p).kind == kind)
+    ensure_parent(out_dir)
     tmp = Path(tempfile.mkdtemp(prefix=staging_prefix(out_dir.name), dir=out_dir.parent))
     try:
         with open(tmp / ROWS_FILE, "w", encoding="utf-8") as fh:

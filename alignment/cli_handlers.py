@@ -26,7 +26,10 @@ def resolve(recipe: str, args):
 
 
 def run(args) -> int:
+    from afm_align.store import check_out
+
     cfg = resolve(args.recipe, args)
+    check_out(cfg.out, marker="meta.json", what="model", overwrite=args.overwrite)
     result = recipes.main_of(args.recipe)(cfg)
     print(f"train {args.recipe}: wrote member {args.out}")
     if isinstance(result, dict):

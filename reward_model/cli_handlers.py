@@ -14,15 +14,21 @@ from afm_align.errors import UserError
 
 
 def _rm_dir(path: str) -> str:
-    """`--model PATH` when it holds a trained RM, else a one-line UserError naming the flag."""
+    """`--model PATH` when it holds a trained RM, else a one-line UserError naming the flag.
+
+    A path with no config.json at all is refused before torch and transformers are imported (seconds)."""
+    if not (Path(path) / "config.json").is_file():
+        raise UserError(f"--model {path}: not a trained reward-model directory (train one with `afm-align rm train`)")
     from reward_model.model import check_rm_dir
 
     return str(check_rm_dir(path, "--model"))
 
 
 def cmd_train(args) -> int:
+    from afm_align.store import check_out
     from reward_model import recipe
 
+    check_out(args.out, marker="meta.json", what="reward model", overwrite=args.overwrite)
     overrides = [*args.overrides, f"data={args.data}", f"out={args.out}"]
     if args.base:  # the flag keeps its name for users; the config key is the shared `from_checkpoint`
         overrides.append(f"from_checkpoint={args.base}")
@@ -33,6 +39,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    _rm_dir(args.model)
     from afm_align.store import read_rows
     from reward_model.evaluate import evaluate_preferences
     from reward_model.recipe import print_table, summary, to_dataset
@@ -51,7 +58,11 @@ def cmd_eval(args) -> int:
 
 
 def cmd_score(args) -> int:
-    from afm_align.store import read_rows, write_dataset
+    from afm_align.store import MANIFEST_FILE, check_out, read_manifest, read_rows, write_dataset
+
+    _rm_dir(args.model)
+    check_out(args.out, marker=MANIFEST_FILE, what="response dataset", overwrite=args.overwrite,
+              same_kind=lambda p: read_manifest(p).kind == "response")
     from reward_model.scorer import RewardScorer, load_reward_model
 
     manifest_kind = json.loads((Path(args.data) / "manifest.json").read_text())["kind"] \

@@ -182,6 +182,11 @@ def build(family: str, n: int, seed: int, out: str | Path, kind: str = "prompt",
 
 def cli_main(args) -> None:
     """`afm-align synth FAMILY --n N --seed S --out DIR [--kind] [--difficulty] [--dev F] [--test F]`."""
+    from afm_align.store import MANIFEST_FILE, check_out, read_manifest
+
+    kind = "preference" if args.family == "prefs" else args.kind
+    check_out(args.out, marker=MANIFEST_FILE, what=f"{kind} dataset", overwrite=args.overwrite,
+              same_kind=lambda p: read_manifest(p).kind == kind)
     manifest = build(args.family, args.n, args.seed, args.out, args.kind, args.difficulty, args.dev, args.test)
     print(f"synth {args.family}: wrote {manifest.rows} {manifest.kind} rows to {args.out} "
           f"(hash {manifest.content_hash[:12]})")

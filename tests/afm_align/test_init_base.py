@@ -103,3 +103,35 @@ def test_chat_rows_hold_one_conversation_each():
     assert sum(row_mask) == lengths[0]
     assert row[: lengths[0]] == tok(chats[0], add_special_tokens=False)["input_ids"]
     assert all(t == tok.pad_token_id for t in row[lengths[0]:])
+
+
+def test_init_on_a_run_with_a_base_refuses_without_force(tiny_run, monkeypatch, capsys):
+    """Issue 20 item 2: a second `init` would have silently pre-trained again and replaced the base."""
+    monkeypatch.setenv("AFM_ALIGN_RUNS", str(tiny_run.parent))
+    (tiny_run / "round_0").mkdir(exist_ok=True)
+    before = (tiny_run / "base" / "model.safetensors").stat().st_mtime_ns
+    assert cli_main(["init", "--run", "t", *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "already has a base and 1 round(s) trained from it; pass --force" in err and len(err.splitlines()) == 1
+    assert (tiny_run / "base" / "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_sigterm_during_init_leaves_no_staging_folder(tmp_path):
+    """Issue 20 item 2: `kill` (SIGTERM) unwinds like Ctrl-C: the hidden `.base.tmp-*` folder is removed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "AFM_ALIGN_RUNS": str(tmp_path), "AFM_ALIGN_QUIET": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "afm_align.cli", "init", "--run", "k", *SMALL[1:], "steps=100000"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "k").glob(".base.tmp-*")):
+        time.sleep(0.2)
+    assert list((tmp_path / "k").glob(".base.tmp-*")), "init never started pre-training"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "terminated" in err
+    assert list((tmp_path / "k").glob(".*")) == [] and not (tmp_path / "k" / "base").exists()

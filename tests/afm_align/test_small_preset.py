@@ -152,3 +152,14 @@ def test_small_rm_and_mdloo_run_two_steps_on_cpu(reduced, tmp_path):
     metrics = mdloo.main(cfg)
     assert len(losses(tmp_path / "mdloo")) == 2  # 1 outer iteration x num_iterations 2
     assert all(math.isfinite(metrics[k]) for k in ("loss", "reward", "kl_old"))
+
+
+def test_a_preset_without_an_iterate_config_is_one_line(capsys, tmp_path, monkeypatch):
+    """Issue 20 item 3: `iterate --preset small` fell back to dataclass defaults and started a 0.47B pre-training."""
+    monkeypatch.setenv("AFM_ALIGN_RUNS", str(tmp_path))
+    from afm_align.cli import main as cli_main
+
+    assert cli_main(["iterate", "--round", "1", "--preset", "small"]) == 2
+    err = capsys.readouterr().err
+    assert "preset 'small' has no iterate config" in err and "presets with one: tiny" in err
+    assert list(tmp_path.iterdir()) == []  # nothing started, no run folder
