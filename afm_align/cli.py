@@ -36,9 +36,10 @@ def _add_iterate_command(sub) -> None:
     p.add_argument("--run", default=None, help="run name under ./runs (default: the preset's, 'default')")
     p.add_argument("--annotator", default=None, help="oracle | human | judge (default: the preset's, oracle)")
     p.add_argument("--members", default=None, help="candidates of each round, e.g. sft,rs,dpo,ipo,mdloo")
-    p.add_argument("--preset", default="tiny", help="config preset under configs/ (default: tiny)")
+    p.add_argument("--preset", default=None, help="config preset under configs/ (default: the run's, else tiny)")
     p.add_argument("--config", default=None, help="a YAML file of config keys")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides; a run records them and later rounds reuse them")
     p.set_defaults(handler=_cmd_iterate)
 
 

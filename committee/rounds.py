@@ -52,6 +52,7 @@ from committee.annotators import label_pairs
 from committee.candidates import CandidateInputs, train_candidate, train_rm, train_sft
 from committee.round_config import IterateConfig, check_recipe_keys, load, overrides_of, parse_members
 from committee.round_data import committee_responses, rm_rows, round_prompts, round_synthetic_pairs, run_datasets
+from committee import run_settings
 from committee.run_checks import check_run, round_stages  # noqa: F401  (round_stages: part of this module's API)
 
 class RoundPaused(Exception):
@@ -418,8 +419,17 @@ def cli_main(args) -> int:
         overrides.append(f"annotator={args.annotator}")
     if args.members is not None:
         overrides.append(f"members=[{','.join(parse_members(args.members))}]")
-    cfg = load(args.preset, args.config, overrides)
+    stated = run_settings.explicit_settings(args.config, overrides)
+    name = stated.get("run") or load(args.preset or run_settings.DEFAULT_PRESET).run
+    run = RunDir.named(str(name))
+    preset, settings, reused = run_settings.merged(run, args.preset, stated)
+    if reused:
+        say(f"run '{name}': reusing its recorded settings {' '.join(run_settings.as_overrides(reused))}"
+            f" (from {run.root / run_settings.SETTINGS_FILE}; state a key again to change it)")
+    cfg = load(preset, None, run_settings.as_overrides(settings))
     check_recipe_keys(cfg)  # every recipe override is checked before any work starts
+    check_run(cfg, args.round)
+    run_settings.record(run, preset, settings)
     try:
         manifests = iterate(cfg, args.round)
     except RoundPaused as paused:
