@@ -31,7 +31,11 @@ def _cmd_iterate(args: argparse.Namespace) -> int:
 
 def _add_iterate_command(sub) -> None:
     """`iterate` (issue #6: the resumable iTeC round runner)."""
-    p = sub.add_parser("iterate", help="run iTeC committee rounds up to --round N (resumable; round 0 = init + SFT)")
+    p = sub.add_parser("iterate", help="run iTeC committee rounds up to --round N (resumable; round 0 = init + SFT)",
+                       epilog="common keys: threads=N (torch threads of the rounds, fixed so resumes are exact), "
+                              "init_threads=N (the base's pre-training; 0 = the free cores), seed=N, eval_prompts=N, "
+                              "recipes.dpo=[beta=0.2]; all keys: configs/tiny/iterate.yaml. The run records them "
+                              "(runs/<name>/iterate_settings.json) and later rounds reuse them.")
     p.add_argument("--round", type=int, required=True, help="run every missing round up to N (N >= 1)")
     p.add_argument("--run", default=None, help="run name under ./runs (default: the preset's, 'default')")
     p.add_argument("--annotator", default=None, help="oracle | human | judge (default: the preset's, oracle)")
@@ -201,7 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"afm-align {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("init", help="build the tokenizer and pre-train the tiny AFM base model of a run")
+    p = sub.add_parser("init", help="build the tokenizer and pre-train the tiny AFM base model of a run",
+                       epilog="common keys: threads=N (torch threads; 0, the default, = the cores free when it starts, "
+                              "so a busy machine is not oversubscribed), steps=N, seed=N, shape.num_layers=N; "
+                              "all keys: configs/tiny/init.yaml")
     p.add_argument("--run", default=None, help="run name under ./runs (default: the preset's, 'default')")
     p.add_argument("--preset", default="tiny", help="config preset under configs/ (default: tiny)")
     p.add_argument("--base", default=None, help="use this local Hugging Face causal-LM directory instead")

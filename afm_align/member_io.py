@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 DEVICES: dict[str, str] = {}  # stage -> the device it ran on, in this process (what tests and logs read)
 TRACKERS = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb", "mlflow": "mlflow"}  # name -> package
+TRACKING_EXTRA = ("tensorboard", "trackio")  # what `pip install -e '.[tracking]'` installs
 TRACKING_DIR = "tracking"  # a member's tracker logs (tensorboard event files), kept when the member is published
 
 
@@ -359,8 +360,8 @@ def check_report_to(report_to: str) -> str:
         if name not in TRACKERS:
             raise UserError(f"report_to '{name}' is not a tracker; choose none or some of: {', '.join(TRACKERS)}")
         if importlib.util.find_spec(TRACKERS[name]) is None:
-            raise UserError(f"report_to {name} needs the {TRACKERS[name]} package "
-                            f"(pip install {TRACKERS[name]}, or pip install -e '.[tracking]')")
+            extra = ", or pip install -e '.[tracking]'" if name in TRACKING_EXTRA else ""
+            raise UserError(f"report_to {name} needs the {TRACKERS[name]} package (pip install {TRACKERS[name]}{extra})")
     return ",".join(names)
 
 

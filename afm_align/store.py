@@ -1,4 +1,8 @@
-"""The dataset store: a folder of rows (`rows.jsonl`) plus `manifest.json`, written atomically.
+"""The dataset store: a folder of rows (`rows.jsonl`) plus `.manifest.json`, written atomically.
+
+The manifest is a hidden file so that the folder is a plain JSON dataset to the HF stack:
+`datasets.load_dataset(folder)` and `load_dataset("json", data_dir=folder)` read `rows.jsonl` alone (they skip
+hidden files). Folders written before (with a visible `manifest.json`) are still read.
 
 Every dataset afm-align makes goes through `write_dataset`: rows are validated against their kind's
 contract (`afm_align.schema`), serialised canonically (sorted keys, one JSON object a line), hashed
@@ -44,7 +48,8 @@ from afm_align.errors import UserError
 from afm_align.schema import RowError, validate_row, validate_rows
 
 ROWS_FILE = "rows.jsonl"
-MANIFEST_FILE = "manifest.json"
+MANIFEST_FILE = ".manifest.json"  # hidden, so `datasets.load_dataset(folder)` reads rows.jsonl alone
+LEGACY_MANIFEST = "manifest.json"  # datasets written before it was hidden keep it here (still read)
 STORE_VERSION = 1
 MAX_ROW_BYTES = 16 << 20  # the default cap on one row (line) of a JSONL file; $AFM_ALIGN_MAX_ROW_BYTES changes it
 READ_CHUNK = 1 << 20  # rows files are read in chunks of this many bytes
@@ -109,7 +114,7 @@ def folder_state(out: str | Path, marker: str) -> str:
     if out.is_dir() and not out.is_symlink():
         if not any(out.iterdir()):
             return "empty"
-        if (out / marker).is_file():
+        if (out / marker).is_file() or (marker == MANIFEST_FILE and (out / LEGACY_MANIFEST).is_file()):
             return "ours"
     return "foreign"
 
@@ -199,9 +204,16 @@ def write_dataset(rows: list[dict], kind: str, out_dir: str | Path, *, producer:
     return manifest
 
 
+def manifest_file(path: str | Path) -> Path:
+    """The manifest of a dataset folder: `.manifest.json`, or `manifest.json` in a folder written before it
+    was hidden (kept readable; `load_dataset` on such a folder also reads the manifest, so write it again)."""
+    hidden, legacy = Path(path) / MANIFEST_FILE, Path(path) / LEGACY_MANIFEST
+    return legacy if legacy.is_file() and not hidden.is_file() else hidden
+
+
 def read_manifest(path: str | Path) -> Manifest:
     """The manifest of a dataset folder; a missing or corrupt one is a one-line ValueError."""
-    file = Path(path) / MANIFEST_FILE
+    file = manifest_file(path)
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
         return Manifest(**data)

@@ -65,8 +65,7 @@ def cmd_score(args) -> int:
               same_kind=lambda p: read_manifest(p).kind == "response")
     from reward_model.scorer import RewardScorer, load_reward_model
 
-    manifest_kind = json.loads((Path(args.data) / "manifest.json").read_text())["kind"] \
-        if (Path(args.data) / "manifest.json").is_file() else None
+    manifest_kind = read_manifest(args.data).kind if Path(args.data).is_dir() else None
     if manifest_kind not in ("response", "sft"):
         raise UserError(f"--data {args.data}: needs a response or sft dataset folder (found {manifest_kind})")
     rows = read_rows(args.data, manifest_kind)

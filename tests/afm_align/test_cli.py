@@ -27,3 +27,15 @@ def test_our_packages_are_not_the_pypi_namesakes():
 
     assert Path(alignment.__file__).resolve().is_relative_to(REPO)
     assert Path(synth.__file__).resolve().is_relative_to(REPO)
+
+
+def test_help_names_the_thread_setting(capsys):
+    """Issue 20 item 5: `threads=` was in neither the README nor --help."""
+    import pytest
+
+    from afm_align.cli import main as cli_main
+
+    for command in ("init", "iterate"):
+        with pytest.raises(SystemExit):
+            cli_main([command, "--help"])
+        assert "threads=N" in capsys.readouterr().out.replace("\n", " ")

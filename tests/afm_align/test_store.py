@@ -73,3 +73,22 @@ def test_missing_or_corrupt_manifest(tmp_path):
     (tmp_path / "bad" / "manifest.json").write_text("{not json")
     with pytest.raises(ValueError, match="corrupt manifest"):
         read_manifest(tmp_path / "bad")
+
+
+def test_a_dataset_folder_loads_with_load_dataset_as_the_readme_says(tmp_path):
+    """Issue 20 item 6: `load_dataset(folder)` and `load_dataset("json", data_dir=folder)` raised a CastError
+    because the manifest sat beside rows.jsonl; it is hidden now, and old folders are still read."""
+    from datasets import load_dataset
+
+    from afm_align.cli import main as cli_main
+    from afm_align.store import LEGACY_MANIFEST, MANIFEST_FILE, read_manifest
+
+    out = tmp_path / "math"
+    assert cli_main(["synth", "math", "--n", "6", "--out", str(out)]) == 0
+    assert (out / MANIFEST_FILE).is_file() and not (out / LEGACY_MANIFEST).exists()
+    cache = str(tmp_path / "hf-cache")
+    for ds in (load_dataset(str(out), split="train", cache_dir=cache),
+               load_dataset("json", data_dir=str(out), split="train", cache_dir=cache)):
+        assert ds.num_rows == 6 and "prompt" in ds.column_names and "kind" not in ds.column_names
+    (out / MANIFEST_FILE).rename(out / LEGACY_MANIFEST)  # a folder written before the manifest was hidden
+    assert read_manifest(out).rows == 6 and read_rows(out, "prompt")
