@@ -7,8 +7,9 @@
 - `compare(args)`: MEMBER_A against MEMBER_B on the dev prompts both answered (and on test, when both
   were scored on it), from `round_<N>/eval/samples.jsonl` / `test_samples.jsonl` (default: the latest
   evaluated round holding both): per-domain and mean accuracy deltas (A - B) with paired cluster-bootstrap
-  95% intervals, the verifier-judged win rate of A over B, then `--samples` dev prompts side by side
-  (prompts where the verifier disagrees first).
+  95% intervals, the verifier-judged win rate of A over B, the keys of the two members'
+  `recipe_config.yaml` that differ, side by side (`committee.member_configs`), then `--samples` dev prompts
+  side by side (prompts where the verifier disagrees first).
 Member names are unique within a run (the round runner names them `r<N>-<recipe>`, e.g. `r1-dpo`).
 Unknown run, round or member: a one-sentence ValueError (exit 2 from the CLI). No model is loaded.
 
@@ -30,8 +31,10 @@ from committee.evaluation import (
     read_samples,
     win_rates,
 )
-from committee.report_eval import read_test
+from committee.member_configs import diff_lines, find_config, read_config
 from committee.promotion import rank_key
+from committee.report_eval import read_test
+from committee.report_samples import prompt_text
 
 COLUMN = 48  # width of each side in the side-by-side samples
 
@@ -114,12 +117,6 @@ def _side_by_side(left: str, right: str, width: int = COLUMN) -> list[str]:
     return [f"  {a.ljust(width)} | {b}" for a, b in itertools.zip_longest(wrap(left), wrap(right), fillvalue="")]
 
 
-def _prompt_text(prompt) -> str:
-    if isinstance(prompt, str):
-        return prompt
-    return "\n".join(str(m.get("content", "")) for m in prompt if m.get("role") == "user") or str(prompt)
-
-
 def sample_lines(samples: list[dict], member_a: str, member_b: str, n: int) -> list[str]:
     """`n` prompts both members answered, side by side; prompts where their verifier scores differ first."""
     a = {s["prompt_id"]: s for s in samples if s["member"] == member_a}
@@ -128,7 +125,7 @@ def sample_lines(samples: list[dict], member_a: str, member_b: str, n: int) -> l
     lines = []
     for pid in shared[:n]:
         sa, sb = a[pid], b[pid]
-        lines += ["", f"[{sa['domain']}] {pid}: " + textwrap.shorten(_prompt_text(sa["prompt"]), 160)]
+        lines += ["", f"[{sa['domain']}] {pid}: " + textwrap.shorten(prompt_text(sa["prompt"]), 160)]
         lines += _side_by_side(f"{member_a} (verifier {sa.get('verifier_score')}, RM {_score(sa)})",
                                f"{member_b} (verifier {sb.get('verifier_score')}, RM {_score(sb)})")
         lines += _side_by_side("-" * 20, "-" * 20)
@@ -160,8 +157,18 @@ def compare(args) -> int:
         print("\n".join(delta_lines(test, a, b, "test (reports only)", args)))
     except ValueError:
         print(f"test: not both of {a} and {b} were scored on the test split (by default only each round's best promoted member is)")
+    print("\n".join(config_lines(run, a, b)))
     print("\n".join(sample_lines(samples, a, b, args.samples)))
     return 0
+
+
+def config_lines(run: RunDir, a: str, b: str) -> list[str]:
+    """The keys of the two members' recipe_config.yaml that differ, side by side (or which file is missing)."""
+    files = {m: find_config(run, m) for m in (a, b)}
+    missing = [m for m, f in files.items() if f is None]
+    if missing:
+        return [f"config: no recipe_config.yaml for {' or '.join(missing)} under {run.root}/round_*/members/"]
+    return diff_lines(a, read_config(files[a]), b, read_config(files[b]))
 
 
 def delta_lines(samples: list[dict], a: str, b: str, label: str, args) -> list[str]:

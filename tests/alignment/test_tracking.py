@@ -27,3 +27,18 @@ def test_no_tracker_by_default(data, tiny_base_dir, tmp_path):
     assert cli_main(["train", "sft", "--from", str(tiny_base_dir), "--data", str(data / "sft"), "--out", str(out),
                      "max_steps=1", "batch_size=4"]) == 0
     assert not (out / "tracking").exists() and (out / "metrics.jsonl").is_file()
+
+
+def test_a_missing_tracker_package_names_the_extra_in_one_line(data, tiny_base_dir, tmp_path, monkeypatch, capsys):
+    """Without tensorboard installed, `report_to=tensorboard` is refused before anything loads (exit 2, one line)."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name == "tensorboard" else real(name, *a, **k))
+    out = tmp_path / "sft"
+    assert cli_main(["train", "sft", "--from", str(tiny_base_dir), "--data", str(data / "sft"), "--out", str(out),
+                     "report_to=tensorboard"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs the tensorboard package" in err and "pip install -e '.[tracking]'" in err
+    assert not out.exists()

@@ -1,4 +1,4 @@
-"""The round report: report.md and the four plots from fixture round files; skipped plots are said so."""
+"""The round report: report.md, its plots and sections from fixture round files; skipped plots are said so."""
 import json
 from pathlib import Path
 
@@ -86,3 +86,53 @@ def test_samples_give_win_rates_and_the_paired_delta_against_round_zero(tmp_path
     assert "## Against r0-sft on the test split" in text and "Promotion used the **dev** split" in text
     assert "- r1-mdloo - r0-sft: +100.0 points [+100.0, +100.0]" in text
     assert "| r1-mdloo | 1 | mdloo | yes |" in text and "1.000 [0.900, 1.000]" in text
+
+
+def test_report_has_domain_intervals_training_curves_rounds_rm_heads_and_samples(tmp_path):
+    run = make_run(tmp_path)
+    lb = run / "round_1" / "eval" / "leaderboard.json"
+    entries = json.loads(lb.read_text())
+    entries[0]["dev_domains"] = {"math": {"accuracy": 0.6, "n": 50, "problems": 50, "ci95": [0.4618, 0.7239]},
+                                 "code": {"accuracy": 0.4, "n": 50, "problems": 50, "ci95": [0.2761, 0.5382]}}
+    lb.write_text(json.dumps(entries))
+    dpo = run / "round_1" / "members" / "r1-dpo"
+    dpo.mkdir()
+    (dpo / "metrics.jsonl").write_text("".join(json.dumps({"source": "trainer", "step": s, "loss": 0.7 - s / 100,
+                                                           "rewards/accuracies": s / 10}) + "\n" for s in range(1, 6)))
+    manifest = json.loads((run / "round_1" / "manifest.json").read_text())
+    manifest["rm_accuracy"] = {"accuracy": 0.78, "n_pairs": 200, "grading": {"truthfulness": 0.6, "verbosity": 0.9}}
+    (run / "round_1" / "manifest.json").write_text(json.dumps(manifest))
+    (run / "round_1" / "rm").mkdir()
+    (run / "round_1" / "rm" / "rm_metrics.json").write_text(json.dumps({"metrics": {
+        "eval_grading_truthfulness_majority_baseline": 0.7, "eval_grading_verbosity_majority_baseline": 0.8}}))
+    for n, member, mean in ((0, "r0-sft", 0.30), (1, "r1-mdloo", 0.42)):
+        test = [{"member": member, "round": n, "scored_in": n, "test": {"math": mean, "mean": mean},
+                 "test_ci95": [mean - 0.04, mean + 0.04],
+                 "test_domains": {"math": {"accuracy": mean, "n": 80, "ci95": [mean - 0.1, mean + 0.1]}}}]
+        (run / f"round_{n}" / "eval" / "test_leaderboard.json").write_text(json.dumps(test))
+    rows = [{"prompt_id": "p1", "member": m, "domain": "math", "rm_score": 0.1, "verifier_score": v,
+             "prompt": [{"role": "user", "content": "What is 2 + 2?"}],
+             "completion": f"{m} says <b>{4 if v else 5}</b>"}
+            for m, v in (("r1-mdloo", 1.0), ("r1-dpo", 0.0), ("r0-sft", 0.0))]
+    (run / "round_1" / "eval" / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    text = write_report(run, 1).read_text()
+    # per-domain cells: stored Wilson intervals, n in the header; computed from samples where not stored
+    mdloo_row = next(x for x in text.splitlines() if x.startswith("| r1-mdloo | 1 |"))
+    assert "0.600 [0.462, 0.724] n=50" in mdloo_row and "0.400 [0.276, 0.538] n=50" in mdloo_row
+    dpo_row = next(x for x in text.splitlines() if x.startswith("| r1-dpo | 1 |"))
+    assert "0.000 [0.000, 0.793] n=1" in dpo_row  # from its one graded dev sample: Wilson at 0/1
+    assert "### Test accuracy by domain" in text and "test math (n=80)" in text
+    # training curves: one figure per member of the round, linked
+    for name in ("r1-mdloo", "r1-dpo"):
+        assert (run / "round_1" / "plots" / f"training_{name}.png").stat().st_size > 5000
+        assert f"(plots/training_{name}.png)" in text
+    assert "## Training curves" in text
+    # the cross-round summary
+    assert "| 0 | r0-sft | 0.250 [0.200, 0.300] | - | 0.300 [0.260, 0.340] | - |" in text
+    assert "| 1 | r1-mdloo | 0.500 [0.450, 0.550] | +0.250 | 0.420 [0.380, 0.460] | +0.120 |" in text
+    # the RM's grading heads beside their majority baselines
+    assert "| 1 | 0.780 (200) | 0.600 / 0.700 * | 0.900 / 0.800 |" in text
+    # sample outputs: the top members' answers, literal
+    assert "## Sample outputs" in text and "```text\nr1-mdloo says <b>4</b>\n```" in text
+    assert "**r0-sft** (verifier 0.00, RM 0.10):" in text
