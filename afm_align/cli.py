@@ -118,6 +118,11 @@ def _add_label_commands(sub) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--guidelines", default=None, help="a markdown file of guidelines (default: built in)")
+    p.add_argument("--grades", choices=["required", "optional", "off"], default=None,
+                   help="grades per response (stored in the label store; default optional)")
+    p.add_argument("--lease-minutes", type=float, default=None,
+                   help="minutes an open pair stays with its annotator before others may take it "
+                        "(stored; default 30; 0: never)")
     p.set_defaults(handler=_cmd_annotate)
 
     p = sub.add_parser("annotators", help="manage the annotator accounts of a run's label store")

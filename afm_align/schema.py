@@ -101,7 +101,8 @@ CONTRACTS: dict[str, tuple[dict[str, Callable], dict[str, Callable]]] = {
          "grades_chosen": _grades, "grades_rejected": _grades, "annotator": _string,
          "source": _one_of(ANNOTATOR_SOURCES), "guideline_version": _string},
         {"domain": _one_of(DOMAINS), "split": _one_of(SPLITS), "target_prob": _number,
-         "kind": _string, "identity": _string},
+         "kind": _string, "identity": _string,
+         "justification": _string, "justifications": _json_like},  # the annotators' words (labels export)
     ),
 }
 

@@ -1,6 +1,8 @@
 """Inter-annotator agreement: Cohen's kappa per annotator pair, Krippendorff's alpha overall, per dimension.
 
-Pure functions over the label store's rows (`LabelStore.labels()`), used by the admin page.
+Pure functions over the label store's rows (`LabelStore.labels()`), used by the admin page and `labels
+status`: agreement figures, per-annotator statistics (gold accuracy included), the queue of pairs whose
+annotators disagree (`disagreements`) and the gold items with who got them right (`gold_items`).
 
 Dimensions: `choice` (which response of the pair is better: nominal), `level` (0..3: ordinal) and one
 `grade:<dimension>` per single-sided grade (0..2: ordinal), where the unit is one response of one pair.
@@ -130,4 +132,48 @@ def annotator_stats(labels: list[dict], pairs: dict[str, dict] | None = None) ->
                      "majority_agreement": round(agree / judged, 3) if judged else None,
                      "majority_n": judged,
                      "gold_accuracy": round(gold_hits / gold_n, 3) if gold_n else None, "gold_n": gold_n})
+    return rows
+
+
+def disagreements(labels: list[dict], pairs: dict[str, dict] | None = None) -> list[dict]:
+    """The pairs whose annotators disagree, most contested first: on the better response ('choice'), or
+    on the same side by two levels or more ('level'). Orientation is the pair's (response_a / response_b)."""
+    by_pair: dict[str, list[dict]] = defaultdict(list)
+    for label in labels:
+        by_pair[label["pair_id"]].append(label)
+    rows = []
+    for pair_id, group in by_pair.items():
+        if len(group) < 2:
+            continue
+        sides = Counter(label["better"] for label in group)
+        levels = [label["level"] for label in group if label["level"] is not None]
+        kind = "choice" if len(sides) > 1 else ("level" if levels and max(levels) - min(levels) >= 2 else None)
+        if kind is None:
+            continue
+        votes = {side: [f"{label['user']} ({label['level'] + 1})" for label in group if label["better"] == side]
+                 for side in ("a", "b")}
+        rows.append({"pair_id": pair_id, "round": (pairs or {}).get(pair_id, {}).get("round", group[0].get("round")),
+                     "disagree_on": kind, "items": ", ".join(str(label["assignment_id"]) for label in group),
+                     "response_a": ", ".join(votes["a"]), "response_b": ", ".join(votes["b"]),
+                     "justifications": " | ".join(f"{label['user']}: {label['justification']}" for label in group
+                                                  if label.get("justification")),
+                     "_split": min(sides.values()) / len(group) if kind == "choice" else 0.0})
+    rows.sort(key=lambda r: (r["disagree_on"] != "choice", -r["_split"], str(r["pair_id"])))
+    return [{k: v for k, v in r.items() if k != "_split"} for r in rows]
+
+
+def gold_items(labels: list[dict], pairs: dict[str, dict]) -> list[dict]:
+    """Every gold (honeypot) pair: its known answer and each annotator's answer, right or wrong."""
+    by_pair: dict[str, list[dict]] = defaultdict(list)
+    for label in labels:
+        by_pair[label["pair_id"]].append(label)
+    rows = []
+    for pair_id, pair in sorted(pairs.items(), key=lambda kv: (kv[1]["round"], kv[0])):
+        if not pair.get("gold"):
+            continue
+        answers = sorted(by_pair.get(pair_id, []), key=lambda label: label["user"])
+        right = [label["user"] for label in answers if label["better"] == pair["gold"]]
+        rows.append({"pair_id": pair_id, "round": pair["round"], "gold": f"response_{pair['gold']}",
+                     "labels": len(answers), "right": ", ".join(right),
+                     "wrong": ", ".join(label["user"] for label in answers if label["user"] not in right)})
     return rows

@@ -155,7 +155,8 @@ def build(run: RunDir, store):
         with gr.Row():
             left = gr.HTML(container=True, padding=True, js_on_load=None)
             right = gr.HTML(container=True, padding=True, js_on_load=None)
-        gallery = gr.Gallery(label="Round plots", columns=3, height=320)
+        gallery = gr.Gallery(label="Round plots", columns=3, height="auto", object_fit="contain", preview=False,
+                             elem_id="round-plots")
         pairs_state = gr.State([])
 
         def list_rounds(request: gr.Request):

@@ -10,7 +10,7 @@ requests; model text that cannot act.
   The apps show it with `gr.HTML`, which inserts the string as it is (Gradio's Markdown component would
   parse it again). `messages_html(messages)` does the same for a chat prompt; `esc` escapes any value
   interpolated into our own HTML (pair ids, member names, ...); `md_escape` escapes a value interpolated
-  into markdown that Gradio renders (progress line, messages).
+  into markdown that Gradio renders (the admin tab's notes).
 - `auth_callable(store)`: Gradio's `auth=` callable; only a stored user with the right password logs in
   (Gradio then guards /config and the queue behind its session cookie).
 - `LoginGuard` + `GuardMiddleware` (ASGI, in front of Gradio):

@@ -186,7 +186,7 @@ def test_quota_stops_the_queue(store):
     store.add_pairs(_pairs(3), round=1, k=1)
     _label(store, "ann1")
     assert store.next_pair("ann1") is None
-    assert store.progress("ann1") == {"done": 1, "skipped": 0, "open": 0, "quota": 1, "remaining": 2}
+    assert store.progress("ann1") == {"done": 1, "skipped": 0, "expired": 0, "open": 0, "quota": 1, "remaining": 2}
 
 
 def test_soft_export_takes_the_majority(store):

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from afm_align import cli, label_store
+from afm_align import cli, label_db
 from afm_align.errors import UserError
 from afm_align.label_store import LabelStore
 from afm_align.schema import GRADE_DIMENSIONS
-from afm_align.store import write_dataset
+from afm_align.store import MANIFEST_FILE, write_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 G2 = dict.fromkeys(GRADE_DIMENSIONS, 2)
@@ -80,7 +80,7 @@ def full_disk(monkeypatch):
             pages = con.execute("PRAGMA page_count").fetchone()[0]
             con.execute(f"PRAGMA max_page_count={pages + 2}")
         return con
-    monkeypatch.setattr(label_store.sqlite3, "connect", connect)
+    monkeypatch.setattr(label_db.sqlite3, "connect", connect)
     return state
 
 
@@ -207,7 +207,7 @@ def test_read_only_run_directory(readonly_run, pending):
     assert proc.returncode == 0 and "labels: 1" in proc.stdout, proc.stderr   # the label in the WAL is seen
     proc = _cli(root, "labels", "export", "--run", "ro", "--out", str(root / "out" / "prefs"))
     assert proc.returncode == 0 and "wrote 1 preference rows" in proc.stdout, proc.stderr
-    assert json.loads((root / "out" / "prefs" / "manifest.json").read_text())["rows"] == 1
+    assert json.loads((root / "out" / "prefs" / MANIFEST_FILE).read_text())["rows"] == 1
     proc = _cli(root, "labels", "export", "--run", "ro")             # the default --out is inside the run
     _one_line(proc, str(store.path.parent))
     assert "Permission denied" in proc.stderr or "read-only" in proc.stderr, proc.stderr
@@ -229,7 +229,7 @@ def test_read_only_database_file_in_process(tmp_path):
     """Without another user: SQLite opened read-only (as in a read-only directory) still serves reads."""
     store = LabelStore(tmp_path / "labels.sqlite")
     store.add_user("ann", "ann-password")
-    store._open_readonly("simulated")
+    store.db._open_readonly("simulated")
     assert store.readonly and [u["name"] for u in store.users()] == ["ann"]
     with pytest.raises(UserError, match="read-only here"):
         store.add_user("bob", "bob-password")

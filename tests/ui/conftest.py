@@ -1,12 +1,25 @@
 """Fixtures for the ui tests: a label store with accounts and queued pairs, preference rows, round files,
-and the markup payloads model text must never turn into live HTML (`markup_payloads`).
+the markup payloads model text must never turn into live HTML (`markup_payloads`), and for the browser
+tests the served app (`served`), Debian's Chromium (`chromium`) and a logged-in page (`login`).
 
 `round_files` writes what the committee's evaluation stage will write (shapes documented in
 ui/compare_tab.py): round_1/eval/leaderboard.json, round_1/eval/samples.jsonl, round_1/plots/*.png.
+The browser tests need /usr/bin/chromium (`apt-get install -y chromium`) and the `playwright` package
+(no browser download); without them they skip, except under CI=true, where they fail. With
+AFM_ALIGN_SCREENSHOTS=DIR they also save screenshots there (`screenshot`).
 """
 import json
+import os
 import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +202,108 @@ def round_files(tmp_path):
     run = RunDir(tmp_path / "runs" / "cmp")
     write_round_files(run)
     return run
+
+
+# ---- the browser tests ----------------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def need_browser():
+    missing = []
+    if not (Path(CHROMIUM).is_file() or shutil.which("chromium")):
+        missing.append("Debian's chromium (apt-get install -y chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package (pip install playwright)")
+    if missing:
+        reason = "browser test needs " + " and ".join(missing)
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    """`afm-align annotate` in a subprocess on a free port: annotators ann and ann2, admin boss, five pairs."""
+    from afm_align.label_store import LabelStore
+    from afm_align.rundir import RunDir
+
+    run = RunDir(tmp_path / "runs" / "browser").ensure()
+    store = LabelStore(run.labels)
+    store.add_user("ann", "ann-password-1")
+    store.add_user("ann2", "ann2-password-1")
+    store.add_user("boss", "boss-password-1", admin=True)
+    store.add_pairs(make_pairs(5), round=1, k=2)
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO), GRADIO_ANALYTICS_ENABLED="False")
+    log = open(tmp_path / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "afm_align.cli", "annotate", "--run", str(run.root),
+                             "--port", str(port)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 90
+    while True:
+        try:
+            urllib.request.urlopen(url + "config", timeout=2)
+        except urllib.error.HTTPError as err:
+            assert err.code == 401, "the app must refuse /config before login"
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                raise AssertionError(f"the app did not start:\n{(tmp_path / 'app.log').read_text()}")
+            time.sleep(0.5)
+    yield url, store
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture
+def chromium():
+    """A headless Debian Chromium driven by Playwright."""
+    need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def login(served, chromium):
+    """login(user, password) -> a new page (its own session) logged in to the served app, form loaded."""
+    from playwright.sync_api import expect
+
+    url, _ = served
+
+    def open_as(user: str, password: str, wait_for: str = "#progress .afm-progress"):
+        page = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.goto(url)
+        page.get_by_label("username").fill(user)
+        page.get_by_label("password").fill(password)
+        page.keyboard.press("Enter")
+        expect(page.locator(wait_for)).to_have_count(1, timeout=30_000)
+        return page
+    return open_as
+
+
+@pytest.fixture
+def screenshot():
+    """screenshot(page_or_locator, name): saved to $AFM_ALIGN_SCREENSHOTS/name when that is set."""
+    folder = os.environ.get("AFM_ALIGN_SCREENSHOTS")
+
+    def save(target, name: str):
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            kwargs = {"full_page": True} if hasattr(target, "goto") else {}
+            target.screenshot(path=str(Path(folder) / name), **kwargs)
+    return save

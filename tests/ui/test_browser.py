@@ -10,21 +10,15 @@ image shows as text and never runs. A screenshot is saved under the test's tempo
 of tests/ui/conftest.py (the three of issue 17 first) and checks, in Chromium, that no request leaves
 for another host, no dialog opens, no element a payload describes (form, input, image, frame, overlay)
 is in the page, and a real mouse click still reaches the form; its screenshot also goes to
-$AFM_ALIGN_XSS_SCREENSHOT when that is set.
+$AFM_ALIGN_XSS_SCREENSHOT when that is set. The annotator's own flow of issue 20 (progress, drafts,
+opaque ids, leases, quota) is tests/ui/test_browser_annotator.py.
 
 Needs /usr/bin/chromium (`apt-get install -y chromium`) and the `playwright` package (no browser
 download). Without them the test skips, except under CI=true, where it fails.
 """
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
+import re
 import urllib.parse
-import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -32,68 +26,20 @@ from afm_align.label_store import LabelStore
 from afm_align.rundir import RunDir
 from afm_align.schema import GRADE_DIMENSIONS
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # What the annotator types for each pair: better (on screen), level key, grade digits for q w e r and u i o p.
 PLAN = [("a", "3", "2122", "0102", ""), ("b", "1", "1111", "2222", "close call"), ("a", "4", "2222", "0000", "")]
 EDIT = ("b", "2", "1111", "2212")
 
 
-def _need_browser():
-    missing = []
-    if not (Path(CHROMIUM).is_file() or shutil.which("chromium")):
-        missing.append("Debian's chromium (apt-get install -y chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright package (pip install playwright)")
-    if missing:
-        reason = "browser test needs " + " and ".join(missing)
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+def _shown_item(page) -> int:
+    """The opaque item number the page shows (the annotator's assignment)."""
+    return int(re.search(r"Item (\d+)", page.locator("#prompt").inner_text()).group(1))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def served(tmp_path, pairs):
-    """`afm-align annotate` in a subprocess on a free port, with one annotator and five queued pairs."""
-    run = RunDir(tmp_path / "runs" / "browser").ensure()
-    store = LabelStore(run.labels)
-    store.add_user("ann", "ann-password-1")
-    store.add_user("boss", "boss-password-1", admin=True)
-    store.add_pairs(pairs(5), round=1, k=2)
-    port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(REPO), GRADIO_ANALYTICS_ENABLED="False")
-    log = open(tmp_path / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "afm_align.cli", "annotate", "--run", str(run.root),
-                             "--port", str(port)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 90
-    while True:
-        try:
-            urllib.request.urlopen(url + "config", timeout=2)
-        except urllib.error.HTTPError as err:
-            assert err.code == 401, "the app must refuse /config before login"
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                raise AssertionError(f"the app did not start:\n{(tmp_path / 'app.log').read_text()}")
-            time.sleep(0.5)
-    yield url, store
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
-
-
-def _shown_pair(page) -> str:
-    return page.locator("#prompt").inner_text().split("Pair ")[1].split()[0]
+def _shown_pair(page, store: LabelStore) -> str:
+    """The pair behind the item on screen, looked up in the store (the page never shows it)."""
+    item = _shown_item(page)
+    return next(a["pair_id"] for a in store.assignments() if a["id"] == item)
 
 
 def _label_with_keys(page, better, level, grades_a, grades_b, why):
@@ -117,53 +63,49 @@ def _expect_progress(page, done: int):
 
 
 @pytest.mark.slow
-def test_keyboard_labelling_session(served, tmp_path):
-    _need_browser()
-    from playwright.sync_api import expect, sync_playwright
+def test_keyboard_labelling_session(served, chromium, tmp_path):
+    from playwright.sync_api import expect
 
     url, store = served
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page()
-        page.goto(url)
-        page.get_by_label("username").fill("ann")
-        page.get_by_label("password").fill("wrong-password")
-        page.keyboard.press("Enter")
-        expect(page.get_by_text("Incorrect Credentials")).to_be_visible(timeout=10_000)
-        assert page.locator("#submit-btn").count() == 0
-        page.get_by_label("username").fill("ann")
-        page.get_by_label("password").fill("ann-password-1")
-        page.keyboard.press("Enter")
-        expect(page.locator("#prompt")).to_contain_text("Pair p", timeout=30_000)
-        expect(page.get_by_role("tab", name="Admin")).to_have_count(0)
+    page = chromium.new_page()
+    page.goto(url)
+    page.get_by_label("username").fill("ann")
+    page.get_by_label("password").fill("wrong-password")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Incorrect Credentials")).to_be_visible(timeout=10_000)
+    assert page.locator("#submit-btn").count() == 0
+    page.get_by_label("username").fill("ann")
+    page.get_by_label("password").fill("ann-password-1")
+    page.keyboard.press("Enter")
+    expect(page.locator("#prompt")).to_contain_text("Item ", timeout=30_000)
+    expect(page.get_by_role("tab", name="Admin")).to_have_count(0)
 
-        assert _shown_pair(page) == "p0"                          # p0's response B carries <script>
-        expect(page.locator("#response-a, #response-b").get_by_text("<script>window.__pwned")).to_have_count(1)
-        shown = []
-        for i, (better, level, ga, gb, why) in enumerate(PLAN):
-            shown.append(_shown_pair(page))
-            _label_with_keys(page, better, level, ga, gb, why)
-            _expect_progress(page, i + 1)
-        assert page.evaluate("window.__pwned") is None           # shown as text, never run
+    assert _shown_pair(page, store) == "p0"                    # p0's response B carries <script>
+    expect(page.locator("#response-a, #response-b").get_by_text("<script>window.__pwned")).to_have_count(1)
+    shown = []
+    for i, (better, level, ga, gb, why) in enumerate(PLAN):
+        shown.append(_shown_pair(page, store))
+        _label_with_keys(page, better, level, ga, gb, why)
+        _expect_progress(page, i + 1)
+    assert page.evaluate("window.__pwned") is None           # shown as text, never run
 
-        page.keyboard.press("z")                                   # undo the third label
-        expect(page.locator("#message")).to_contain_text("withdrawn", timeout=20_000)
-        assert _shown_pair(page) == shown[2]
-        assert page.locator("#choice input[value=A]").is_checked()  # it comes back as it was
-        _label_with_keys(page, *EDIT, "")
-        _expect_progress(page, 3)
-        expect(page.locator("#message")).to_contain_text("Saved label", timeout=20_000)
-        skipped = _shown_pair(page)
-        page.keyboard.press("s")                                   # skip the next pair, with a reason
-        page.keyboard.type("cannot judge this")
-        page.keyboard.press("Enter")
-        expect(page.locator("#message")).to_contain_text("Skipped.", timeout=20_000)
-        page.keyboard.press("g")                                   # the guidelines panel opens
-        expect(page.get_by_text("Guideline version: builtin-v1")).to_be_visible(timeout=10_000)
-        page.screenshot(path=str(tmp_path / "annotate.png"), full_page=True)
-        page.keyboard.press("Shift+L")                             # log out
-        expect(page.get_by_label("password")).to_be_visible(timeout=20_000)
-        browser.close()
+    page.keyboard.press("z")                                   # undo the third label
+    expect(page.locator("#message")).to_contain_text("withdrawn", timeout=20_000)
+    assert _shown_pair(page, store) == shown[2]
+    assert page.locator("#choice input[value=A]").is_checked()  # it comes back as it was
+    _label_with_keys(page, *EDIT, "")
+    _expect_progress(page, 3)
+    expect(page.locator("#message")).to_contain_text("Saved label", timeout=20_000)
+    skipped = _shown_pair(page, store)
+    page.keyboard.press("s")                                   # skip the next pair, with a reason
+    page.keyboard.type("cannot judge this")
+    page.keyboard.press("Enter")
+    expect(page.locator("#message")).to_contain_text("Skipped.", timeout=20_000)
+    page.keyboard.press("g")                                   # the guidelines panel opens
+    expect(page.get_by_text("Guideline version: builtin-v1", exact=False)).to_be_visible(timeout=10_000)
+    page.screenshot(path=str(tmp_path / "annotate.png"), full_page=True)
+    page.keyboard.press("Shift+L")                             # log out
+    expect(page.get_by_label("password")).to_be_visible(timeout=20_000)
     assert (tmp_path / "annotate.png").stat().st_size > 0
     _check_database(store, shown, skipped)
 
@@ -197,28 +139,36 @@ def _check_database(store: LabelStore, shown: list[str], skipped: str):
 
 
 @pytest.mark.slow
-def test_admin_sees_agreement_and_compare_tabs(served, round_writer):
-    _need_browser()
-    from playwright.sync_api import expect, sync_playwright
+def test_admin_sees_agreement_and_compare_tabs(served, login, round_writer, screenshot):
+    from playwright.sync_api import expect
 
     url, store = served
     round_writer(RunDir(store.path.parent))
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page()
-        page.goto(url)
-        page.get_by_label("username").fill("boss")
-        page.get_by_label("password").fill("boss-password-1")
-        page.keyboard.press("Enter")
-        page.get_by_role("tab", name="Admin").click()
-        page.locator("#admin-refresh").click()
-        expect(page.get_by_text("5 pairs queued")).to_be_visible(timeout=20_000)
-        page.get_by_role("tab", name="Compare").click()
-        expect(page.locator("span", has_text="[0.600, 0.800]").first).to_be_visible(timeout=20_000)   # member b's CI
-        expect(page.get_by_text("RM 0.5 · verifier 1.0").first).to_be_visible(timeout=20_000)
-        expect(page.locator("p", has_text="b says 0 <b>bold</b>")).to_be_visible()   # model HTML as text
-        assert page.locator("b", has_text="bold").count() == 0
-        browser.close()
+    from committee.report import write_report
+
+    (RunDir(store.path.parent).round(1) / "plots" / "elo.png").unlink()  # the fixture's blank stand-in
+    write_report(RunDir(store.path.parent), 1)  # the round report's real plots, which the compare tab shows
+    for user, side in (("ann", "a"), ("ann2", "b")):                    # two labels that disagree on p0
+        a = store.next_pair(user)
+        shown = "A" if (side == "a") != a.swapped else "B"
+        store.submit(user, a.id, shown, 1, *[dict.fromkeys(GRADE_DIMENSIONS)] * 2, f"{user} thinks so")
+    page = login("boss", "boss-password-1")
+    page.get_by_role("tab", name="Admin").click()
+    page.locator("#admin-refresh").click()
+    expect(page.get_by_text("5 pairs queued")).to_be_visible(timeout=20_000)
+    expect(page.locator("#admin-disagreements")).to_contain_text("ann2 thinks so", timeout=20_000)
+    page.locator("#admin-export").click()
+    expect(page.locator("#admin-export-file")).to_contain_text(".zip", timeout=20_000)   # a file to download
+    page.get_by_role("tab", name="Compare").click()
+    expect(page.locator("span", has_text="[0.600, 0.800]").first).to_be_visible(timeout=20_000)   # member b's CI
+    expect(page.get_by_text("RM 0.5 · verifier 1.0").first).to_be_visible(timeout=20_000)
+    expect(page.locator("p", has_text="b says 0 <b>bold</b>")).to_be_visible()   # model HTML as text
+    assert page.locator("b", has_text="bold").count() == 0
+    expect(page.locator("#round-plots img").first).to_be_visible(timeout=20_000)
+    screenshot(page.locator("#round-plots"), "report_plots.png")
+
+
+
 
 
 # Elements no model text may create inside the shown texts (the payloads also mark theirs with "pwn").
@@ -228,9 +178,8 @@ PAYLOAD_ELEMENTS = ("form, input, img, iframe, svg, style, script, object, embed
 
 
 @pytest.mark.slow
-def test_model_markup_cannot_act(served, tmp_path, markup_payloads):
-    _need_browser()
-    from playwright.sync_api import expect, sync_playwright
+def test_model_markup_cannot_act(served, chromium, tmp_path, markup_payloads):
+    from playwright.sync_api import expect
 
     url, store = served
     issue = list(markup_payloads.values())[:4]         # the three of issue 17, then the overlay by the third route
@@ -241,40 +190,38 @@ def test_model_markup_cannot_act(served, tmp_path, markup_payloads):
                       "response_a": "\n\n".join(issue), "response_b": issue[2] + "\n\n" + issue[1]}],
                     round=0, k=2)                                  # round 0: shown first
     requests, dialogs = [], []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on("request", lambda r: requests.append(r.url))
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto(url)
-        page.get_by_label("username").fill("ann")
-        page.get_by_label("password").fill("ann-password-1")
-        page.keyboard.press("Enter")
-        expect(page.locator("#response-b")).to_contain_text("log in again", timeout=30_000)
-        page.wait_for_timeout(2000)                                 # time for anything a payload would load or run
-        hosts = {urllib.parse.urlsplit(u).hostname for u in requests
-                 if urllib.parse.urlsplit(u).scheme not in ("data", "blob")}
-        assert hosts == {"127.0.0.1"}, f"requests left for {hosts - {'127.0.0.1'}}"
-        assert dialogs == []
-        texts = page.locator("#prompt, #response-a, #response-b")
-        assert texts.count() == 3
-        made = page.evaluate("""(sel) => ['#prompt', '#response-a', '#response-b'].flatMap(id => {
-            const root = document.querySelector(id);
-            const content = root.querySelector('.prose, .html-container') || root;
-            return Array.from(content.querySelectorAll(sel)).map(e => id + ' ' + e.outerHTML.slice(0, 120));
-        })""", PAYLOAD_ELEMENTS)
-        assert made == []
-        assert page.locator("[class*=pwn], form[action*=evil], img[src*=evil], iframe").count() == 0
-        expect(page.locator("#prompt")).to_contain_text('Pair <img class="pwn-id"')   # the pair id, as text
-        shown = page.locator("#response-a").inner_text() + page.locator("#response-b").inner_text()
-        assert "<form" in shown and "<img" in shown and "position:fixed" in shown   # there, as text
-        page.locator("#choice label").first.click(timeout=5_000)     # a real mouse click: no overlay in the way
-        assert page.locator("#choice input").first.is_checked()
-        assert page.evaluate("window.__pwned") is None
-        page.screenshot(path=str(tmp_path / "xss.png"), full_page=True)
-        if os.environ.get("AFM_ALIGN_XSS_SCREENSHOT"):
-            page.screenshot(path=os.environ["AFM_ALIGN_XSS_SCREENSHOT"], full_page=True)
-        browser.close()
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(url)
+    page.get_by_label("username").fill("ann")
+    page.get_by_label("password").fill("ann-password-1")
+    page.keyboard.press("Enter")
+    expect(page.locator("#response-b")).to_contain_text("log in again", timeout=30_000)
+    page.wait_for_timeout(2000)                                 # time for anything a payload would load or run
+    hosts = {urllib.parse.urlsplit(u).hostname for u in requests
+             if urllib.parse.urlsplit(u).scheme not in ("data", "blob")}
+    assert hosts == {"127.0.0.1"}, f"requests left for {hosts - {'127.0.0.1'}}"
+    assert dialogs == []
+    texts = page.locator("#prompt, #response-a, #response-b")
+    assert texts.count() == 3
+    made = page.evaluate("""(sel) => ['#prompt', '#response-a', '#response-b'].flatMap(id => {
+        const root = document.querySelector(id);
+        const content = root.querySelector('.prose, .html-container') || root;
+        return Array.from(content.querySelectorAll(sel)).map(e => id + ' ' + e.outerHTML.slice(0, 120));
+    })""", PAYLOAD_ELEMENTS)
+    assert made == []
+    assert page.locator("[class*=pwn], form[action*=evil], img[src*=evil], iframe").count() == 0
+    expect(page.locator("#prompt")).to_contain_text("Item ")                      # an opaque item number
+    assert "pwn-id" not in page.content() and "pair-id.png" not in page.content()  # the pair id: not shown
+    shown = page.locator("#response-a").inner_text() + page.locator("#response-b").inner_text()
+    assert "<form" in shown and "<img" in shown and "position:fixed" in shown   # there, as text
+    page.locator("#choice label").first.click(timeout=5_000)     # a real mouse click: no overlay in the way
+    assert page.locator("#choice input").first.is_checked()
+    assert page.evaluate("window.__pwned") is None
+    page.screenshot(path=str(tmp_path / "xss.png"), full_page=True)
+    if os.environ.get("AFM_ALIGN_XSS_SCREENSHOT"):
+        page.screenshot(path=os.environ["AFM_ALIGN_XSS_SCREENSHOT"], full_page=True)
     hosts = {urllib.parse.urlsplit(u).hostname for u in requests
              if urllib.parse.urlsplit(u).scheme not in ("data", "blob")}
     assert hosts == {"127.0.0.1"} and dialogs == []                  # none after the clicks either
