@@ -24,9 +24,9 @@ if os.environ.get("AFM_ALIGN_QUIET") == "1":  # tests and scripts: no library pr
 
 
 def _cmd_iterate(args: argparse.Namespace) -> int:
-    from committee import rounds
+    from committee import iterate_cli
 
-    return rounds.cli_main(args)
+    return iterate_cli.cli_main(args)
 
 
 def _add_iterate_command(sub) -> None:

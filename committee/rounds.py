@@ -50,9 +50,8 @@ from afm_align.store import content_hash, dataset_dirname, read_rows, write_data
 from committee import manifest as mf
 from committee.annotators import label_pairs
 from committee.candidates import CandidateInputs, train_candidate, train_rm, train_sft
-from committee.round_config import IterateConfig, check_recipe_keys, load, overrides_of, parse_members
+from committee.round_config import IterateConfig, overrides_of
 from committee.round_data import committee_responses, rm_rows, round_prompts, round_synthetic_pairs, run_datasets
-from committee import run_settings
 from committee.run_checks import check_run, round_stages  # noqa: F401  (round_stages: part of this module's API)
 
 class RoundPaused(Exception):
@@ -406,35 +405,3 @@ def iterate(cfg: IterateConfig, target: int) -> list[mf.Manifest]:
     torch.set_num_threads(cfg.threads)
     run.ensure()
     return [run_round(cfg, run, n) for n in range(target + 1)]
-
-
-def cli_main(args) -> int:
-    """`afm-align iterate --round N [--run] [--annotator] [--members] [--preset] [--config] [key=value]`."""
-    if args.round < 1:
-        raise UserError(f"--round must be 1 or more (got {args.round}); round 0 (init + SFT) runs as part of round 1")
-    overrides = list(args.overrides)
-    if args.run:
-        overrides.append(f"run={args.run}")
-    if args.annotator:
-        overrides.append(f"annotator={args.annotator}")
-    if args.members is not None:
-        overrides.append(f"members=[{','.join(parse_members(args.members))}]")
-    stated = run_settings.explicit_settings(args.config, overrides)
-    name = stated.get("run") or load(args.preset or run_settings.DEFAULT_PRESET).run
-    run = RunDir.named(str(name))
-    preset, settings, reused = run_settings.merged(run, args.preset, stated)
-    if reused:
-        say(f"run '{name}': reusing its recorded settings {' '.join(run_settings.as_overrides(reused))}"
-            f" (from {run.root / run_settings.SETTINGS_FILE}; state a key again to change it)")
-    cfg = load(preset, None, run_settings.as_overrides(settings))
-    check_recipe_keys(cfg)  # every recipe override is checked before any work starts
-    check_run(cfg, args.round)
-    run_settings.record(run, preset, settings)
-    try:
-        manifests = iterate(cfg, args.round)
-    except RoundPaused as paused:
-        print(f"afm-align iterate: {paused}")
-        return 0
-    last = manifests[-1].data.get("promotion") or {}
-    say(f"round {args.round} complete; committee: {', '.join(last.get('committee', []))}")
-    return 0
