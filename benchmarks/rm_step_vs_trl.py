@@ -4,7 +4,8 @@ What it does: builds one Qwen3 backbone config and one batch of preference pairs
 step (forward of chosen+rejected concatenated, backward, AdamW step) of
   - `MultiHeadRewardTrainer` + `MultiHeadRewardModel` (reward head + 4 grading heads, soft labels, lambda > 0),
   - TRL `RewardTrainer` + `AutoModelForSequenceClassification(num_labels=1)` on the same backbone config,
-alternating the two, and reports the median of `--repeats` steps each and the ratio ours / TRL (target <= 1.15).
+in `--repeats` interleaved pairs after `--warmup` steps of each (`benchmarks/paired_ratio.py`), and reports the
+median step-time ratio ours / TRL with its bootstrap 95% interval (target <= 1.15).
 
 What it simplifies: a character-level tokenizer built here (no hub access) and random digit strings as
 responses; the same batch is reused for every step. CPU runs use one thread (shared machines).
@@ -28,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import torch  # noqa: E402
+
+from benchmarks.paired_ratio import paired_ratio  # noqa: E402
 from datasets import Dataset  # noqa: E402
 from transformers import AutoModelForSequenceClassification, Qwen3Config  # noqa: E402
 from trl import RewardTrainer  # noqa: E402
@@ -122,7 +125,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--batch", type=int, default=8, help="preference pairs per step")
     parser.add_argument("--seq-len", type=int, default=128, help="max response length in characters")
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=15, help="interleaved pairs (at least 10)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
@@ -142,22 +145,25 @@ def main(argv=None) -> dict:
         time_steps(trainer, batches[name], args.warmup)
     assert torch.equal(batches["ours"]["input_ids"], batches["trl"]["input_ids"]), "batches differ"
 
-    times = {"ours": [], "trl": []}
-    for _ in range(args.repeats):  # alternate so drift in machine load hits both equally
-        for name, trainer in (("ours", ours), ("trl", trl)):
-            times[name] += time_steps(trainer, batches[name], 1)
-    medians = {name: statistics.median(t) for name, t in times.items()}
+    speed = paired_ratio(lambda: time_steps(ours, batches["ours"], 1)[0],
+                         lambda: time_steps(trl, batches["trl"], 1)[0],
+                         pairs=args.repeats, warmup=0, higher_is_better=False)  # warmed up above
+    low, high = speed["ci95"]
     result = {
         "benchmark": "rm_step_vs_trl",
         "device": args.device,
         "config": {k: v for k, v in vars(args).items() if k != "json"},
         "tokens_per_step": int(batches["ours"]["attention_mask"].sum()),
-        "median_step_s": medians,
-        "ratio_ours_over_trl": medians["ours"] / medians["trl"],
+        "median_step_s": {"ours": statistics.median(speed["ours"]), "trl": statistics.median(speed["baseline"])},
+        "ratio_ours_over_trl": 1 / speed["ratio"],  # step time ours / TRL: <= 1.15 is the bar
+        "ci95": [1 / high, 1 / low],
+        "speed_vs_trl": speed,
         "target_ratio": 1.15,
     }
-    print(f"median step: ours {medians['ours'] * 1e3:.1f} ms, TRL {medians['trl'] * 1e3:.1f} ms, "
-          f"ratio {result['ratio_ours_over_trl']:.3f} (target <= 1.15)")
+    print(f"median step: ours {result['median_step_s']['ours'] * 1e3:.1f} ms, TRL "
+          f"{result['median_step_s']['trl'] * 1e3:.1f} ms; step time ours / TRL {result['ratio_ours_over_trl']:.3f} "
+          f"[{result['ci95'][0]:.3f}, {result['ci95'][1]:.3f}] over {speed['pairs']} interleaved pairs "
+          f"(target <= 1.15; {speed['verdict']})")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2))

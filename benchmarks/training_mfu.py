@@ -1,29 +1,53 @@
-"""Model FLOP utilisation of SFT and RM training steps, on the tiny preset's shape and a 4x larger one.
+"""Model FLOP utilisation of the real SFT, DPO, RM and MDLOO training steps, against two stated peaks.
 
-The peak is the FLOP/s of a large fp32 matmul (2048 x 2048) measured in the same run on this machine. A
-training step's FLOPs are counted as 6 x (non-embedding parameters + LM-head/embedding parameters) x tokens
-plus the attention score/value products (12 x layers x hidden x seq^2 per sequence, forward + backward), the
-usual transformer accounting. The steps are what the recipes run: causal-LM loss + AdamW for SFT, and the
-multi-head RM's forward on chosen+rejected concatenated with the AFM loss + AdamW for the RM.
+What it does: builds a base of the tiny preset's shape in-process, writes small synth datasets, and runs each
+recipe's own `main(cfg)` (its preset config, its TRL trainer, padded batches as the recipe makes them) for a
+few steps at the rounds' thread count (`threads` of configs/tiny/iterate.yaml). Two instruments watch it:
+- a FLOP ledger (a global forward hook on every root model: the causal LM, the RM) counts the FLOPs each
+  forward pass does on real tokens: 2 x (weights of the model's Linear layers) per non-padding token, plus
+  4 x layers x attention width x (query tokens x attended tokens) per row for the attention products, both
+  x3 when the pass builds a graph (forward + backward). Padding is not counted, the RM has no LM head (its
+  Linear layers are the backbone and its heads), and sampling in MDLOO counts each new token against its
+  context, as a KV-cached decoder does it;
+- a trainer callback (added to every `transformers.Trainer` built in the process) times each optimiser step
+  from `on_step_begin` to `on_step_end` (forward, backward, optimiser; for MDLOO also its sampling).
+MFU of a step = its FLOPs / its seconds / peak; the figure is the median over the steps after the first.
 
-Run: `python benchmarks/training_mfu.py [--batch 16] [--seq 128] [--steps 5] [--json FILE]`.
+Peaks, both stated: the measured one is the median of 5 timed 2048^3 fp32 matmuls at the same thread count
+(the same statistic as the steps); the theoretical one is cores x nominal clock x FP32 FLOPs per cycle
+(2 FMA units x SIMD lanes x 2: 64 with AVX-512, 32 with AVX2+FMA), from /proc/cpuinfo. A measured peak above
+the theoretical one means the cores run above their nominal clock (turbo).
+
+Run: `python benchmarks/training_mfu.py [--steps 6] [--json FILE]`.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-import torch
-from throughput_models import LARGER, TINY, tokenizer_and_model
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("AFM_ALIGN_QUIET", "1")
 
-import reward_model  # noqa: F401
-from reward_model.losses import rm_loss
-from reward_model.model import MultiHeadRewardModel
+import torch  # noqa: E402
+import yaml  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+ROOT_MODELS = ("ForCausalLM", "MultiHeadRewardModel")  # class-name endings of the models whose passes count
+
+
+# ---- peaks ------------------------------------------------------------------------------------------------
 
 def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of an n x n fp32 matmul: the median of `repeats` timed runs after one warm-up."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
     times = []
@@ -31,79 +55,189 @@ def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
         start = time.perf_counter()
         a @ b
         times.append(time.perf_counter() - start)
-    return 2 * n ** 3 / min(times)
+    return 2 * n ** 3 / statistics.median(times)
 
 
-def step_flops(config, batch: int, seq: int) -> float:
-    params = config.num_hidden_layers * (
-        4 * config.hidden_size * config.hidden_size * 3 // 4  # q, o full; k, v at half width (GQA 4:2)
-        + 3 * config.hidden_size * config.intermediate_size) + config.vocab_size * config.hidden_size
-    attention = 12 * config.num_hidden_layers * config.hidden_size * seq * seq
-    return batch * (6 * params * seq + attention)
+def theoretical_peak(threads: int) -> dict:
+    """cores x nominal clock x FP32 FLOPs per cycle, from /proc/cpuinfo (None where it cannot be read)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {"flops": None, "how": "no /proc/cpuinfo"}
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    mhz = next((float(line.split(":", 1)[1]) for line in info.splitlines() if line.startswith("cpu MHz")), None)
+    per_cycle = 64 if "avx512f" in flags else 32 if ("avx2" in flags and "fma" in flags) else 8
+    if mhz is None:
+        return {"flops": None, "how": "no clock in /proc/cpuinfo"}
+    flops = threads * mhz * 1e6 * per_cycle
+    return {"flops": flops, "how": f"{threads} cores x {mhz:.0f} MHz (nominal) x {per_cycle} FP32 FLOP/cycle"}
 
 
-def time_steps(step, steps: int) -> float:
-    step()  # warm-up
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+# ---- the FLOP ledger --------------------------------------------------------------------------------------
+
+def linear_weights(model) -> int:
+    """Weights of every Linear layer of `model`: the matmul work per token (a tied LM head counts once)."""
+    seen, total = set(), 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and id(module.weight) not in seen:
+            seen.add(id(module.weight))
+            total += module.weight.numel()
+    return total
 
 
-def sft_step(model, batch: int, seq: int):
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    ids = torch.randint(10, model.config.vocab_size, (batch, seq))
-
-    def step():
-        model(input_ids=ids, labels=ids).loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    return step
+def attention_shape(model) -> tuple[int, int]:
+    """(layers, attention width = heads x head dim) of a causal LM or of an RM's backbone."""
+    cfg = next(m.config for m in model.modules()
+               if hasattr(getattr(m, "config", None), "num_hidden_layers") and hasattr(m.config, "hidden_size"))
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    return cfg.num_hidden_layers, cfg.num_attention_heads * head_dim
 
 
-def rm_step(lm, batch: int, seq: int):
-    rm = MultiHeadRewardModel.from_backbone(lm).train()
-    opt = torch.optim.AdamW(rm.parameters(), lr=1e-4)
-    ids = torch.randint(10, lm.config.vocab_size, (2 * batch, seq))
-    grades = torch.randint(0, 3, (batch, 4))
+def pass_flops(model, input_ids, attention_mask, graph: bool, cache: dict) -> float:
+    """FLOPs of one forward pass on its non-padding tokens (x3 when it builds a graph for a backward)."""
+    key = id(model)
+    if key not in cache:
+        cache[key] = (linear_weights(model), *attention_shape(model))
+    weights, layers, width = cache[key]
+    rows, width_q = input_ids.shape[0], input_ids.shape[-1]
+    if attention_mask is None:
+        queries = torch.full((rows,), width_q)
+        attended = queries
+    else:
+        mask = attention_mask.reshape(rows, -1).to(torch.int64)
+        queries, attended = mask[:, -width_q:].sum(1), mask.sum(1)
+    dense = 2 * weights * int(queries.sum())
+    attention = 4 * layers * width * int((queries * attended).sum())
+    return (dense + attention) * (3 if graph else 1)
 
-    def step():
-        out = rm(input_ids=ids, attention_mask=torch.ones_like(ids))
-        rc, rr = out.rewards.chunk(2)
-        gc, gr = out.grade_logits.chunk(2)
-        rm_loss(rc, rr, torch.full_like(rc, 0.85), gc, gr, grades, grades, 0.1)["loss"].backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    return step
+
+class FlopLedger:
+    """Counts the FLOPs of every root model's forward pass in this process while installed."""
+
+    def __init__(self):
+        self.total, self._cache, self._handle = 0.0, {}, None
+
+    def hook(self, module, args, kwargs, output):
+        if not type(module).__name__.endswith(ROOT_MODELS):
+            return
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is None or not torch.is_tensor(ids):
+            return
+        graph = torch.is_grad_enabled() and any(p.requires_grad for p in module.parameters())
+        self.total += pass_flops(module, ids, kwargs.get("attention_mask"), graph, self._cache)
+
+    def __enter__(self):
+        self._handle = torch.nn.modules.module.register_module_forward_hook(self.hook, with_kwargs=True)
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.remove()
+
+
+def install_step_timer(ledger: FlopLedger, steps: list):
+    """Add a callback to every Trainer built from now on; it appends (seconds, FLOPs) per optimiser step."""
+    import transformers
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            self.start, self.flops = time.perf_counter(), ledger.total
+
+        def on_step_end(self, args, state, control, **kw):
+            steps.append((time.perf_counter() - self.start, ledger.total - self.flops))
+
+    original = transformers.Trainer.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.add_callback(StepTimer())
+    transformers.Trainer.__init__ = init
+    return lambda: setattr(transformers.Trainer, "__init__", original)
+
+
+# ---- the recipes' steps -----------------------------------------------------------------------------------
+
+def make_inputs(work: Path) -> dict:
+    """A tiny-preset-shaped base and small sft, preference and prompt datasets under `work`."""
+    from synth.builders import build
+    from throughput_models import TINY, tokenizer_and_model
+
+    tok, model = tokenizer_and_model(TINY)
+    model.save_pretrained(work / "base")
+    tok.save_pretrained(work / "base")
+    (work / "base" / "meta.json").write_text("{}")
+    build("math", 96, 0, work / "sft", kind="sft")
+    build("prefs", 200, 0, work / "prefs")
+    build("math", 96, 0, work / "prompts")
+    return {"base": work / "base", "sft": work / "sft", "prefs": work / "prefs", "prompts": work / "prompts"}
+
+
+def run_recipe(name: str, paths: dict, work: Path, steps: int) -> None:
+    """One recipe's `main(cfg)` at its tiny preset, for `steps` optimiser steps."""
+    if name == "rm":
+        from reward_model import recipe
+
+        cfg = recipe.load("tiny", None, [f"data={paths['prefs']}", f"out={work / 'out' / 'rm'}",
+                                         f"from_checkpoint={paths['base']}", f"max_steps={steps}"])
+        recipe.main(cfg)
+        return
+    from alignment import recipes
+
+    data = {"sft": paths["sft"], "dpo": paths["prefs"], "mdloo": paths["prompts"]}[name]
+    limit = f"steps={steps}" if name == "mdloo" else f"max_steps={steps}"
+    extra = ["verifier_weight=1.0", "rm_weight=0.0", "kl_budget=0"] if name == "mdloo" else []
+    cfg = recipes.load(name, preset="tiny", overrides=[f"from_checkpoint={paths['base']}", f"data={data}",
+                                                        f"out={work / 'out' / name}", limit, *extra])
+    recipes.main_of(name)(cfg)
+
+
+def measure(name: str, paths: dict, work: Path, steps: int, peak: float, theory: float | None) -> dict:
+    ledger, timed = FlopLedger(), []
+    restore = install_step_timer(ledger, timed)
+    try:
+        with ledger:
+            run_recipe(name, paths, work, steps)
+    finally:
+        restore()
+    kept = timed[1:] or timed  # the first step warms the allocator and the kernels
+    if not kept:
+        raise RuntimeError(f"{name}: the trainer ran no timed step")
+    rates = [flops / seconds for seconds, flops in kept]
+    out = {"steps_timed": len(kept), "step_s": round(statistics.median(s for s, _ in kept), 4),
+           "step_gflop": round(statistics.median(f for _, f in kept) / 1e9, 3),
+           "mfu_vs_measured_peak": round(statistics.median(rates) / peak, 4)}
+    out["mfu_vs_theoretical_peak"] = round(statistics.median(rates) / theory, 4) if theory else None
+    return out
 
 
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=6, help="optimiser steps per recipe (the first is not timed)")
+    parser.add_argument("--recipes", default="sft,dpo,rm,mdloo")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    peak = matmul_peak()
-    result = {"benchmark": "training_mfu", "peak_matmul_gflops": round(peak / 1e9, 1), "threads": torch.get_num_threads()}
-    for name, shape in (("tiny", TINY), ("tiny_x4", LARGER)):
-        tok, lm = tokenizer_and_model(shape)
-        lm.train()
-        sft_s = time_steps(sft_step(lm, args.batch, args.seq), args.steps)
-        rm_s = time_steps(rm_step(lm, args.batch, args.seq), args.steps)
-        sft_flops = step_flops(lm.config, args.batch, args.seq)
-        rm_flops = step_flops(lm.config, 2 * args.batch, args.seq)
-        result[name] = {"parameters": sum(p.numel() for p in lm.parameters()),
-                        "sft_step_s": round(sft_s, 4), "sft_mfu": round(sft_flops / sft_s / peak, 4),
-                        "rm_step_s": round(rm_s, 4), "rm_mfu": round(rm_flops / rm_s / peak, 4)}
-        print(f"{name:<8} {result[name]['parameters']:>10,} params  SFT step {sft_s * 1000:7.1f} ms "
-              f"MFU {100 * result[name]['sft_mfu']:5.1f}%   RM step {rm_s * 1000:7.1f} ms "
-              f"MFU {100 * result[name]['rm_mfu']:5.1f}%   (peak {result['peak_matmul_gflops']} GFLOP/s)")
+    threads = int(yaml.safe_load((ROOT / "configs" / "tiny" / "iterate.yaml").read_text())["threads"])
+    threads = min(threads, os.cpu_count() or 1)
+    os.environ["AFM_ALIGN_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+    peak, theory = matmul_peak(), theoretical_peak(threads)
+    result = {"benchmark": "training_mfu", "threads": threads, "peak_matmul_gflops": round(peak / 1e9, 1),
+              "theoretical_peak_gflops": None if theory["flops"] is None else round(theory["flops"] / 1e9, 1),
+              "theoretical_peak_how": theory["how"], "shape": "tiny preset (configs/tiny/init.yaml)",
+              "counting": "non-padding tokens; Linear weights of the model (no LM head in the RM); attention "
+                          "products; x3 for passes with a backward"}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        paths = make_inputs(work)
+        for name in args.recipes.split(","):
+            result[name] = measure(name, paths, work, args.steps, peak, theory["flops"])
+            r = result[name]
+            print(f"{name:<6} step {1000 * r['step_s']:8.1f} ms  {r['step_gflop']:8.3f} GFLOP  MFU "
+                  f"{100 * r['mfu_vs_measured_peak']:5.1f}% of measured {result['peak_matmul_gflops']} GFLOP/s, "
+                  f"{100 * (r['mfu_vs_theoretical_peak'] or 0):5.1f}% of theoretical "
+                  f"{result['theoretical_peak_gflops']} GFLOP/s", flush=True)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=2)
+        Path(args.json).write_text(json.dumps(result, indent=2))
     return result
 
 
