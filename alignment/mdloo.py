@@ -1,8 +1,8 @@
 """Recipe: MDLOO online RL (AFM's RLHF algorithm), and RLOO with PPO clipping as its baseline config.
 
-Reads top to bottom: the config -> the trainer (TRL's `RLOOTrainer`, one level down) -> the pieces main
-needs (prompt dataset, TRL arguments, final metrics) -> `main(cfg)`: load the policy, the prompts and the
-reward, train, save a member directory, clean up.
+Reads top to bottom: the config -> the pieces main needs (KL budget stop, prompt dataset, TRL arguments, final
+metrics) -> `main(cfg)`: load the policy, the prompts and the reward, train (`alignment.mdloo_trainer`'s
+`MDLOOTrainer`), save a member directory, clean up.
 
 The algorithm (afm-spec §4), per outer iteration k: take n prompts, sample K responses each from the
 current policy pi_k; reward `R = RM score + sum_f w_f * verifier_f - beta * sum_t log(pi_k / pi_ref)` (the
@@ -11,13 +11,11 @@ samples of a prompt, no std normalisation; then `num_iterations` (m >= 2) full-b
 `-mean(rho * A) + (1/t_k) * KL(pi_theta || pi_k)` (`alignment.losses.mdloo_loss`), the mirror-descent
 penalty replacing PPO's ratio clipping. TRL's RLOO already computes exactly this reward and advantage
 (weighted nansum of the reward functions, `- beta * (old - ref)` summed per sequence, LOO baseline,
-`normalize_advantages=False`), so `MDLOOTrainer` overrides two methods only:
-- `__init__`: validates (m >= 2 for MDLOO, one generation batch per optimizer step cycle) and stores the
-  loss settings;
-- `_compute_loss`: the policy loss, chosen from `LOSSES` (`"mdloo"` or `"ppo_clip"`, TRL's own loss, for
-  the `rloo` baseline). The per-token log-probs of pi_k (for the token-level KL) are the policy's own
-  log-probs on its first pass over the batch, when pi_theta still equals pi_k: no extra forward pass.
-  That is why `steps_per_generation` must equal `gradient_accumulation_steps` (both `micro_batches` here).
+`normalize_advantages=False`), so `MDLOOTrainer` (`alignment.mdloo_trainer`, TRL's `RLOOTrainer` one level down)
+changes only the policy step, `LOSSES[loss]` (`"mdloo"` or `"ppo_clip"`, TRL's own loss, for the `rloo`
+baseline), and where pi_k's log-probs come from: its per-token log-probs for the penalty are the policy's own on
+its first pass over the batch (no extra forward pass), and for the reward's KL those recorded while sampling, so
+TRL's separate pi_old forward pass after sampling does not run (exact at temperature 1; see that module).
 `t_k` is constant or annealed linearly as in MDPO (`t_schedule`). LoRA: `lora_rank` 8/16/32 (0 = full).
 
 Outputs: a member directory `cfg.out` in the `alignment.members` layout, written atomically: the weights
@@ -34,17 +32,16 @@ Run: `afm-align train mdloo --preset tiny from_checkpoint=... data=... out=...` 
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from transformers import TrainerCallback
-from trl import RLOOConfig, RLOOTrainer
+from trl import RLOOConfig
 
 from afm_align.config import config_dict
 from afm_align.errors import UserError
-from alignment.losses import KL_ESTIMATORS, T_SCHEDULES, mdloo_loss, ppo_clip_loss, t_schedule
+from alignment.losses import KL_ESTIMATORS, T_SCHEDULES
+from alignment.mdloo_trainer import LOSSES, MDLOOTrainer
 from alignment.members import check_common
 from alignment.rewards import RewardTerm
 from synth.families import FAMILIES
@@ -111,68 +108,10 @@ def check_config(cfg: MDLOOConfig) -> None:
         raise UserError(f"data '{cfg.data}' is not an existing prompt dataset folder.")
 
 
-# ---------------------------------------------------------------- the trainer
-def _mdloo(trainer, logp_new, logp_old, advantages, mask):
-    steps = trainer.state.global_step // trainer.num_iterations
-    total = max(1, trainer.state.max_steps // trainer.num_iterations)
-    t_k = t_schedule(trainer.t_schedule, trainer.t0, steps, total)
-    trainer._metrics["train"]["mdloo/t_k"].append(t_k)
-    return mdloo_loss(logp_new, logp_old, advantages, mask, t_k, trainer.kl_estimator)
-
-
-def _ppo_clip(trainer, logp_new, logp_old, advantages, mask):
-    return ppo_clip_loss(logp_new, logp_old, advantages, mask, trainer.epsilon_low, trainer.epsilon_high)
-
-
-LOSSES = {"mdloo": _mdloo, "ppo_clip": _ppo_clip}
+# ---------------------------------------------------------------- what main needs
 RECIPE_NAMES = {"mdloo": "mdloo", "ppo_clip": "rloo"}
 
 
-class MDLOOTrainer(RLOOTrainer):
-    """TRL's RLOOTrainer with the MDLOO policy step (overrides `__init__` and `_compute_loss`)."""
-
-    def __init__(self, *args, loss: str = "mdloo", t0: float = 1.0, t_schedule: str = "constant",
-                 kl_estimator: str = "token", **kwargs):
-        rloo_args = kwargs.get("args")
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss '{loss}'; choose one of: {', '.join(LOSSES)}.")
-        if rloo_args is None:
-            raise ValueError("MDLOOTrainer needs explicit args (an RLOOConfig).")
-        if loss == "mdloo" and rloo_args.num_iterations < 2:
-            raise ValueError(f"MDLOO needs num_iterations >= 2 (got {rloo_args.num_iterations}): with one inner "
-                             "step the KL penalty to the previous policy is always zero.")
-        if rloo_args.steps_per_generation != rloo_args.gradient_accumulation_steps:
-            raise ValueError("MDLOOTrainer needs steps_per_generation equal to gradient_accumulation_steps, so that "
-                             "the first pass over a sampled batch still sees the sampling policy.")
-        self.loss_name, self.t0, self.t_schedule, self.kl_estimator = loss, t0, t_schedule, kl_estimator
-        super().__init__(*args, **kwargs)
-
-    def _compute_loss(self, model, inputs):
-        prompt_ids, completion_ids = inputs["prompt_ids"], inputs["completion_ids"]
-        completion_mask = inputs["completion_mask"]
-        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
-        attention_mask = torch.cat([inputs["prompt_mask"], completion_mask], dim=1)
-        logps, entropies, aux_loss = self._get_per_token_logps_and_entropies(
-            model, input_ids, attention_mask, completion_ids.size(1), compute_entropy=True,
-            compute_aux_loss=self.aux_loss_enabled)
-        # First pass over this sampled batch: no optimizer step has been taken since sampling, so the
-        # policy's own log-probs are pi_k's; keep them (the buffered dict is reused on later passes).
-        first_pass = (self._step // self.args.steps_per_generation) % self.num_iterations == 0
-        if first_pass or "old_per_token_logps" not in inputs:
-            inputs["old_per_token_logps"] = logps.detach()
-        out = LOSSES[self.loss_name](self, logps, inputs["old_per_token_logps"], inputs["advantages"],
-                                     completion_mask)
-        loss = out.loss + (self.router_aux_loss_coef * aux_loss if self.aux_loss_enabled else 0.0)
-        mask = completion_mask.float()
-        metrics = self._metrics["train" if self.model.training else "eval"]
-        metrics["entropy"].append(((entropies * mask).sum() / mask.sum().clamp(min=1.0)).item())
-        metrics["kl_old"].append(self.accelerator.gather(out.kl_old.reshape(1)).mean().item())
-        metrics["ratio"].append(self.accelerator.gather(out.ratio.reshape(1)).mean().item())
-        metrics["clip_ratio"].append(self.accelerator.gather(out.clipped.reshape(1)).mean().item())
-        return loss
-
-
-# ---------------------------------------------------------------- what main needs
 class KLBudgetStop(TrainerCallback):
     """Stops training at the first logged KL to the reference above `budget` (a guard on the policy drift)."""
 

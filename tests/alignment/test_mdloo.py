@@ -108,6 +108,15 @@ def test_first_inner_step_gradient_equals_trl_rloo(tiny_base_dir, prompt_dir, tm
     torch.manual_seed(0)
     batch = trainer._generate_and_score_completions([trainer.train_dataset[i] for i in (0, 0, 1, 1, 2, 2, 3, 3)])
     batch["advantages"] = torch.tensor([1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 0.3, -0.3])  # non-trivial advantages
+    # TRL's loss reads `old_logps` from its pi_old forward pass, which MDLOOTrainer does not run (at beta = 0
+    # nothing of ours needs it: it is NaN in the batch); run TRL's pass for TRL's side of the comparison
+    assert trainer.old_logps_source == "skip" and torch.isnan(batch["old_logps"]).all()
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    with torch.no_grad():
+        old, _, _ = RLOOTrainer._get_per_token_logps_and_entropies(trainer, model, ids, mask,
+                                                                   batch["completion_ids"].size(1))
+    batch["old_logps"] = (old * batch["completion_mask"]).sum(1)
 
     def grads(loss_fn):
         model.zero_grad()
