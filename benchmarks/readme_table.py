@@ -51,6 +51,24 @@ def _met(r: dict) -> str:
     return {True: "met", False: "**not met**", None: ""}[r.get("meets_bar")]
 
 
+def phase_rows(mdloo: dict, generation: dict) -> list[str]:
+    """The settings the ratios were measured at, and MDLOO's generation and training time apart."""
+    rows = []
+    phases, st = mdloo.get("phases") or {}, mdloo.get("settings") or {}
+    if phases:
+        split = "; ".join(f"{name.replace('_', ' ')} {p['generate_s']:.2f} s / {p['train_s']:.2f} s"
+                          for name, p in phases.items())
+        rows.append(f"| MDLOO benchmark run, median generation / training seconds (random model h{st.get('hidden')}, "
+                    f"{st.get('layers')} layers; n={st.get('prompts')} prompts x K={st.get('k')}, "
+                    f"{st.get('max_new_tokens')} new tokens, {st.get('num_iterations')} inner steps, "
+                    f"{st.get('steps')} outer iterations a run, {st.get('threads')} thread) | {split} | | |")
+    if generation.get("mean_answer_tokens") is not None:
+        rows.append(f"| generation benchmark: tokens/s ours / batched HF `generate` (mean answer "
+                    f"{generation['mean_answer_tokens']} tokens) | {generation.get('ours_tok_s')} / "
+                    f"{generation.get('batched_hf_tok_s')} | | |")
+    return rows
+
+
 def mfu_rows(mfu: dict | None) -> list[str]:
     if not mfu:
         return ["| MFU of the training steps | not measured | | |"]
@@ -63,8 +81,9 @@ def mfu_rows(mfu: dict | None) -> list[str]:
             theory = r.get("mfu_vs_theoretical_peak")
             cells.append(f"{name.upper()} {100 * r['mfu_vs_measured_peak']:.1f}% / "
                          f"{'-' if theory is None else f'{100 * theory:.1f}%'}")
-    return [f"| MFU of the recipes' real TRL steps, tiny preset (FLOPs of non-padding tokens; no LM head in the RM; "
-            f"MDLOO's step includes its sampling), of the {peaks} | {'; '.join(cells) or 'not measured'} | | |"]
+    return [f"| MFU of the recipes' real TRL steps, tiny preset (`benchmarks/training_mfu.py`: decoder FLOPs on "
+            f"non-padding tokens, the LM head where TRL applies it, no LM head in the RM; MDLOO's step includes its "
+            f"sampling), % of the {peaks} | {'; '.join(cells) or 'not measured'} | | |"]
 
 
 def round_row(data: dict) -> str:
@@ -89,6 +108,7 @@ def table() -> str:
     for name, what in RATIO_ROWS.items():
         r = (latest.get("ratios") or {}).get(name) or {}
         lines.append(f"| {what} | {_ratio_cell(r)} | {r.get('bar') or ''} | {_met(r)} |")
+    lines += phase_rows(details.get("mdloo_vs_trl_rloo") or {}, details.get("rs_generation") or {})
     lines += mfu_rows(latest.get("mfu") or details.get("training_mfu"))
     sandbox, store, cli = details.get("sandbox") or {}, details.get("label_store") or {}, details.get("cli_startup") or {}
     if sandbox:

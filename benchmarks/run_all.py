@@ -36,10 +36,10 @@ BENCHMARKS = {
     "rs_generation": ("generation_throughput.py", [], ["--prompts", "16", "--batch-size", "32", "--new-tokens", "96",
                                                       "--pairs", "10"]),
     "rm_scoring": ("rm_scoring_throughput.py", [], ["--repeats", "10", "--pairs", "128"]),
-    "training_mfu": ("training_mfu.py", [], ["--steps", "3"]),
+    "training_mfu": ("training_mfu.py", [], ["--steps", "5"]),
     "sandbox": ("sandbox_throughput.py", [], ["--n", "30"]),
     "label_store": ("label_store_load.py", [], []),
-    "synth_families": ("synth_families.py", [], []),
+    "synth_families": ("synth_families.py", [], ["--n", "1000"]),
     "cli_startup": ("cli_startup.py", [], ["--repeats", "5"]),
 }
 ROUND_BENCHMARK = ("iterate_round3.py", "iterate_round3.json")

@@ -3,12 +3,12 @@
 What it does: builds a base of the tiny preset's shape in-process, writes small synth datasets, and runs each
 recipe's own `main(cfg)` (its preset config, its TRL trainer, padded batches as the recipe makes them) for a
 few steps at the rounds' thread count (`threads` of configs/tiny/iterate.yaml). Two instruments watch it:
-- a FLOP ledger (a global forward hook on every root model: the causal LM, the RM) counts the FLOPs each
-  forward pass does on real tokens: 2 x (weights of the model's Linear layers) per non-padding token, plus
-  4 x layers x attention width x (query tokens x attended tokens) per row for the attention products, both
-  x3 when the pass builds a graph (forward + backward). Padding is not counted, the RM has no LM head (its
-  Linear layers are the backbone and its heads), and sampling in MDLOO counts each new token against its
-  context, as a KV-cached decoder does it;
+- a FLOP ledger (global forward hooks) counts the FLOPs each pass does: a decoder stack (the LM's or the
+  RM's backbone, however it is called) 2 x (its Linear weights) per non-padding token plus 4 x layers x
+  attention width x (query tokens x attended tokens) per row for the attention products; a Linear layer
+  outside a stack (the LM head, the RM's small heads; the RM has no LM head) 2 x its weights per row it is
+  applied to (TRL applies the LM head to padding positions too, and that work is counted); all x3 when the
+  pass builds a graph (forward + backward). KV-cached sampling counts each new token against its context;
 - a trainer callback (added to every `transformers.Trainer` built in the process) times each optimiser step
   from `on_step_begin` to `on_step_end` (forward, backward, optimiser; for MDLOO also its sampling).
 MFU of a step = its FLOPs / its seconds / peak; the figure is the median over the steps after the first.
@@ -41,7 +41,6 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-ROOT_MODELS = ("ForCausalLM", "MultiHeadRewardModel")  # class-name endings of the models whose passes count
 
 
 # ---- peaks ------------------------------------------------------------------------------------------------
@@ -76,7 +75,7 @@ def theoretical_peak(threads: int) -> dict:
 # ---- the FLOP ledger --------------------------------------------------------------------------------------
 
 def linear_weights(model) -> int:
-    """Weights of every Linear layer of `model`: the matmul work per token (a tied LM head counts once)."""
+    """Weights of every Linear layer of a decoder stack: its matmul work per token."""
     seen, total = set(), 0
     for module in model.modules():
         if isinstance(module, torch.nn.Linear) and id(module.weight) not in seen:
@@ -86,9 +85,8 @@ def linear_weights(model) -> int:
 
 
 def attention_shape(model) -> tuple[int, int]:
-    """(layers, attention width = heads x head dim) of a causal LM or of an RM's backbone."""
-    cfg = next(m.config for m in model.modules()
-               if hasattr(getattr(m, "config", None), "num_hidden_layers") and hasattr(m.config, "hidden_size"))
+    """(layers, attention width = heads x head dim) of a decoder stack."""
+    cfg = model.config
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     return cfg.num_hidden_layers, cfg.num_attention_heads * head_dim
 
@@ -111,18 +109,40 @@ def pass_flops(model, input_ids, attention_mask, graph: bool, cache: dict) -> fl
     return (dense + attention) * (3 if graph else 1)
 
 
+def is_backbone(module) -> bool:
+    """A decoder stack (embeddings + `layers`): where a model's per-token work is counted."""
+    return hasattr(module, "layers") and hasattr(module, "embed_tokens") and hasattr(module, "config")
+
+
 class FlopLedger:
-    """Counts the FLOPs of every root model's forward pass in this process while installed."""
+    """Counts, while installed, the FLOPs of every decoder-stack pass and of every Linear layer outside one.
+
+    Decoder stacks (the causal LM's and the RM's backbone) are counted per non-padding token from their
+    attention mask (`pass_flops`), however they are called (through the LM, or directly, as MDLOO's log-prob
+    pass does). A Linear layer outside a stack (the LM head, the RM's heads) is counted for the rows it is
+    applied to: TRL's trainers apply the LM head to every position, padding included, so that work counts.
+    """
 
     def __init__(self):
-        self.total, self._cache, self._handle = 0.0, {}, None
+        self.total, self._cache, self._inside, self._handle = 0.0, {}, set(), None
 
     def hook(self, module, args, kwargs, output):
-        if not type(module).__name__.endswith(ROOT_MODELS):
+        if isinstance(module, torch.nn.Linear):
+            if id(module) not in self._inside and args and torch.is_tensor(args[0]):
+                rows = args[0].numel() // module.in_features
+                graph = torch.is_grad_enabled() and (module.weight.requires_grad or args[0].requires_grad)
+                self.total += 2 * module.in_features * module.out_features * rows * (3 if graph else 1)
             return
+        if not is_backbone(module):
+            return
+        if id(module) not in self._cache:
+            self._inside.update(id(m) for m in module.modules() if isinstance(m, torch.nn.Linear))
         ids = kwargs.get("input_ids", args[0] if args else None)
         if ids is None or not torch.is_tensor(ids):
-            return
+            embeds = kwargs.get("inputs_embeds")
+            if embeds is None:
+                return
+            ids = embeds[..., 0]
         graph = torch.is_grad_enabled() and any(p.requires_grad for p in module.parameters())
         self.total += pass_flops(module, ids, kwargs.get("attention_mask"), graph, self._cache)
 
