@@ -375,7 +375,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
+    """A YAML file of config keys as a mapping; a missing, invalid or non-mapping file is a one-line error."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
@@ -394,9 +395,9 @@ def load_config(cls, *, preset: str | None = None, recipe: str | None = None,
     valid = _field_names(cfg)
     layers: list[dict] = []
     if preset is not None and recipe is not None:
-        layers.append(_read_yaml(preset_file(preset, recipe)))
+        layers.append(read_yaml(preset_file(preset, recipe)))
     if config_file is not None:
-        layers.append(_read_yaml(Path(config_file)))
+        layers.append(read_yaml(Path(config_file)))
     layers.append(dict(parse_override(o) for o in overrides))
     for layer in layers:
         for key, value in layer.items():

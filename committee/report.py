@@ -51,7 +51,6 @@ RL_RECIPES = ("mdloo", "rloo")
 SAMPLE_PROMPTS = 4  # prompts in the report's sample outputs
 TOP_MEMBERS = 3  # members whose answers are shown (by rank_key), plus r0-sft as the reference
 _SECONDS_KEYS = ("seconds", "duration_s", "elapsed_s", "wall_s", "time_s")
-_table = leaderboard_table  # the report's leaderboard (tests of the one tie rule read it under this name)
 
 
 def _read_json(path: Path):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from afm_align.config import _read_yaml, parse_override
+from afm_align.config import read_yaml, parse_override
 from afm_align.errors import UserError
 from afm_align.rundir import RunDir
 from afm_align.store import write_json_atomic
@@ -26,7 +26,7 @@ DEFAULT_PRESET = "tiny"
 
 def explicit_settings(config_file: str | None, overrides: list[str]) -> dict:
     """{key: value} the user stated: the keys of `config_file`, then the overrides (later ones win)."""
-    settings = dict(_read_yaml(Path(config_file))) if config_file else {}
+    settings = dict(read_yaml(Path(config_file))) if config_file else {}
     settings.update(parse_override(o) for o in overrides)
     return settings
 

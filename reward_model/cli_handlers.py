@@ -14,11 +14,8 @@ from afm_align.errors import UserError
 
 
 def _rm_dir(path: str) -> str:
-    """`--model PATH` when it holds a trained RM, else a one-line UserError naming the flag.
-
-    A path with no config.json at all is refused before torch and transformers are imported (seconds)."""
-    if not (Path(path) / "config.json").is_file():
-        raise UserError(f"--model {path}: not a trained reward-model directory (train one with `afm-align rm train`)")
+    """`--model PATH` when it holds a trained RM, else a one-line UserError naming the flag (a path with no
+    config.json at all is refused earlier, in `afm_align.cli`, before torch loads)."""
     from reward_model.model import check_rm_dir
 
     return str(check_rm_dir(path, "--model"))
@@ -39,14 +36,14 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    _rm_dir(args.model)
+    model_dir = _rm_dir(args.model)
     from afm_align.store import read_rows
     from reward_model.evaluate import evaluate_preferences
     from reward_model.recipe import print_table, summary, to_dataset
     from reward_model.scorer import RewardScorer, load_reward_model
 
     rows = read_rows(args.data, "preference")
-    model, tokenizer = load_reward_model(_rm_dir(args.model), stage="rm-eval")
+    model, tokenizer = load_reward_model(model_dir, stage="rm-eval")
     scorer = RewardScorer(model, tokenizer, batch_size=64, stage="rm-eval")
     metrics = evaluate_preferences(scorer, to_dataset(rows))
     headline = summary(metrics)
@@ -60,7 +57,7 @@ def cmd_eval(args) -> int:
 def cmd_score(args) -> int:
     from afm_align.store import MANIFEST_FILE, check_out, read_manifest, read_rows, write_dataset
 
-    _rm_dir(args.model)
+    model_dir = _rm_dir(args.model)
     check_out(args.out, marker=MANIFEST_FILE, what="response dataset", overwrite=args.overwrite,
               same_kind=lambda p: read_manifest(p).kind == "response")
     from reward_model.scorer import RewardScorer, load_reward_model
@@ -71,7 +68,7 @@ def cmd_score(args) -> int:
     rows = read_rows(args.data, manifest_kind)
     if any("prompt" not in r or "completion" not in r for r in rows):
         raise UserError(f"--data {args.data}: every row needs 'prompt' and 'completion' to be scored")
-    model, tokenizer = load_reward_model(_rm_dir(args.model))
+    model, tokenizer = load_reward_model(model_dir)
     result = RewardScorer(model, tokenizer, batch_size=64).score([r["prompt"] for r in rows],
                                                                   [r["completion"] for r in rows])
     out_rows = [{"id": r["id"], "prompt_id": r.get("prompt_id", r["id"]), "member": r.get("member", "unknown"),

@@ -47,7 +47,8 @@ from tqdm import tqdm
 from afm_align.errors import UserError
 from synth.code_problems import BY_NAME, Problem, by_identity, draw, functions
 from synth.families import record_verifier_error
-from synth.sandbox import SandboxUnavailable, run_tests
+from synth.sandbox import SandboxUnavailable
+from synth.sandbox_asserts import run_tests
 
 DOMAIN = "code"
 MAX_DIFFICULTY = 3

@@ -2,9 +2,8 @@
 
 `run_python(source)` returns a `SandboxResult` (status ok / error / timeout / memory / killed, capped
 stdout and stderr, the program's own elapsed seconds, return code) and never raises for anything the
-program does. `run_tests(solution, tests)` runs a solution against assert-statement tests in one sandbox
-process and returns (passed, total): the code family uses it for execution-based rejection sampling and
-rewards. `isolation_mode()` names the isolation in use, for run manifests.
+program does. `synth.sandbox_asserts.run_tests(solution, tests)` builds on it: a solution against
+assert-statement tests in one sandbox process. `isolation_mode()` names the isolation in use, for run manifests.
 
 Isolation (details in `synth.sandbox_plans`): "bwrap" (bubblewrap) when installed and working, else
 "namespaces" (root with util-linux unshare + setpriv), probed once per process. Both give the program a
@@ -38,15 +37,6 @@ Simplifications and choices:
 - Leftovers: the namespace's init is SIGKILLed (taking every process of the run with it), then the
   process group and, with a fresh uid, every process of that uid. Under "unsafe-rlimits-only" a daemon
   that calls setsid() can outlive the run.
-- `run_tests` reports each test on the marker pipe as "<nonce> <test> <0|1>"; the nonce lives only in
-  the harness's frame, so a solution cannot forge a result by printing (one walking interpreter frames
-  could forge its own, never another run's). Tests of the form `assert A == B` (or `!=`) are evaluated
-  by the harness, which compares exact builtin values: a builtin subclass counts as its builtin value
-  (read through the base type's C methods, not overridable ones), an object of any other type equals
-  only an expected value of its own type. So an `__eq__` that always returns True passes nothing,
-  while honest results compare as before (2.0 == 2, a Counter equals its dict). Other tests run as
-  written. The harness binds the builtins it needs before the solution runs.
-
 Run it: `python -c "from synth.sandbox import run_python; print(run_python('print(1+1)'))"`;
 tests: `python -m pytest tests/synth/test_sandbox.py tests/synth/test_sandbox_*.py` (the HumanEval
 acceptance test is marked slow); throughput: `python benchmarks/sandbox_throughput.py`.
@@ -103,7 +93,7 @@ class SandboxResult:
 
 
 @dataclass
-class _Capture:
+class Capture:
     """Keeps the head and the tail of a stream, counting what was dropped in between."""
 
     cap: int
@@ -148,7 +138,7 @@ def _probe() -> Plan:
             continue
         plan = build()
         try:
-            result = _execute(plan, _PROBE, 20.0, 256)
+            result = execute(plan, _PROBE, 20.0, 256)
         except (OSError, subprocess.SubprocessError, SandboxError) as exc:
             reasons.append(f"{mode} failed: {' '.join(str(exc).split())[:300]}")
             continue
@@ -166,7 +156,7 @@ def _plan() -> Plan:
         return _plan_cache[0]
 
 
-def _active_plan() -> Plan:
+def active_plan() -> Plan:
     plan = _plan()
     if plan.mode != "unavailable":
         return plan
@@ -185,7 +175,7 @@ def isolation_mode() -> str:
 
 
 # ---- one run ------------------------------------------------------------------------------------
-def _escape_surrogates(text: str) -> str:
+def escape_surrogates(text: str) -> str:
     """Lone surrogates (not encodable as UTF-8) as \\uXXXX escapes: the same string inside a literal."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
@@ -197,7 +187,7 @@ def _prepare(base: str, source: str, uid: int | None) -> tuple[str, str]:
     os.mkdir(work, 0o700)
     os.mkdir(stage, 0o700)
     with open(os.path.join(work, "main.py"), "w", encoding="utf-8") as f:
-        f.write(_escape_surrogates(source))
+        f.write(escape_surrogates(source))
     os.chmod(work, 0o711)  # bwrap, without DAC override, must be able to chdir into it
     if uid is not None:
         os.chown(work, uid, uid)
@@ -248,7 +238,7 @@ def _kill_leftovers(pid: int, uid: int | None) -> None:
         time.sleep(0.01)
 
 
-def _pump(proc: subprocess.Popen, streams: dict[int, _Capture], marker_fd: int, timeout_s: float,
+def _pump(proc: subprocess.Popen, streams: dict[int, Capture], marker_fd: int, timeout_s: float,
           spawned: float) -> tuple[str | None, float | None]:
     """Read all pipes until they close; returns (None, "timeout" or "flood", start time or None)."""
     watched = {proc.stdout.fileno(), proc.stderr.fileno()}
@@ -293,8 +283,8 @@ def _status(reason: str | None, returncode: int, stderr: str, oom: bool) -> str:
     return "memory" if _MEMORY_LINE.search(stderr[-2048:]) else "error"
 
 
-def _execute(plan: Plan, source: str, timeout_s: float, memory_mb: int,
-             stdin: bytes = b"", report: _Capture | None = None) -> SandboxResult:
+def execute(plan: Plan, source: str, timeout_s: float, memory_mb: int,
+             stdin: bytes = b"", report: Capture | None = None) -> SandboxResult:
     """Run source under plan; with report, the marker pipe's fd follows stdin's line and feeds report."""
     base = tempfile.mkdtemp(prefix="afm-sandbox-")
     marker_r = marker_w = cgroup = None
@@ -319,7 +309,7 @@ def _execute(plan: Plan, source: str, timeout_s: float, memory_mb: int,
         spawned = time.monotonic()
         proc = subprocess.Popen(argv, cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True, pass_fds=(marker_w,), umask=0o022)
-        out, err, marks = _Capture(OUTPUT_CAP), _Capture(OUTPUT_CAP), report or _Capture(0)
+        out, err, marks = Capture(OUTPUT_CAP), Capture(OUTPUT_CAP), report or Capture(0)
         try:
             os.close(marker_w)  # only the child may hold the write end, so EOF means it is gone
             marker_w = None
@@ -344,7 +334,7 @@ def _execute(plan: Plan, source: str, timeout_s: float, memory_mb: int,
     return _result(plan, reason, proc.returncode, out, err, ended - started, oom)
 
 
-def _result(plan: Plan, reason: str | None, returncode: int, out: _Capture, err: _Capture,
+def _result(plan: Plan, reason: str | None, returncode: int, out: Capture, err: Capture,
             elapsed: float, oom: bool) -> SandboxResult:
     if plan.mode in ("bwrap", "namespaces") and returncode > 128:
         returncode = 128 - returncode  # bwrap and the wrapping sh report death by signal N as 128+N
@@ -362,7 +352,7 @@ def _feed(proc: subprocess.Popen, data: bytes) -> None:
         pass  # the program exited before reading its stdin
 
 
-def _check(source: str, timeout_s: float, memory_mb: int) -> None:
+def check_limits(source: str, timeout_s: float, memory_mb: int) -> None:
     if not isinstance(source, str):
         raise UserError(f"source must be a string of Python code, got {type(source).__name__}.")
     if (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not math.isfinite(timeout_s)
@@ -378,109 +368,5 @@ def run_python(source: str, *, timeout_s: float = 10.0, memory_mb: int = 512) ->
 
     Raises UserError for bad arguments, SandboxUnavailable when no isolation is available (see the module
     docstring), SandboxError when the sandbox itself fails."""
-    _check(source, timeout_s, memory_mb)
-    return _execute(_active_plan(), source, timeout_s, memory_mb)
-
-
-_HARNESS = r'''
-def _sandbox_harness(solution, tests):
-    import _ast as ast, os, sys  # _ast (C) rather than ast: ast imports enum and contextlib (~5 ms)
-    nonce, fd = sys.stdin.readline().split()
-    fd, write, compile_, exec_, eval_ = int(fd), os.write, compile, exec, eval
-    type_, issubclass_, slice_, BaseException_ = type, issubclass, slice, BaseException
-    TypeError_, RecursionError_ = TypeError, RecursionError
-    int_, float_, complex_, str_, bytes_, bool_, none_ = int, float, complex, str, bytes, bool, type(None)
-    list_, tuple_, dict_, set_, frozenset_ = list, tuple, dict, set, frozenset
-
-    def report(i, ok):
-        write(fd, ("%s %d %d\n" % (nonce, i, 1 if ok else 0)).encode())
-
-    def plain(x, depth):  # x as exact builtin values, read through the base types' C methods
-        if depth > 200:
-            raise TypeError_("too deep")
-        t = type_(x)
-        if t is bool_ or t is none_:
-            return x
-        if issubclass_(t, int_):
-            return x if t is int_ else int_.__index__(x)
-        if issubclass_(t, float_):
-            return x if t is float_ else float_.__float__(x)
-        if issubclass_(t, complex_):
-            return x if t is complex_ else complex_.__add__(x, 0j)
-        if issubclass_(t, str_):
-            return x if t is str_ else str_.__str__(x)
-        if issubclass_(t, bytes_):
-            return x if t is bytes_ else bytes_.__getitem__(x, slice_(None))
-        if issubclass_(t, list_):
-            return [plain(v, depth + 1) for v in list_.__iter__(x)]
-        if issubclass_(t, tuple_):
-            return tuple_([plain(v, depth + 1) for v in tuple_.__iter__(x)])
-        if issubclass_(t, dict_):
-            return dict_([(plain(k, depth + 1), plain(v, depth + 1)) for k, v in dict_.items(x)])
-        for kind in (set_, frozenset_):
-            if issubclass_(t, kind):
-                return kind([plain(v, depth + 1) for v in kind.__iter__(x)])
-        raise TypeError_("not a builtin value")
-
-    def same(a, b):
-        try:
-            pa, pb = plain(a, 0), plain(b, 0)
-        except (TypeError_, RecursionError_):
-            return type_(a) is type_(b) and bool_(a == b)  # e.g. both objects of a class the test builds
-        return pa == pb
-
-    def prepare(i, test):
-        name = "test_%d.py" % i
-        tree = compile_(test, name, "exec", 0x400)  # ast.PyCF_ONLY_AST
-        node = tree.body[0] if len(tree.body) == 1 else None
-        if isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1 \
-                and isinstance(node.test.ops[0], (ast.Eq, ast.NotEq)):
-            sides = (node.test.left, node.test.comparators[0])
-            left, right = (compile_(ast.Expression(side), name, "eval") for side in sides)
-            return (left, right, isinstance(node.test.ops[0], ast.Eq))
-        return compile_(tree, name, "exec")
-
-    prepared = []
-    for i, test in enumerate(tests):
-        try:
-            prepared.append(prepare(i, test))
-        except BaseException_:
-            prepared.append(None)
-    namespace = {"__name__": "__main__"}
-    try:
-        exec_(compile_(solution, "solution.py", "exec"), namespace)
-    except BaseException_:
-        return  # every test fails; run_tests discards stderr, so no traceback (importing it costs ~20 ms)
-    for i, check in enumerate(prepared):
-        try:
-            if type_(check) is tuple_:
-                ok = same(eval_(check[0], namespace), eval_(check[1], namespace)) == check[2]
-            else:
-                exec_(check, namespace)
-                ok = True
-        except BaseException_:
-            ok = False
-        report(i, ok and check is not None)
-_sandbox_harness(*__SANDBOX_ARGS__)
-'''
-
-
-def run_tests(solution: str, tests: list[str], *, timeout_s: float = 10.0, memory_mb: int = 512) -> tuple[int, int]:
-    """Run solution, then each assert-statement test in the same namespace; returns (passed, total)."""
-    if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
-        raise UserError("tests must be a list of strings, each a piece of Python such as 'assert f(1) == 2'.")
-    _check(solution, timeout_s, memory_mb)
-    if not tests:
-        return 0, 0
-    nonce = secrets.token_hex(16)
-    report = _Capture(cap=1 << 20)
-    args = (_escape_surrogates(solution), [_escape_surrogates(t) for t in tests])
-    source = _HARNESS.replace("__SANDBOX_ARGS__", repr(args))
-    _execute(_active_plan(), source, timeout_s, memory_mb, nonce.encode(), report)
-    passed = set()
-    for line in report.text().splitlines():
-        fields = line.split(" ")
-        if len(fields) == 3 and fields[0] == nonce and fields[2] == "1" and fields[1].isdigit():
-            if int(fields[1]) < len(tests):
-                passed.add(int(fields[1]))
-    return len(passed), len(tests)
+    check_limits(source, timeout_s, memory_mb)
+    return execute(active_plan(), source, timeout_s, memory_mb)

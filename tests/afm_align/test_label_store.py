@@ -21,14 +21,6 @@ def _pairs(n, prefix="p"):
              "domain": "math"} for i in range(n)]
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = LabelStore(tmp_path / "labels.sqlite", seed=0)
-    for name in ("ann1", "ann2", "ann3"):
-        s.add_user(name, f"{name}-password")
-    return s
-
-
 def _label(store, user, choice_better="a", level=2, ga=G2, gb=G0, **kw):
     """Take the user's next pair and label it so that `choice_better` (pair orientation) wins."""
     a = store.next_pair(user)

@@ -28,14 +28,6 @@ def clock(monkeypatch):
     return now
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = LabelStore(tmp_path / "labels.sqlite", seed=0)
-    for name in ("ann1", "ann2", "ann3"):
-        s.add_user(name, f"{name}-password")
-    return s
-
-
 def test_settings_default_validate_and_persist(store):
     assert store.settings() == {"grades": "optional", "lease_minutes": 30.0}
     assert store.set_settings(grades="off", lease_minutes=0.5) == {"grades": "off", "lease_minutes": 0.5}

@@ -1,4 +1,6 @@
 """Datasets the `afm-align train` tests share: small math sft and prompt sets, preference pairs."""
+import json
+
 import pytest
 
 from afm_align.store import read_rows, write_dataset
@@ -15,3 +17,13 @@ def recipe_data(tmp_path_factory):
     weak = [dict(r, level=0) for r in read_rows(root / "prefs", "preference")]
     write_dataset(weak, "preference", root / "weak", producer="test")
     return root
+
+
+@pytest.fixture
+def prompt_dir(tmp_path):
+    """Eight `a + b =` math prompts (the MDLOO tests' data)."""
+    rows = [{"id": f"p{i}", "prompt": [{"role": "user", "content": f"{i} + {i + 1} ="}], "domain": "math",
+             "verifier": json.dumps({"answer": str(2 * i + 1)}), "source": "test", "split": "train"}
+            for i in range(8)]
+    write_dataset(rows, "prompt", tmp_path / "prompts", producer="test")
+    return tmp_path / "prompts"

@@ -6,7 +6,6 @@ import re
 import pytest
 import torch
 
-from afm_align.store import write_dataset
 from alignment import mdloo, recipes
 from alignment.rewards import RewardTerm
 
@@ -23,15 +22,6 @@ def length_reward(prompts, completions, **columns):
 
 
 DIGIT = [RewardTerm("digit", digit_reward, 1.0)]
-
-
-@pytest.fixture
-def prompt_dir(tmp_path):
-    rows = [{"id": f"p{i}", "prompt": [{"role": "user", "content": f"{i} + {i + 1} ="}], "domain": "math",
-             "verifier": json.dumps({"answer": str(2 * i + 1)}), "source": "test", "split": "train"}
-            for i in range(8)]
-    write_dataset(rows, "prompt", tmp_path / "prompts", producer="test")
-    return tmp_path / "prompts"
 
 
 def tiny_cfg(base, data, out, **kw):

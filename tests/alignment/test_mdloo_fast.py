@@ -10,7 +10,6 @@ TRL's fused head everywhere).
 """
 import contextlib
 import functools
-import json
 import math
 
 import pytest
@@ -18,22 +17,12 @@ import torch
 from transformers import DynamicCache, GenerationConfig
 from trl import RLOOTrainer
 
-from afm_align.store import write_dataset
 from alignment import mdloo, mdloo_trainer, recipes
 
 
 def length_reward(prompts, completions, **columns):
     """A dense toy reward (every group of K has spread): the completion's length in characters / 10."""
     return [len(c[-1]["content"] if isinstance(c, list) else c) / 10 for c in completions]
-
-
-@pytest.fixture
-def prompt_dir(tmp_path):
-    rows = [{"id": f"p{i}", "prompt": [{"role": "user", "content": f"{i} + {i + 1} ="}], "domain": "math",
-             "verifier": json.dumps({"answer": str(2 * i + 1)}), "source": "test", "split": "train"}
-            for i in range(8)]
-    write_dataset(rows, "prompt", tmp_path / "prompts", producer="test")
-    return tmp_path / "prompts"
 
 
 def make_trainer(base_dir, prompt_dir, out, *, old_logps_from="auto", peft_config=None, **overrides):

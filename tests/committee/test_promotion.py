@@ -118,7 +118,7 @@ def test_one_tie_rule_everywhere():
     """Three members with equal dev means rank by Elo, then name, in promotion, the CLI, report.md and the app."""
     from committee.cli_handlers import leaderboard_lines
     from committee.promotion import rank_key
-    from committee.report import _table
+    from committee.report_tables import leaderboard_table
 
     tied = [{"member": name, "round": 1, "recipe": "dpo", "dev": {"mean": 0.5, "math": 0.5}, "elo": elo}
             for name, elo in (("r1-a", 990.0), ("r1-b", 1010.0), ("r1-c", 1010.0))]
@@ -128,5 +128,5 @@ def test_one_tie_rule_everywhere():
     assert promoted == ["r1-b"]
     cli_order = [line.split()[0] for line in leaderboard_lines(tied)[1:]]
     assert cli_order == expected
-    report_order = [line.split("|")[1].strip() for line in _table(tied)[2:]]
+    report_order = [line.split("|")[1].strip() for line in leaderboard_table(tied)[2:]]
     assert report_order == expected

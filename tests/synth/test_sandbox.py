@@ -13,7 +13,8 @@ import pytest
 
 import synth
 from synth import sandbox
-from synth.sandbox import OUTPUT_CAP, SandboxResult, run_python, run_tests
+from synth.sandbox import OUTPUT_CAP, SandboxResult, run_python
+from synth.sandbox_asserts import run_tests
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTILE = {"timeout_s": 2.0, "memory_mb": 256}
@@ -191,7 +192,7 @@ def test_namespace_fallback_and_unsafe_mode_block_network_and_foreign_files(tmp_
     if sandbox_plans.CANDIDATES["namespaces"][0]():
         plans["namespaces"] = (sandbox_plans.namespace_plan(), "write blocked\nnet blocked\n")
     for mode, (plan, expected) in plans.items():
-        r = sandbox._execute(plan, src, 5.0, 256)
+        r = sandbox.execute(plan, src, 5.0, 256)
         assert r.status == "ok" and expected in r.stdout, (mode, r.stdout, r.stderr)
         assert target.exists() == ("write blocked" not in expected)  # unsafe mode runs as we do
         target.unlink(missing_ok=True)

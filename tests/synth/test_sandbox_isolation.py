@@ -18,7 +18,8 @@ import pytest
 
 from afm_align.errors import UserError
 from synth import sandbox
-from synth.sandbox import run_python, run_tests
+from synth.sandbox import run_python
+from synth.sandbox_asserts import run_tests
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,7 +36,7 @@ def _run(mode: str, source: str, timeout_s: float = 5.0, memory_mb: int = 256):
     if mode == "default":
         return run_python(source, timeout_s=timeout_s, memory_mb=memory_mb)
     from synth import sandbox_plans
-    return sandbox._execute(sandbox_plans.namespace_plan(), source, timeout_s, memory_mb)
+    return sandbox.execute(sandbox_plans.namespace_plan(), source, timeout_s, memory_mb)
 
 
 # ---- finding 2: no silent unconfined runs ------------------------------------------------------

@@ -1,7 +1,7 @@
 """Issue 17 finding 12: a completion cannot change another job's score, and `__eq__` tricks pass nothing,
 while honest completions score exactly as before (the code family's own tests check its reward numbers)."""
 from synth import code_tasks as ct
-from synth.sandbox import run_tests
+from synth.sandbox_asserts import run_tests
 
 ADD_TESTS = ["assert add(1, 2) == 3", "assert add(0, 0) == 0", "assert add(-1, 5) == 4", "assert add(2, 2) == 4"]
 ADD_VERIFIER = {"entry_point": "add", "tests": ADD_TESTS, "timeout_s": 2.0}
