@@ -15,7 +15,7 @@ from typing import Any, Callable
 from afm_align.errors import UserError
 
 KINDS = ("prompt", "sft", "response", "preference")
-DOMAINS = ("math", "tool", "code", "if", "safety", "general")
+DOMAINS = ("math", "tool", "code", "if", "safety", "general", "summarize")
 SPLITS = ("train", "dev", "test")  # by problem identity (synth.splits); test is for reports only
 GRADE_DIMENSIONS = ("instruction_following", "verbosity", "truthfulness", "harmlessness")
 LEVEL_NAMES = ("negligibly_better", "slightly_better", "better", "significantly_better")

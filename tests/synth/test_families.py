@@ -53,7 +53,7 @@ def test_a_module_missing_names_fails_with_a_message_naming_them(monkeypatch):
 
 
 def test_an_unknown_or_missing_family_is_never_silently_skipped(monkeypatch):
-    with pytest.raises(UserError, match="unknown synth family 'mathh'; families are: math, tool, code, if, safety"):
+    with pytest.raises(UserError, match="unknown synth family 'mathh'; families are: math, tool, code, if, safety, summarize"):
         family("mathh")
     monkeypatch.setattr(families, "FAMILIES", (*FAMILIES, "nosuch"))
     with pytest.raises(ModuleNotFoundError):
