@@ -194,6 +194,37 @@ def _add_eval_commands(sub) -> None:
     p.set_defaults(handler=_cmd_compare)
 
 
+def _cmd_on_device(args: argparse.Namespace) -> int:
+    from committee import on_device
+
+    return on_device.cli_main(args)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from alignment import adapter_serving
+
+    return adapter_serving.cli_main(args)
+
+
+def _add_on_device_commands(sub) -> None:
+    """`on-device` (the whole track, resumable) and `serve` (task adapters swapped over one base)."""
+    p = sub.add_parser("on-device", help="AFM's on-device track: teacher, pruned + distilled student, palettisation, "
+                                         "recovery and task adapters, serving (resumable)",
+                       epilog="common keys: seeds=[0,1,2], schemes=[4bit,mixed,2bit], ranks=[8,16,32], member=PATH "
+                              "(compress an existing member), adapter=[corpus_steps=N,...] (per-recipe keys)")
+    p.add_argument("--run", default="default", help="run name under ./runs; the track writes runs/<run>/on_device/")
+    p.add_argument("--preset", default="tiny", help="config preset under configs/ (default: tiny)")
+    p.add_argument("--config", default=None, help="a YAML file of config keys")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    p.set_defaults(handler=_cmd_on_device)
+    p = sub.add_parser("serve", help="answer JSON-line requests with task adapters switched over one (palettised) base")
+    p.add_argument("--base", required=True, help="the base the adapters were trained on (e.g. a quantize member)")
+    p.add_argument("--adapter", action="append", default=[], metavar="NAME=DIR", help="an adapter to load (repeat)")
+    p.add_argument("--requests", default=None, help="a JSONL file of requests (default: stdin)")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="greedy answer length (default 64)")
+    p.set_defaults(handler=_cmd_serve)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from alignment import cli_handlers
 
@@ -264,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help=f"train a policy member: {', '.join(RECIPES)}")
     p.add_argument("recipe", choices=list(RECIPES), help="; ".join(f"{k}: {r.summary}" for k, r in RECIPES.items()))
     p.add_argument("--from", dest="from_checkpoint", required=True, help="starting checkpoint (base or member dir)")
-    p.add_argument("--data", required=True, help="dataset folder (sft, prompt or preference, by recipe)")
+    p.add_argument("--data", default="", help="dataset folder (sft, prompt or preference, by recipe; merge reads none)")
     p.add_argument("--out", required=True, help="member directory to write (new or empty)")
     p.add_argument("--overwrite", action="store_true", help="replace what --out holds when it is the same kind of output (never anything else)")
     p.add_argument("--rm", default=None, help="reward-model directory (RS reranking, MDLOO reward, SFT best-of-N)")
@@ -274,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_train)
 
     _add_iterate_command(sub)
+    _add_on_device_commands(sub)
     return parser
 
 

@@ -201,6 +201,43 @@ RANGES: dict[str, Range] = {
     "top_k": closed(1, 1000),
     "min_improvement": closed(-1, 1),  # a difference of dev means (solved shares)
     "keep_best_earlier": closed(0, 1000),
+    # ---- the on-device track (committee.on_device) and its adapter recipe (alignment.adapters)
+    "AdapterConfig.lora_rank": closed(1, 4096),  # an adapter needs a rank (0 = full fine-tuning elsewhere)
+    "corpus_steps": closed(0, MAX_STEPS),  # 0 = skip the pre-training phase
+    "sft_steps": closed(0, MAX_STEPS),
+    "seeds": closed(0, 2**31 - 1),
+    "data_seed": closed(0, 2**31 - 1),
+    "ranks": closed(1, 4096),
+    "corpus_items": closed(1, MAX_ITEMS),
+    "corpus_math_items": closed(0, MAX_ITEMS),
+    "prompts_per_family": closed(10, MAX_ITEMS),
+    "heldout_per_family": closed(10, MAX_ITEMS),
+    "summarize_items": closed(20, MAX_ITEMS),
+    "eval_per_domain": closed(1, MAX_ITEMS),
+    "group_size": closed(0, 1 << 30),  # rows per look-up table; 0 = one table per whole tensor
+    "task_data_words": closed(1, 10**4),
+    "task_rows": closed(1, MAX_ITEMS),
+    "serve_requests": closed(1, MAX_ITEMS),
+    "target_bpw": closed(2, 8),  # the mixed scheme's average index bits of the projections
+    "embedding_bits": closed(8, 16),  # 8 = per-row int8 (AFM), 16 = fp16
+    "calibration_rows": closed(1, MAX_ITEMS),
+    "PruneConfig.calibration_rows": closed(0, MAX_ITEMS),  # 0 = all train rows
+    # pruning targets: 0 = keep the teacher's value
+    "PruneConfig.hidden_size": closed(0, 1 << 20),
+    "PruneConfig.num_heads": closed(0, 4096),
+    "PruneConfig.num_kv_heads": closed(0, 4096),
+    "PruneConfig.intermediate_size": closed(0, 1 << 22),
+    "PruneConfig.num_layers": closed(0, 4096),
+    "teacher_weight": closed(0, 1),  # AFM: 0.9 on the teacher's top-1, the rest on the true label
+    "DistillConfig.temperature": above(0, 100),  # divides the logits
+    # ---- online DPO (alignment.online_dpo)
+    "resample_every": closed(1, MAX_STEPS),  # fresh samples and pairs every N steps
+    "OnlineDPOConfig.beta": above(0, 100),  # DPO beta scales the margin, so never 0
+    # ---- merging (alignment.merge)
+    "weights": closed(0, 1e6),  # per-member weights, normalised to sum 1 (a positive sum is checked)
+    "decay": closed(0, 1),
+    "lam": closed(0, 1),
+    "eta": closed(0, 1),
 }
 
 

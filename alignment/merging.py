@@ -12,7 +12,7 @@ each formula is checked by hand in `tests/alignment/test_merging.py`. Merging is
 to each tensor's dtype; integer buffers are taken from the first model. Models of different architectures
 (other parameter names or shapes) are a one-line `UserError`.
 
-This module is the math only: the `merge` recipe and the system presets that call it are issue 19's.
+This module is the math only: the `merge` recipe (`alignment.merge`) calls it.
 
 Run: `python -m pytest tests/alignment/test_merging.py`.
 """

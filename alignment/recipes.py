@@ -64,6 +64,21 @@ RECIPES: dict[str, Recipe] = {
     "rloo": Recipe("alignment.mdloo", "MDLOOConfig", "rloo",
                    "RLOO with PPO clipping (the MDLOO baseline) on the RM + verifiers",
                    round_data="prompts", round_reward_model=True),
+    "online_dpo": Recipe("alignment.online_dpo", "OnlineDPOConfig", "online_dpo",
+                         "Qwen2's online DPO: the policy's samples, the RM's best vs worst per prompt, DPO steps",
+                         round_data="prompts", round_reward_model=True),
+    # the on-device track (committee.on_device): not round candidates
+    "prune": Recipe("alignment.pruning", "PruneConfig", "prune",
+                    "structured pruning of a larger member (heads, hidden and MLP widths by importance) into a student"),
+    "distill": Recipe("alignment.distill", "DistillConfig", "distill",
+                      "token-level distillation from a teacher (AFM 0.9 top-1 + 0.1 label mix, or KL; none = plain CE)"),
+    "quantize": Recipe("alignment.quantize", "QuantizeConfig", "quantize",
+                       "palettise a member: k-means look-up tables at 4, 2 or mixed bits, 8-bit embeddings"),
+    "adapter": Recipe("alignment.adapters", "AdapterConfig", "adapter",
+                      "a LoRA adapter on a frozen (palettised) base: accuracy recovery or a task adapter"),
+    # model merging (Llama 3.1 / Gemma 2 / WARP): not a round candidate
+    "merge": Recipe("alignment.merge", "MergeConfig", "merge",
+                    "merge members of one architecture: average, weighted, EMA, SLERP of task vectors, LITI, WARP"),
 }
 
 ROUND_CANDIDATES = tuple(name for name, r in RECIPES.items() if r.round_data)

@@ -29,14 +29,24 @@ def config_classes() -> dict:
     from committee.promotion import PromotionRule
     from committee.round_config import IterateConfig
     from reward_model.trainer import RMTrainConfig
+    from alignment.adapters import AdapterConfig
+    from alignment.distill import DistillConfig
+    from alignment.merge import MergeConfig
+    from alignment.online_dpo import OnlineDPOConfig
+    from alignment.pruning import PruneConfig
+    from alignment.quantize import QuantizeConfig
+    from committee.on_device import OnDeviceConfig
 
     return {InitConfig: "init", ModelShape: None, SFTRecipeConfig: "sft", PreferenceConfig: "dpo",
             MDLOOConfig: "mdloo", RSConfig: "rs", RMTrainConfig: "rm", IterateConfig: "iterate",
-            PromotionRule: None}
+            PromotionRule: None, PruneConfig: "prune", DistillConfig: "distill", QuantizeConfig: "quantize",
+            AdapterConfig: "adapter", OnDeviceConfig: "on_device", MergeConfig: "merge",
+            OnlineDPOConfig: "online_dpo"}
 
 
 CLASS_NAMES = ["InitConfig", "ModelShape", "SFTRecipeConfig", "PreferenceConfig", "MDLOOConfig", "RSConfig",
-               "RMTrainConfig", "IterateConfig", "PromotionRule"]
+               "RMTrainConfig", "IterateConfig", "PromotionRule", "PruneConfig", "DistillConfig", "QuantizeConfig",
+               "AdapterConfig", "OnDeviceConfig", "MergeConfig", "OnlineDPOConfig"]
 
 
 def cls_named(name: str):

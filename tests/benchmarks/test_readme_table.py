@@ -26,3 +26,9 @@ def test_every_ratio_the_readme_quotes_has_an_interval_and_its_json_says_where_i
     for bench in latest["details"]:
         figure = json.loads((ROOT / "benchmarks" / "results" / f"{bench}.json").read_text())
         assert figure["command"].startswith("python benchmarks/") and figure["commit"], bench
+
+
+def test_the_readme_on_device_section_is_generated_from_its_json():
+    """Issue 18: the on-device tables in the README are `benchmarks/on_device.py`'s JSON, regenerated."""
+    proc = subprocess.run([sys.executable, "benchmarks/on_device.py", "--check"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
