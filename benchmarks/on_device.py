@@ -7,10 +7,10 @@ minutes, is for a ~200 GFLOP/s machine: `scaled_minutes` = minutes x peak / 200)
   and the track's tables and claims as data (`committee.on_device_report`);
 - with `--write-readme`, the README section between `<!-- on-device:start -->` and `<!-- on-device:end -->`
   (`--check` exits 1 when the README differs from the JSON; a test runs it).
-`--reuse TRACK_DIR` packages a track that already finished in one uninterrupted call (its results.json
-records that call's wall seconds and peak RSS) instead of running again.
+The matmul peak is measured before and after the run (it drifts on a shared machine) and the mean scales.
+`--from-json` only regenerates the README section from the committed JSON.
 
-Run: `python benchmarks/on_device.py [--keep DIR] [--write-readme] [key=value ...]` (about 20 minutes on 2 cores).
+Run: `python benchmarks/on_device.py [--keep DIR] [--write-readme] [key=value ...]` (about 15 minutes on 2 cores).
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(HERE))
 JSON = HERE / "results" / "on_device.json"
 README = ROOT / "README.md"
 START, END = "<!-- on-device:start -->", "<!-- on-device:end -->"
@@ -87,30 +88,33 @@ def section(text: str) -> str:
     return text[text.index(START) + len(START):text.index(END)].strip("\n")
 
 
+def measured_peak() -> float:
+    """The machine's 2-thread fp32 matmul peak now (GFLOP/s), printed."""
+    from iterate_round3 import matmul_gflops
+
+    gflops = matmul_gflops()
+    print(f"matmul peak (fp32, 2 threads): {gflops} GFLOP/s", flush=True)
+    return gflops
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, default=None, help="runs folder to keep (default: a temp folder)")
-    parser.add_argument("--reuse", type=Path, default=None, help="package this finished track folder instead")
     parser.add_argument("--write-readme", action="store_true", help="replace the README section from the JSON")
     parser.add_argument("--check", action="store_true", help="exit 1 when the README section differs from the JSON")
+    parser.add_argument("--from-json", action="store_true", help="only regenerate the README section from the JSON")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_args()
-    if args.check or (args.write_readme and not args.reuse and not args.overrides and JSON.is_file() and not args.keep):
+    if args.check or args.from_json:
         data = json.loads(JSON.read_text())
     else:
-        from benchmarks.iterate_round3 import matmul_gflops
-
-        gflops = matmul_gflops()
-        print(f"matmul peak (fp32, 2 threads): {gflops} GFLOP/s", flush=True)
-        if args.reuse:
-            results = json.loads((args.reuse / "results.json").read_text())
-            track, minutes, peak = args.reuse, results["wall_seconds_this_call"] / 60, results["peak_rss_mb"] / 1024
-            source = "the track's own results.json: one uninterrupted call's wall seconds and the process's peak RSS"
-        else:
-            track, minutes, peak = run_track(args.keep, args.overrides)
-            source = "this script: wall time of the afm-align process and its peak RSS (RUSAGE_CHILDREN)"
+        before = measured_peak()
+        track, minutes, peak = run_track(args.keep, args.overrides)
+        after = measured_peak()  # the peak drifts on a shared machine: measured on both sides, the mean scales
         command = "afm-align on-device" + "".join(f" {o}" for o in args.overrides)
-        data = package(track, minutes, peak, gflops, command, source)
+        data = package(track, minutes, peak, round((before + after) / 2, 1), command,
+                       "this script: wall time of the afm-align process and its peak RSS (RUSAGE_CHILDREN)")
+        data["machine"]["matmul_gflops_before_after"] = [before, after]
         JSON.write_text(json.dumps(data, indent=1) + "\n")
         print(f"on-device track: {minutes:.1f} min ({data['scaled_minutes_at_200_gflops']:.1f} scaled), "
               f"peak {peak:.2f} GB; wrote {JSON}")
