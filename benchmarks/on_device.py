@@ -8,7 +8,8 @@ minutes, is for a ~200 GFLOP/s machine: `scaled_minutes` = minutes x peak / 200)
 - with `--write-readme`, the README section between `<!-- on-device:start -->` and `<!-- on-device:end -->`
   (`--check` exits 1 when the README differs from the JSON; a test runs it).
 The matmul peak is measured before and after the run (it drifts on a shared machine) and the mean scales.
-`--from-json` only regenerates the README section from the committed JSON.
+`--from-json` recomputes the tables and claims from the committed JSON's measured results (nothing is re-run)
+and regenerates the README section.
 
 Run: `python benchmarks/on_device.py [--keep DIR] [--write-readme] [key=value ...]` (about 15 minutes on 2 cores).
 """
@@ -55,8 +56,6 @@ def run_track(keep: Path | None, overrides: list[str]) -> tuple[Path, float, flo
 
 def package(track: Path, minutes: float, peak_gb: float, gflops: float, command: str, source: str) -> dict:
     """The JSON of one measured track."""
-    from committee.on_device_report import claims, quant_rows, student_rows, task_rows
-
     results = json.loads((track / "results.json").read_text())
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
@@ -67,9 +66,16 @@ def package(track: Path, minutes: float, peak_gb: float, gflops: float, command:
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "matmul_gflops_2_threads": gflops},
             "timing_source": source, "wall_minutes": round(minutes, 2), "scaled_minutes_at_200_gflops": scaled,
             "budget_minutes": BUDGET_MINUTES, "budget_met": scaled <= BUDGET_MINUTES, "peak_gb": round(peak_gb, 2),
-            "step_seconds": results["seconds"], "quant_rows": quant_rows(results), "student_rows": student_rows(results),
-            "task_rows": task_rows(results), "claims": claims(results)["claims"], "serving": results["serving"],
+            "step_seconds": results["seconds"], **derived(results), "serving": results["serving"],
             "summarize_task_rows": results.get("summarize_task_rows"), "results": results}
+
+
+def derived(results: dict) -> dict:
+    """The tables and claims computed from the track's results (`committee.on_device_report`)."""
+    from committee.on_device_report import claims, quant_rows, student_rows, task_rows
+
+    return {"quant_rows": quant_rows(results), "student_rows": student_rows(results), "task_rows": task_rows(results),
+            "claims": claims(results)["claims"]}
 
 
 def readme_text(data: dict) -> str:
@@ -105,8 +111,12 @@ def main() -> int:
     parser.add_argument("--from-json", action="store_true", help="only regenerate the README section from the JSON")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_args()
-    if args.check or args.from_json:
+    if args.check:
         data = json.loads(JSON.read_text())
+    elif args.from_json:  # derived tables and claims recomputed from the measured results (nothing re-measured)
+        data = json.loads(JSON.read_text())
+        data.update(derived(data["results"]))
+        JSON.write_text(json.dumps(data, indent=1) + "\n")
     else:
         before = measured_peak()
         track, minutes, peak = run_track(args.keep, args.overrides)

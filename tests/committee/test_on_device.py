@@ -102,6 +102,21 @@ def test_the_recovered_share_is_the_quantisation_cost_that_an_adapter_removes():
     assert list(result.values()) == [True, True, True]
 
 
+def test_a_cost_within_the_seed_spread_is_not_measurable():
+    noisy = json.loads(json.dumps(HAND))
+    noisy["quantised"]["4bit"] = _eval(2.005)  # costs 0.005 ...
+    noisy["recovery"]["ara-4bit-r16-s1"] = _eval(1.85)  # ... while two rank-16 seeds differ by 0.03
+    assert recovered_share(noisy, "4bit") is None
+    verdicts = [c["reproduced"] for c in claims(noisy)["claims"]]
+    assert verdicts[:2] == [True, True]  # decided on mixed and 2bit alone
+    only_noise = json.loads(json.dumps(noisy))
+    for scheme in ("mixed", "2bit"):
+        only_noise["quantised"][scheme] = _eval(2.001)
+        first = only_noise["recovery"][f"ara-{scheme}-r16-s0"]["heldout_loss"]
+        only_noise["recovery"][f"ara-{scheme}-r16-s1"] = _eval(first + 0.03)
+    assert [c["reproduced"] for c in claims(only_noise)["claims"]][:2] == [None, None]
+
+
 def test_a_claim_that_does_not_hold_is_reported_as_not_reproduced():
     worse = json.loads(json.dumps(HAND))
     worse["recovery"]["ara-2bit-r16-s0"] = _eval(2.5)  # 2bit: 0.7 of its 1.0 cost left -> 30% recovered
