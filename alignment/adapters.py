@@ -41,6 +41,8 @@ class AdapterConfig:
     from_checkpoint: str = ""  # the frozen base: a palettised member (quantize recipe) or a plain member
     data: str = ""  # an `sft` dataset: the post-training phase (assistant tokens only)
     out: str = ""  # the adapter member directory to write
+    member: str = ""  # member name in provenance ("" = the name of `out`)
+    round: int = 0  # iTeC round this member belongs to (0 outside rounds)
     corpus: str | None = None  # an `sft` dataset of pre-training conversations: the first phase (all tokens)
     teacher: str | None = None  # the unquantised member: when set, the target is its distribution (KL)
     init_adapter: str | None = None  # start from this adapter's weights (a recovery adapter of the same base)
@@ -240,7 +242,8 @@ def main(cfg: AdapterConfig) -> dict:
         model.save_pretrained(stage)
         tokenizer.save_pretrained(stage)
         save_resolved(cfg, stage, "recipe_config.yaml")
-        meta = {"format": 1, "member": Path(cfg.out).name, "recipe": "adapter", "task": cfg.task,
+        meta = {"format": 1, "member": cfg.member or Path(cfg.out).name, "recipe": "adapter",
+                "round": cfg.round, "task": cfg.task,
                 "base": str(cfg.from_checkpoint), "base_fingerprint": base_fingerprint(cfg.from_checkpoint),
                 "init_adapter": cfg.init_adapter, "teacher": cfg.teacher, "lora_rank": cfg.lora_rank,
                 "target": "teacher" if cfg.teacher else "labels", "seed": cfg.seed,

@@ -39,6 +39,8 @@ class MergeConfig:
     from_checkpoint: str = ""  # the initialisation (slerp, liti, warp: task vectors start here); else unused
     data: str = ""  # unused: merging reads no data (kept for the shared recipe vocabulary)
     out: str = ""  # member directory to write
+    member: str = ""  # member name in provenance ("" = the name of `out`)
+    round: int = 0  # iTeC round this member belongs to (0 outside rounds)
     members: list[str] = field(default_factory=list)  # member directories to merge (same architecture)
     method: str = "average"  # average | weighted | ema | slerp | liti | warp
     weights: list[float] = field(default_factory=list)  # weighted: one per member (normalised to sum 1)
@@ -111,7 +113,7 @@ def main(cfg: MergeConfig) -> dict:
     merged = merged_state(cfg, states, init)
     model, tokenizer = load_base(cfg.members[0])
     model.load_state_dict(merged)
-    meta = {"member": Path(cfg.out).name, "recipe": "merge", "method": cfg.method, "members": list(map(str, cfg.members)),
+    meta = {"member": cfg.member or Path(cfg.out).name, "recipe": "merge", "round": cfg.round, "method": cfg.method, "members": list(map(str, cfg.members)),
             "from_checkpoint": cfg.from_checkpoint if init is not None else None,
             "weights": cfg.weights or None, "decay": cfg.decay if cfg.method == "ema" else None,
             "lam": cfg.lam if cfg.method in ("slerp", "warp") else None,

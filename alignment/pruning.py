@@ -56,6 +56,7 @@ class PruneConfig:
     data: str = ""  # `sft` dataset folder whose train rows are the calibration text (needed by `activation`)
     out: str = ""  # member directory to write (the pruned student)
     member: str = ""  # member name in provenance ("" = the name of `out`)
+    round: int = 0  # iTeC round this member belongs to (0 outside rounds)
     hidden_size: int = 0  # student hidden size (0 = the teacher's)
     num_heads: int = 0  # student query heads (0 = num_kv_heads x the teacher's query heads per KV group)
     num_kv_heads: int = 0  # student KV heads, i.e. KV groups kept (0 = the teacher's)

@@ -46,6 +46,7 @@ class QuantizeConfig:
     data: str | None = ""  # calibration text (needed by mixed): an sft or prompt dataset folder (""/None = none)
     out: str = ""  # quantised folder to write
     member: str = ""  # name in provenance ("" = the name of `out`)
+    round: int = 0  # iTeC round this member belongs to (0 outside rounds)
     scheme: str = "mixed"  # 4bit | 2bit | 8bit: every projection at that width; mixed: 4 and 2 bits by sensitivity
     group_size: int = 16  # rows sharing one LUT (AFM: 16); 0 = one LUT per tensor (AFM's very large blocks)
     target_bpw: float = 3.5  # mixed: average index bits per projection weight to reach (AFM: ~3.5; 3.7 shipped)
