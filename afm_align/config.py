@@ -233,6 +233,9 @@ RANGES: dict[str, Range] = {
     # ---- online DPO (alignment.online_dpo)
     "resample_every": closed(1, MAX_STEPS),  # fresh samples and pairs every N steps
     "OnlineDPOConfig.beta": above(0, 100),  # DPO beta scales the margin, so never 0
+    # ---- Qwen2's Online Merging Optimizer (alignment.online_merging)
+    "omo_alpha": closed(0, 1),  # weight of the SFT delta per step (online_merging_step takes [0, 1])
+    "omo_drop": Range(0, 1, high_open=True),  # the drop rate of the random mask; 1 would drop every update
     # ---- merging (alignment.merge)
     "weights": closed(0, 1e6),  # per-member weights, normalised to sum 1 (a positive sum is checked)
     "decay": closed(0, 1),

@@ -17,6 +17,8 @@ baseline), and where pi_k's log-probs come from: its per-token log-probs for the
 its first pass over the batch (no extra forward pass), and for the reward's KL those recorded while sampling, so
 TRL's separate pi_old forward pass after sampling does not run (exact at temperature 1; see that module).
 `t_k` is constant or annealed linearly as in MDPO (`t_schedule`). LoRA: `lora_rank` 8/16/32 (0 = full).
+`online_merging: true` replaces the trainer's AdamW with Qwen2's Online Merging Optimizer (`alignment.online_merging`,
+OnDARE: every update merged with the start's SFT delta; full fine-tuning only).
 
 Outputs: a member directory `cfg.out` in the `alignment.members` layout, written atomically: the weights
 (`save_pretrained`; LoRA adapters merged), the tokenizer, `meta.json` (member, recipe `mdloo` / `rloo`,
@@ -43,6 +45,7 @@ from afm_align.errors import UserError
 from alignment.losses import KL_ESTIMATORS, T_SCHEDULES
 from alignment.mdloo_trainer import LOSSES, MDLOOTrainer
 from alignment.members import check_common
+from alignment.online_merging import OMO_ALPHA, OMO_DROP, check_recipe, recipe_meta, recipe_optimizers
 from alignment.rewards import RewardTerm
 from synth.families import FAMILIES
 
@@ -84,6 +87,10 @@ class MDLOOConfig:
     gradient_checkpointing: bool = False  # TRL defaults to on; off for CPU
     report_to: str = "none"  # trackers through TRL's integrations (tensorboard, trackio, ...); metrics.jsonl always
     dataloader_num_workers: int = 0  # no worker processes on CPU
+    online_merging: bool = False  # Qwen2's Online Merging Optimizer (OnDARE) around AdamW; full fine-tuning only
+    omo_alpha: float = OMO_ALPHA  # weight of the SFT delta in each merged step (Qwen2 gives none)
+    omo_drop: float = OMO_DROP  # drop rate of the random sparsification, no rescaling (Qwen2 gives none)
+    omo_base: str = ""  # pre-trained base of the start ("" = follow meta.json's from_checkpoint links)
 
 
 def check_config(cfg: MDLOOConfig) -> None:
@@ -106,6 +113,7 @@ def check_config(cfg: MDLOOConfig) -> None:
         raise UserError(f"kl_budget must be 0 (none) or positive, got {cfg.kl_budget}.")
     if not cfg.data or not Path(cfg.data).exists():
         raise UserError(f"data '{cfg.data}' is not an existing prompt dataset folder.")
+    check_recipe(cfg)
 
 
 # ---------------------------------------------------------------- what main needs
@@ -189,6 +197,7 @@ def main(cfg: MDLOOConfig, rewards: list[RewardTerm] | None = None) -> dict:
             args=rloo_args(cfg, stage / WORK_DIR, [t.weight for t in terms]),
             train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config_or_none(cfg.lora_rank),
             loss=cfg.loss, t0=cfg.t0, t_schedule=cfg.t_schedule, kl_estimator=cfg.kl_estimator,
+            optimizers=recipe_optimizers(model, cfg, cfg.learning_rate, 0.0),  # (None, None) unless online_merging
         )
         budget = KLBudgetStop(cfg.kl_budget)
         trainer.add_callback(budget)
@@ -198,6 +207,7 @@ def main(cfg: MDLOOConfig, rewards: list[RewardTerm] | None = None) -> dict:
         meta = {"member": cfg.member or Path(cfg.out).name, "recipe": RECIPE_NAMES[cfg.loss], "round": cfg.round,
                 "from_checkpoint": str(cfg.from_checkpoint), **data_meta(cfg.data), "lora_rank": cfg.lora_rank,
                 "reward_terms": {t.name: t.weight for t in terms}, "train": train_summary(history),
+                "online_merging": recipe_meta(cfg),
                 "config": config_dict(cfg), "final_metrics": metrics}
         policy = merged(trainer.accelerator.unwrap_model(trainer.model))
         write_member(stage, policy, tokenizer, meta=meta, cfg=cfg, log_history=history)

@@ -13,6 +13,8 @@ What it does, top to bottom (`main(cfg)`, afm-spec §10, Qwen2's second RLHF sta
 3. each optimiser step is one AdamW step (constant learning rate, gradient clipped at `max_grad_norm`) on DPO's
    sigmoid loss (`dpo_loss`) over all the group's pairs, in micro-batches of `batch_size` pairs; `nll_weight`
    adds Llama 3's NLL term on the chosen response (mean per token; off by default, as in `alignment.preference`);
+   `online_merging: true` wraps that AdamW in Qwen2's Online Merging Optimizer (`alignment.online_merging`, OnDARE:
+   every update merged with the start's SFT delta), the optimizer afm-spec §10's Qwen2 preset gives this stage;
 4. write the member directory `cfg.out` atomically (`alignment.members`), recipe `online_dpo`, with the reward
    model, the pairs seen and the train summary in meta.json. `metrics.jsonl` gets one record per logged step:
    `loss`, `reward_chosen` / `reward_rejected` / `reward_margin` (the RM + verifier score of the picked samples,
@@ -63,6 +65,9 @@ from alignment.lora import lora_config, merged
 from alignment.members import (
     METRICS_FILE, WORK_DIR, check_common, data_meta, load_start, member_staging, train_summary, write_member,
 )
+from alignment.online_merging import (
+    OMO_ALPHA, OMO_DROP, check_recipe, make_optimizer, pretrained_base, recipe_meta,
+)
 from alignment.rejection_sampling import load_prompts
 from alignment.rewards import combine, load_rm, reward_terms
 from alignment.system_losses import online_dpo_pairs
@@ -101,6 +106,10 @@ class OnlineDPOConfig:
     logging_steps: int = 1  # write a metrics record every this many steps (and at the last)
     bf16: bool = False  # bf16 autocast (GPU presets; off on CPU)
     report_to: str = "none"  # "none" or "tensorboard" (event files under the member's tracking/); metrics.jsonl always
+    online_merging: bool = False  # Qwen2's Online Merging Optimizer (OnDARE) around AdamW; full fine-tuning only
+    omo_alpha: float = OMO_ALPHA  # weight of the SFT delta in each merged step (Qwen2 gives none)
+    omo_drop: float = OMO_DROP  # drop rate of the random sparsification, no rescaling (Qwen2 gives none)
+    omo_base: str = ""  # pre-trained base of the start ("" = follow meta.json's from_checkpoint links)
 
 
 def check_config(cfg: OnlineDPOConfig) -> None:
@@ -116,6 +125,7 @@ def check_config(cfg: OnlineDPOConfig) -> None:
     if cfg.report_to not in ("none", "tensorboard"):
         raise UserError(f"online_dpo reports to none or tensorboard (got report_to '{cfg.report_to}'); "
                         "metrics.jsonl is always written")
+    check_recipe(cfg)
 
 
 # ---- pure pieces: the loss and the pair choice ---------------------------------------------------------
@@ -263,6 +273,9 @@ def train(policy, ref, tokenizer, reward, rows: list[dict], cfg: OnlineDPOConfig
     """The loop: a fresh group every `resample_every` steps, one DPO step per step; returns (history, totals)."""
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=cfg.learning_rate,
                                   weight_decay=0.0)
+    if cfg.online_merging:  # made before any step: the policy is still the SFT start
+        optimizer = make_optimizer(policy, optimizer, alpha=cfg.omo_alpha, drop=cfg.omo_drop, seed=cfg.seed,
+                                   base=pretrained_base(cfg.from_checkpoint, cfg.omo_base))
     order = list(range(len(rows)))
     random.Random(cfg.seed).shuffle(order)
     per_group = min(cfg.prompts_per_step, len(rows))
@@ -314,7 +327,7 @@ def main(cfg: OnlineDPOConfig) -> dict:
         meta = {"member": cfg.member or Path(cfg.out).name, "recipe": "online_dpo", "round": cfg.round,
                 "from_checkpoint": str(cfg.from_checkpoint), **data_meta(cfg.data), "lora_rank": cfg.lora_rank,
                 "beta": cfg.beta, "reward_model": str(cfg.reward_model),
-                "reward_terms": {t.name: t.weight for t in terms}, **totals,
+                "reward_terms": {t.name: t.weight for t in terms}, **totals, "online_merging": recipe_meta(cfg),
                 "train": train_summary(history), "config": config_dict(cfg), "final_metrics": summary}
         write_member(stage, merged(policy), tokenizer, meta=meta, cfg=cfg)  # metrics.jsonl: logged while training
     return summary

@@ -14,6 +14,8 @@ What it does, top to bottom (`main(cfg)`):
    default is 2); pairs whose chosen and rejected texts are equal are dropped; no pair left -> NothingToTrain
    (a round's candidate then sits the round out);
 3. train (device-safe TRL args from afm_align.member_io; dropout disabled, as TRL does for DPO), merge LoRA adapters if any;
+   with `online_merging: true` the optimizer is Qwen2's Online Merging Optimizer (`alignment.online_merging`:
+   AdamW whose every update is merged with the start's SFT delta, OnDARE), recorded in meta.json;
 4. write the member directory `cfg.out` atomically, recipe `dpo` or `ipo` (alignment.members).
 
 What it simplifies: Llama 3's masking of header / termination tokens is not applied (TRL's loss covers the
@@ -35,6 +37,7 @@ from alignment.lora import lora_config_or_none, merged
 from alignment.members import (
     WORK_DIR, check_common, data_meta, load_start, member_staging, train_summary, write_member,
 )
+from alignment.online_merging import OMO_ALPHA, OMO_DROP, check_recipe, recipe_meta, recipe_optimizers
 
 # TRL loss_type -> the recipe name a member records (DPO and IPO are one recipe, two configs)
 LOSS_RECIPES = {"sigmoid": "dpo", "ipo": "ipo"}
@@ -67,6 +70,10 @@ class PreferenceConfig:
     logging_steps: int = 1  # log the loss every this many steps
     bf16: bool = False  # bf16 mixed precision (GPU presets; off on CPU)
     report_to: str = "none"  # trackers through TRL's integrations (tensorboard, trackio, ...); metrics.jsonl always
+    online_merging: bool = False  # Qwen2's Online Merging Optimizer (OnDARE) around AdamW; full fine-tuning only
+    omo_alpha: float = OMO_ALPHA  # weight of the SFT delta in each merged step (Qwen2 gives none)
+    omo_drop: float = OMO_DROP  # drop rate of the random sparsification, no rescaling (Qwen2 gives none)
+    omo_base: str = ""  # pre-trained base of the start ("" = follow meta.json's from_checkpoint links)
 
 
 def check_config(cfg: PreferenceConfig) -> None:
@@ -76,6 +83,7 @@ def check_config(cfg: PreferenceConfig) -> None:
         raise UserError(f"loss_type must be one of {', '.join(LOSS_RECIPES)} (got '{cfg.loss_type}')")
     if cfg.min_level not in (0, 1, 2, 3):
         raise UserError(f"min_level must be 0, 1, 2 or 3 (got {cfg.min_level})")
+    check_recipe(cfg)
 
 
 # ---- pairs --------------------------------------------------------------------------------------
@@ -113,6 +121,7 @@ def build_trainer(model, tokenizer, pairs: list[dict], cfg: PreferenceConfig, ou
 
     The reference is a frozen copy of `model` as it is now (TRL would otherwise reload it by name, which
     for an in-memory model means a hub lookup); with LoRA it is the model with its adapters disabled.
+    With `online_merging` the optimizer is the Online Merging Optimizer over `model` as it is now (the SFT start).
     """
     import copy
 
@@ -132,7 +141,8 @@ def build_trainer(model, tokenizer, pairs: list[dict], cfg: PreferenceConfig, ou
     )
     ref_model = None if cfg.lora_rank else copy.deepcopy(model).eval()
     return DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=Dataset.from_list(pairs),
-                      processing_class=tokenizer, peft_config=lora_config_or_none(cfg.lora_rank))
+                      processing_class=tokenizer, peft_config=lora_config_or_none(cfg.lora_rank),
+                      optimizers=recipe_optimizers(model, cfg, cfg.learning_rate, cfg.weight_decay))
 
 
 # ---- the recipe ---------------------------------------------------------------------------------
@@ -151,6 +161,6 @@ def main(cfg: PreferenceConfig) -> Path:
                 "round": cfg.round, "from_checkpoint": str(cfg.from_checkpoint), **data_meta(cfg.data),
                 "lora_rank": cfg.lora_rank, "loss_type": cfg.loss_type, "beta": cfg.beta,
                 "pairs": {"rows": len(rows), "kept": len(pairs), "min_level": cfg.min_level},
-                "train": train_summary(history)}
+                "online_merging": recipe_meta(cfg), "train": train_summary(history)}
         write_member(stage, merged(trainer.model), tokenizer, meta=meta, cfg=cfg, log_history=history)
     return Path(cfg.out)
