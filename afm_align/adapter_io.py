@@ -116,3 +116,8 @@ def load_adapter_member(path: str | Path, dtype=None):
     """(model with the one adapter at `path`, tokenizer): its base comes from the adapter's meta.json."""
     meta = adapter_meta(path)
     return load_adapted(meta["base"], {Path(path).name.replace(".", "_") or "adapter": path}, dtype=dtype)
+
+
+def load_model(path: str | Path, dtype=None):
+    """(model, tokenizer) of any model directory: an adapter (on its own base), a palettised or a plain one."""
+    return load_adapter_member(path, dtype=dtype) if is_adapter(path) else load_any_base(path, dtype=dtype)

@@ -35,8 +35,7 @@ README = ROOT / "README.md"
 START, END = "<!-- on-device:start -->", "<!-- on-device:end -->"
 BUDGET_MINUTES, REFERENCE_GFLOPS = 20.0, 200.0
 
-WRAP = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[2:]).returncode; "
-        "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); sys.exit(code)")
+from iterate_round3 import WRAP  # noqa: E402 - the wrapper that reports a child process's own peak memory
 
 
 def run_track(keep: Path | None, overrides: list[str]) -> tuple[Path, float, float]:
@@ -96,7 +95,7 @@ def section(text: str) -> str:
 
 def measured_peak() -> float:
     """The machine's 2-thread fp32 matmul peak now (GFLOP/s), printed."""
-    from iterate_round3 import matmul_gflops
+    from iterate_round3 import matmul_gflops  # the one peak measurement of the benchmarks
 
     gflops = matmul_gflops()
     print(f"matmul peak (fp32, 2 threads): {gflops} GFLOP/s", flush=True)

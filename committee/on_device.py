@@ -143,11 +143,11 @@ def build_teacher(track: Track) -> Path:
 def model_eval(track: Track, name: str, path: Path, data: dict, *, accuracy: bool = True) -> dict:
     """Held-out LM loss (and test accuracy per domain) of a plain, palettised or adapted model."""
     def compute():
-        from afm_align.adapter_io import is_adapter, load_adapter_member, load_any_base
+        from afm_align.adapter_io import load_model
         from committee.on_device_data import capped_test_rows, conversations_of
         from committee.on_device_eval import domain_accuracy, heldout_loss
 
-        model, tok = load_adapter_member(path) if is_adapter(path) else load_any_base(path)
+        model, tok = load_model(path)
         out = {"model": str(path), "heldout_loss": heldout_loss(model, tok, conversations_of(read_rows(data["heldout"])))}
         if accuracy:
             rows = capped_test_rows(data["test"], track.cfg.eval_per_domain)
@@ -245,10 +245,10 @@ def task_data(track: Track, teacher: Path, data: dict) -> dict[str, Path]:
 def summarize_eval(track: Track, name: str, path: Path, data: dict, split: str = "summarize_test") -> dict:
     """Hidden-gold score of a model's summaries of the test (or dev) documents."""
     def compute():
-        from afm_align.adapter_io import is_adapter, load_adapter_member, load_any_base
+        from afm_align.adapter_io import load_model
         from committee.on_device_eval import gold_summary_score
 
-        model, tok = load_adapter_member(path) if is_adapter(path) else load_any_base(path)
+        model, tok = load_model(path)
         golds = json.loads(Path(data["summarize_gold"]).read_text())
         return gold_summary_score(model, tok, read_rows(data[split], "prompt"), golds,
                                   max_new_tokens=track.cfg.eval_max_new_tokens)

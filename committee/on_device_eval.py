@@ -87,8 +87,3 @@ def gold_summary_score(model, tokenizer, rows: list[dict], golds: dict[str, dict
             "n": len(values), **{k: round(sum(s[k] for s in scores) / len(scores), 4) for k in keys},
             "scores": [round(v, 4) for v in values], "example": texts[0] if texts else ""}
 
-
-def paired_gold_delta(a: list[float], b: list[float], *, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Mean of a - b over the same documents, with a paired bootstrap interval."""
-    diffs = [x - y for x, y in zip(a, b)]
-    return {"delta": round(sum(diffs) / max(len(diffs), 1), 4), "ci95": bootstrap_mean(diffs, n_boot=n_boot, seed=seed)}
