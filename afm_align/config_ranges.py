@@ -127,6 +127,7 @@ RANGES: dict[str, Range] = {
     "prompts_per_step": closed(1, MAX_BATCH),
     "num_iterations": closed(1, 1000),  # mdloo needs 2 or more (check_config)
     "micro_batches": closed(1, MAX_BATCH),
+    "ema_anchor": closed(0, 1),  # 0 = fixed reference; (0, 1]: WARP's EMA anchor (check_config: full FT, beta > 0)
     # ---- SFT checkpoint selection, rejection sampling
     "num_checkpoints": closed(1, 1000),
     "select_prompts": closed(1, MAX_ITEMS),

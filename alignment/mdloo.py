@@ -19,6 +19,11 @@ TRL's separate pi_old forward pass after sampling does not run (exact at tempera
 `t_k` is constant or annealed linearly as in MDPO (`t_schedule`). LoRA: `lora_rank` 8/16/32 (0 = full).
 `online_merging: true` replaces the trainer's AdamW with Qwen2's Online Merging Optimizer (`alignment.online_merging`,
 OnDARE: every update merged with the start's SFT delta; full fine-tuning only).
+`ema_anchor: mu` (0 < mu <= 1) is the exponential-moving-average anchor of WARP (Ramé et al. 2024; Gemma 2):
+after every optimiser step the KL reference becomes `(1 - mu) * reference + mu * policy`, so the KL term pulls
+toward a slowly moving anchor instead of the start. It is TRL's own `sync_ref_model` (SyncRefModelCallback) with
+`ref_model_mixup_alpha = mu` every step; it needs the separate reference model TRL loads for full fine-tuning
+with beta > 0 (with LoRA the reference is the policy with its adapters off, nothing to average).
 
 Outputs: a member directory `cfg.out` in the `alignment.members` layout, written atomically: the weights
 (`save_pretrained`; LoRA adapters merged), the tokenizer, `meta.json` (member, recipe `mdloo` / `rloo`,
@@ -27,7 +32,8 @@ resolved config) and `metrics.jsonl` (per step: reward, `kl` to the reference, `
 entropy, ratio, ...; reward and `kl` on the sampling steps). CPU threads: `$AFM_ALIGN_THREADS` (default 1).
 
 What it simplifies: single-turn prompts only; no evaluation during training; the reference model is the
-starting checkpoint (fixed for the run).
+starting checkpoint, fixed for the run unless `ema_anchor` moves it (WARP's later stages, merging several
+EMA-anchored policies and interpolating toward the start, are not part of this recipe).
 
 Run: `afm-align train mdloo --preset tiny from_checkpoint=... data=... out=...` (or `train rloo`); from code
 `main(alignment.recipes.load("mdloo", preset="tiny", overrides=[...]))`.
@@ -68,6 +74,7 @@ class MDLOOConfig:
     num_iterations: int = 2  # inner policy steps per sampled batch (m); MDLOO needs at least 2
     micro_batches: int = 1  # split each policy step's n * K responses into this many accumulation chunks
     beta: float = 0.05  # coefficient of the sequence KL to the reference, subtracted from the reward
+    ema_anchor: float = 0.0  # WARP/Gemma 2: after each step reference = (1-mu)*reference + mu*policy (0 = fixed)
     kl_budget: float = 0.0  # stop once the logged KL to the reference (TRL's `kl`: nats per token) exceeds this; 0 = none
     t0: float = 1.0  # mirror-descent step size at the first outer iteration (the KL weight is 1 / t_k)
     t_schedule: str = "constant"  # "constant" or "linear" (MDPO: t_k = t0 * (1 - k / N))
@@ -111,6 +118,9 @@ def check_config(cfg: MDLOOConfig) -> None:
                          f"{list(KL_ESTIMATORS)} (got '{cfg.t_schedule}', '{cfg.kl_estimator}').")
     if cfg.kl_budget < 0:
         raise UserError(f"kl_budget must be 0 (none) or positive, got {cfg.kl_budget}.")
+    if cfg.ema_anchor and (cfg.lora_rank or not cfg.beta):
+        raise UserError(f"ema_anchor ({cfg.ema_anchor}) moves a separate reference model, which exists only with "
+                        f"full fine-tuning and beta > 0 (got lora_rank {cfg.lora_rank}, beta {cfg.beta}).")
     if not cfg.data or not Path(cfg.data).exists():
         raise UserError(f"data '{cfg.data}' is not an existing prompt dataset folder.")
     check_recipe(cfg)
@@ -146,10 +156,14 @@ def prompt_dataset(path: str | Path, split: str = "train"):
 
 
 def rloo_args(cfg: MDLOOConfig, output_dir: str | Path, reward_weights: list[float]) -> RLOOConfig:
-    """TRL arguments for `cfg` (device-safe, afm_align.member_io): one optimizer step per inner step over n * K."""
+    """TRL arguments for `cfg` (device-safe, afm_align.member_io): one optimizer step per inner step over n * K.
+
+    `ema_anchor` > 0 turns on TRL's reference sync after every optimizer step with mixing weight `ema_anchor`.
+    """
     from afm_align.member_io import trainer_args
 
     batch = cfg.prompts_per_step * cfg.k
+    ema = {"sync_ref_model": True, "ref_model_mixup_alpha": cfg.ema_anchor, "ref_model_sync_steps": 1}
     return trainer_args(
         RLOOConfig, output_dir, stage=f"{RECIPE_NAMES[cfg.loss]}-training", bf16=cfg.bf16, report_to=cfg.report_to,
         seed=cfg.seed, max_steps=cfg.steps * cfg.num_iterations,
@@ -160,7 +174,7 @@ def rloo_args(cfg: MDLOOConfig, output_dir: str | Path, reward_weights: list[flo
         max_completion_length=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
         activation_checkpointing=cfg.gradient_checkpointing, gradient_checkpointing=cfg.gradient_checkpointing,
         dataloader_num_workers=cfg.dataloader_num_workers, logging_steps=1, logging_first_step=False,
-        disable_dropout=True, log_completions=False,
+        disable_dropout=True, log_completions=False, **(ema if cfg.ema_anchor else {}),
     )
 
 
@@ -207,7 +221,7 @@ def main(cfg: MDLOOConfig, rewards: list[RewardTerm] | None = None) -> dict:
         meta = {"member": cfg.member or Path(cfg.out).name, "recipe": RECIPE_NAMES[cfg.loss], "round": cfg.round,
                 "from_checkpoint": str(cfg.from_checkpoint), **data_meta(cfg.data), "lora_rank": cfg.lora_rank,
                 "reward_terms": {t.name: t.weight for t in terms}, "train": train_summary(history),
-                "online_merging": recipe_meta(cfg),
+                "online_merging": recipe_meta(cfg), "ema_anchor": cfg.ema_anchor,
                 "config": config_dict(cfg), "final_metrics": metrics}
         policy = merged(trainer.accelerator.unwrap_model(trainer.model))
         write_member(stage, policy, tokenizer, meta=meta, cfg=cfg, log_history=history)

@@ -4,7 +4,10 @@ DPO and IPO are one recipe with two configs (`configs/<preset>/dpo.yaml`, `ipo.y
 `loss_type`: `sigmoid` is DPO (Rafailov et al. 2023: -log σ(β·Δ)), `ipo` is IPO (Azar et al. 2023:
 (Δ - 1/(2τ))², with τ = `beta`), where Δ is the chosen-minus-rejected log-ratio against the reference.
 AFM trains both as committee members (afm-spec §3); Llama 3 adds 0.2 × NLL on the chosen response
-(`nll_weight`, TRL's `sft` loss term, off by default).
+(`nll_weight`, TRL's `sft` loss term, off by default). Llama 3 also masks formatting tokens out of the loss:
+with `mask_special_tokens: true` every special token of the tokenizer (`<|im_end|>`, ...) is left out of both the
+chosen and the rejected log-probabilities, and so of the NLL term too (`mask_special`, applied by
+`SpecialTokenMaskCollator` on top of TRL's own `DataCollatorForPreference`).
 
 What it does, top to bottom (`main(cfg)`):
 1. load the starting checkpoint `cfg.from_checkpoint`; a frozen copy of it is the reference (with LoRA the
@@ -18,8 +21,10 @@ What it does, top to bottom (`main(cfg)`):
    AdamW whose every update is merged with the start's SFT delta, OnDARE), recorded in meta.json;
 4. write the member directory `cfg.out` atomically, recipe `dpo` or `ipo` (alignment.members).
 
-What it simplifies: Llama 3's masking of header / termination tokens is not applied (TRL's loss covers the
-whole assistant turn, `<|im_end|>` included); the grading dimensions of a pair are not used here.
+What it simplifies: by default Llama 3's masking of formatting tokens is off (TRL's loss covers the whole
+assistant turn, `<|im_end|>` included; `mask_special_tokens: true` turns it on); the mask is by special token
+id, so plain-text formatting in a response (the newline after `<|im_end|>`) still counts; the grading
+dimensions of a pair are not used here.
 
 Run: `python -c "from afm_align.config import load_config; from alignment.preference import PreferenceConfig, main;
 main(load_config(PreferenceConfig, preset='tiny', recipe='ipo', overrides=['from_checkpoint=runs/x/base',
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from afm_align.errors import NothingToTrain, UserError
 from afm_align.member_io import trainer_args
@@ -56,6 +62,7 @@ class PreferenceConfig:
     beta: float = 0.1  # DPO β (Llama 3: 0.1) / IPO τ: strength of the pull toward the reference
     min_level: int = 2  # keep pairs labelled at least this (0 negligibly .. 3 significantly better)
     nll_weight: float = 0.0  # weight of an NLL term on the chosen response (Llama 3: 0.2; 0 = off)
+    mask_special_tokens: bool = False  # Llama 3: special tokens (end of turn, ...) out of both log-probs and the NLL
     seed: int = 0  # training and shuffling seed
     learning_rate: float = 1e-6  # AdamW learning rate (Llama 3 DPO: 1e-5 on far larger batches)
     lr_scheduler: str = "linear"  # learning-rate schedule after warm-up
@@ -114,6 +121,49 @@ def preference_pairs(rows: list[dict], min_level: int, source: str = "the prefer
     return pairs
 
 
+# ---- special-token masking (Llama 3) ------------------------------------------------------------
+
+def mask_special(completion_mask, input_ids, special_ids):
+    """`completion_mask` with 0 wherever `input_ids` is one of `special_ids` (a new tensor; the input is kept).
+
+    Llama 3 (Dubey et al. 2024, §4.1.4) masks formatting tokens such as the end-of-turn token out of both the
+    chosen and the rejected log-probabilities to stabilise DPO: both responses carry them, so the contrastive
+    loss must raise and lower their likelihood at once (the paper saw tail repetition and abrupt termination
+    tokens). TRL reads the same mask for the NLL term, which therefore skips them too.
+    """
+    import torch
+
+    special = torch.as_tensor(list(special_ids), dtype=input_ids.dtype, device=input_ids.device)
+    return completion_mask.masked_fill(torch.isin(input_ids, special), 0)
+
+
+@dataclass
+class SpecialTokenMaskCollator:
+    """TRL's preference collator (`base`), then `mask_special` on the completion mask of its batch."""
+
+    base: Any  # trl.trainer.dpo_trainer.DataCollatorForPreference, built as DPOTrainer builds its default
+    special_ids: tuple[int, ...]
+
+    def __call__(self, examples: list[dict]) -> dict:
+        batch = self.base(examples)
+        batch["completion_mask"] = mask_special(batch["completion_mask"], batch["input_ids"], self.special_ids)
+        return batch
+
+
+def special_mask_collator(tokenizer, args) -> SpecialTokenMaskCollator:
+    """The collator DPOTrainer would build from `args` (a DPOConfig) and `tokenizer`, masking every special token.
+
+    TRL's `DataCollatorForPreference` is reused with the fields DPOTrainer passes it for text data (pad token:
+    `args.pad_token`, else the tokenizer's pad, else its eos), so only the mask differs from the default.
+    """
+    from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+    pad = args.pad_token or tokenizer.pad_token or tokenizer.eos_token
+    base = DataCollatorForPreference(pad_token_id=tokenizer.convert_tokens_to_ids(pad), max_length=args.max_length,
+                                     truncation_mode=args.truncation_mode, pad_to_multiple_of=args.pad_to_multiple_of)
+    return SpecialTokenMaskCollator(base, tuple(tokenizer.all_special_ids))
+
+
 # ---- trainer ------------------------------------------------------------------------------------
 
 def build_trainer(model, tokenizer, pairs: list[dict], cfg: PreferenceConfig, output_dir: str | Path):
@@ -122,6 +172,7 @@ def build_trainer(model, tokenizer, pairs: list[dict], cfg: PreferenceConfig, ou
     The reference is a frozen copy of `model` as it is now (TRL would otherwise reload it by name, which
     for an in-memory model means a hub lookup); with LoRA it is the model with its adapters disabled.
     With `online_merging` the optimizer is the Online Merging Optimizer over `model` as it is now (the SFT start).
+    With `mask_special_tokens` the collator is `special_mask_collator` (None: TRL's default collator).
     """
     import copy
 
@@ -140,8 +191,10 @@ def build_trainer(model, tokenizer, pairs: list[dict], cfg: PreferenceConfig, ou
         max_length=cfg.max_length, beta=cfg.beta, **losses,
     )
     ref_model = None if cfg.lora_rank else copy.deepcopy(model).eval()
+    collator = special_mask_collator(tokenizer, args) if cfg.mask_special_tokens else None
     return DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=Dataset.from_list(pairs),
                       processing_class=tokenizer, peft_config=lora_config_or_none(cfg.lora_rank),
+                      data_collator=collator,
                       optimizers=recipe_optimizers(model, cfg, cfg.learning_rate, cfg.weight_decay))
 
 
@@ -160,6 +213,7 @@ def main(cfg: PreferenceConfig) -> Path:
         meta = {"member": cfg.member or Path(cfg.out).name, "recipe": LOSS_RECIPES[cfg.loss_type],
                 "round": cfg.round, "from_checkpoint": str(cfg.from_checkpoint), **data_meta(cfg.data),
                 "lora_rank": cfg.lora_rank, "loss_type": cfg.loss_type, "beta": cfg.beta,
+                "mask_special_tokens": cfg.mask_special_tokens,
                 "pairs": {"rows": len(rows), "kept": len(pairs), "min_level": cfg.min_level},
                 "online_merging": recipe_meta(cfg), "train": train_summary(history)}
         write_member(stage, merged(trainer.model), tokenizer, meta=meta, cfg=cfg, log_history=history)

@@ -5,6 +5,9 @@ What it does:
   training: an unknown `level`, a missing/empty `chosen` or `rejected`, or a grade outside 0..2 raises a
   one-sentence `UserError` naming the row index. Pairs whose two responses are identical carry no
   preference signal and are dropped; the count is returned.
+- `keep_min_level(ds, min_level)` is Llama 3.1's margin filter for the RM: only pairs labelled at least
+  `min_level` (0 negligibly .. 3 significantly better) are trained on, and rows without a level; nothing left
+  is a one-line `UserError`. Applied to the train pairs only (`reward_model.trainer.train_reward_model`).
 - `grades_to_targets(grades)` turns a grade dict into the four integer targets the grading heads train on,
   with `IGNORE_INDEX` (-100) where a grade is missing.
 - `PreferenceCollator` pads chosen+rejected into one batch (TRL's `DataCollatorForPreference`, reused by
@@ -72,6 +75,23 @@ def check_row(row: dict, index: int) -> bool:
 def validate_preferences(ds):
     """Validate a preference `datasets.Dataset`; return `(dataset without identical pairs, number dropped)`."""
     keep = [i for i, row in enumerate(ds) if check_row(row, i)]
+    n_dropped = len(ds) - len(keep)
+    return (ds.select(keep) if n_dropped else ds), n_dropped
+
+
+def keep_min_level(ds, min_level: int):
+    """`(dataset of the pairs labelled at least min_level plus those without a level, number dropped)`.
+
+    Llama 3.1 trains its RM on its preference data "after filtering out samples with similar responses" (Dubey
+    et al. 2024, §4.2.1); here the level says how different: `min_level` 0 keeps every pair. A dataset without a
+    `level` column is kept whole.
+    Only the train pairs are filtered: held-out accuracy stays comparable across `min_level` values.
+    """
+    if not min_level or "level" not in ds.column_names:
+        return ds, 0
+    keep = [i for i, level in enumerate(ds["level"]) if level is None or level >= min_level]
+    if not keep:
+        raise UserError(f"no training pair has level >= {min_level} (all {len(ds)} are below it); lower min_level.")
     n_dropped = len(ds) - len(keep)
     return (ds.select(keep) if n_dropped else ds), n_dropped
 

@@ -1,7 +1,8 @@
 """Recipe: `afm-align rm train` - train the multi-head RM on a preference dataset and report held-out metrics.
 
 Reads top to bottom: load the preference rows (validated by the store) -> split train / held-out (the
-rows' own `split`, else a seeded fraction) -> build the RM on the backbone (`from_checkpoint`, the CLI's
+rows' own `split`, else a seeded fraction; `min_level` then drops train pairs below it, in `train_reward_model`,
+while every held-out pair is scored) -> build the RM on the backbone (`from_checkpoint`, the CLI's
 `--base PATH`; else the run's base model), or continue an earlier RM (`init_from=DIR`, as each iTeC round
 refreshes its RM) -> train with `MultiHeadRewardTrainer` -> evaluate on held-out pairs -> save model,
 tokenizer, `meta.json`, `metrics.jsonl`, the resolved config, atomically (`member_io.staged_dir`: a staging
@@ -116,11 +117,14 @@ def main(cfg: RMTrainConfig) -> dict:
         headline = summary(evals)
         log = MetricsLog(staging / "metrics.jsonl")
         log.log(event="final", train_loss=metrics["train_loss"], train_steps=metrics["train_steps"],
-                dropped_identical=metrics["n_dropped_identical"], **{k: v for k, v in headline.items()
-                                                                    if not isinstance(v, dict)})
+                dropped_identical=metrics["n_dropped_identical"], kept_min_level=metrics["n_kept_min_level"],
+                below_min_level=metrics["n_below_min_level"],
+                **{k: v for k, v in headline.items() if not isinstance(v, dict)})
         meta = {"recipe": "rm", "backbone": str(backbone), "init_from": cfg.init_from, "data": str(cfg.data),
                 "train_pairs": metrics["n_train_pairs"], "heldout_pairs": len(held_rows),
-                "dropped_identical": metrics["n_dropped_identical"], "heldout": headline}
+                "dropped_identical": metrics["n_dropped_identical"],
+                "min_level": {"min_level": cfg.min_level, "kept": metrics["n_kept_min_level"],
+                              "dropped": metrics["n_below_min_level"]}, "heldout": headline}
         (staging / "meta.json").write_text(json.dumps(meta, indent=2))
         save_resolved(cfg, staging)
     if not is_main_process():  # under accelerate launch only the main process published; it alone reports

@@ -14,7 +14,8 @@ What it does:
 
 What it simplifies: pairs longer than `max_length` are dropped (TRL's behaviour), not truncated. Rows with no
 `level` column train with the hard label p = 1. The ablations are configs: `hard_labels=True` (p = 1) and
-`grading_weight=0` (no grading loss; the heads still exist but get no gradient).
+`grading_weight=0` (no grading loss; the heads still exist but get no gradient). Llama 3.1's margin filter is
+`min_level` (train only on pairs labelled at least that; the evaluation pairs are all scored).
 
 Run: `python -m pytest tests/reward_model/test_trainer.py`; from code, `train_reward_model(model, tokenizer,
 train_ds, eval_ds, RMTrainConfig(...))` (the CLI wiring is not part of this module).
@@ -31,7 +32,7 @@ from datasets import Dataset
 from trl import RewardConfig, RewardTrainer
 
 from afm_align.member_io import trainer_args
-from reward_model.data import PreferenceCollator, validate_preferences
+from reward_model.data import PreferenceCollator, keep_min_level, validate_preferences
 from reward_model.losses import DEFAULT_LEVEL_PROBS, level_to_prob, rm_loss
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class RMTrainConfig:
     max_length: int | None = 512  # pairs with a side longer than this many tokens are dropped
     level_probs: tuple[float, ...] = DEFAULT_LEVEL_PROBS  # target p_l for level 0..3 (negligibly..significantly)
     hard_labels: bool = False  # ablation: p = 1 for every pair (plain Bradley-Terry)
+    min_level: int = 0  # train only on pairs labelled at least this (Llama 3.1: drop near-ties); no level = kept
     grading_weight: float = 0.1  # lambda of the grading regulariser; 0 = ablation without grading heads
     warmup_steps: float = 0  # linear warm-up: a number of steps, or a fraction of all steps if < 1
     weight_decay: float = 0.0  # AdamW weight decay
@@ -172,7 +174,8 @@ def _trainer_args(cfg: RMTrainConfig, work_dir) -> RewardConfig:
 def train_reward_model(model, tokenizer, train_ds, eval_ds, cfg: RMTrainConfig, work_dir=None) -> dict:
     """Validate the pairs, train `model` in place, save it (if `cfg.save_model`), evaluate; return metrics.
 
-    Metrics: `train_loss`, `train_steps`, `n_train_pairs`, `n_dropped_identical`, and when `eval_ds` is given
+    Metrics: `train_loss`, `train_steps`, `n_train_pairs`, `n_dropped_identical`, `n_kept_min_level` and
+    `n_below_min_level` (the train pairs `keep_min_level` kept and dropped), and when `eval_ds` is given
     the `eval_*` metrics of `reward_model.evaluate.evaluate_preferences`. They are also written to
     `<out>/rm_metrics.json` together with the resolved config. The trainer's own files (tracker logs) go
     to `work_dir`, default `cfg.out`.
@@ -181,6 +184,7 @@ def train_reward_model(model, tokenizer, train_ds, eval_ds, cfg: RMTrainConfig, 
     from reward_model.scorer import RewardScorer
 
     train_ds, dropped = validate_preferences(train_ds)
+    train_ds, below = keep_min_level(train_ds, cfg.min_level)  # the train pairs only: every eval pair is scored
     trainer = MultiHeadRewardTrainer(
         model,
         _trainer_args(cfg, work_dir or cfg.out),
@@ -196,6 +200,8 @@ def train_reward_model(model, tokenizer, train_ds, eval_ds, cfg: RMTrainConfig, 
         "train_steps": int(result.global_step),
         "n_train_pairs": len(trainer.train_dataset),
         "n_dropped_identical": dropped,
+        "n_kept_min_level": len(train_ds),
+        "n_below_min_level": below,
     }
     out = Path(cfg.out)
     if cfg.save_model:

@@ -5,6 +5,7 @@ import re
 
 import pytest
 import torch
+from transformers import TrainerCallback
 
 from alignment import mdloo, recipes
 from alignment.rewards import RewardTerm
@@ -141,3 +142,58 @@ def test_kl_budget_stops_training_once_exceeded(tiny_base_dir, prompt_dir, tmp_p
 def test_negative_kl_budget_is_rejected(tiny_base_dir, prompt_dir, tmp_path):
     with pytest.raises(ValueError, match="kl_budget"):
         mdloo.check_config(tiny_cfg(tiny_base_dir, prompt_dir, tmp_path / "x", kl_budget=-1))
+
+
+# ---- WARP's EMA anchor (ema_anchor) ---------------------------------------------------------------
+
+def _params(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+class _RecordSteps(TrainerCallback):
+    """(policy, reference) parameter copies after every optimizer step; added after TRL's sync, so it sees its result."""
+
+    def __init__(self, trainer):
+        self.trainer, self.steps = trainer, []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps.append((_params(self.trainer.model), _params(self.trainer.ref_model)))
+
+
+@pytest.mark.parametrize("mu", [0.5, 0.0])
+def test_ema_anchor_moves_the_reference_by_hand(tiny_base_dir, prompt_dir, tmp_path, mu):
+    from afm_align.base_model import load_base
+
+    cfg = tiny_cfg(tiny_base_dir, prompt_dir, tmp_path / "x", steps=1, beta=0.05, learning_rate=0.05, ema_anchor=mu)
+    model, tok = load_base(tiny_base_dir)
+    trainer = mdloo.MDLOOTrainer(model=model, reward_funcs=[length_reward], args=mdloo.rloo_args(cfg, tmp_path / "t",
+                                 [1.0]), train_dataset=mdloo.prompt_dataset(prompt_dir), processing_class=tok)
+    ref0 = _params(trainer.ref_model)
+    record = _RecordSteps(trainer)
+    trainer.add_callback(record)
+    trainer.train()
+    assert len(record.steps) == 2  # 1 outer iteration x 2 inner optimizer steps
+    assert any(not torch.equal(p, r) for p, r in zip(record.steps[-1][0], ref0))  # the policy left the start
+    ref = ref0
+    for policy, ref_after in record.steps:  # after each step: reference = (1 - mu) * reference + mu * policy
+        for got, r, p in zip(ref_after, ref, policy, strict=True):
+            torch.testing.assert_close(got, (1 - mu) * r + mu * p, rtol=0, atol=1e-6)
+        ref = ref_after
+    if mu == 0:
+        assert all(torch.equal(a, b) for a, b in zip(trainer.ref_model.parameters(), ref0))  # the fixed reference
+    else:
+        assert any(not torch.equal(a, b) for a, b in zip(trainer.ref_model.parameters(), ref0))
+
+
+def test_ema_anchor_is_recorded_and_needs_a_separate_reference(tiny_base_dir, prompt_dir, tmp_path):
+    out = tmp_path / "ema"
+    mdloo.main(tiny_cfg(tiny_base_dir, prompt_dir, out, steps=1, beta=0.05, ema_anchor=0.25),
+               rewards=[RewardTerm("length", length_reward, 1.0)])
+    assert json.loads((out / "meta.json").read_text())["ema_anchor"] == 0.25
+    with pytest.raises(ValueError, match=r"^ema_anchor \(0.5\) moves a separate reference model, which exists only "
+                                         r"with full fine-tuning and beta > 0 \(got lora_rank 8, beta 0.05\)\.$"):
+        mdloo.check_config(tiny_cfg(tiny_base_dir, prompt_dir, tmp_path / "m", lora_rank=8, beta=0.05, ema_anchor=0.5))
+    with pytest.raises(ValueError, match=r"got lora_rank 0, beta 0.0\)\.$"):
+        mdloo.check_config(tiny_cfg(tiny_base_dir, prompt_dir, tmp_path / "m", beta=0, ema_anchor=0.5))
+    with pytest.raises(ValueError, match=r"^ema_anchor must be in \[0, 1\] \(got 1.5\)$"):
+        tiny_cfg(tiny_base_dir, prompt_dir, tmp_path / "m", ema_anchor=1.5)

@@ -1,4 +1,6 @@
 """DPO and IPO (one recipe, two configs) on the tiny LM: loss type, training moves, level filter, errors."""
+import math
+
 import pytest
 import torch
 
@@ -88,3 +90,82 @@ def test_bad_config_raises(tmp_path):
         preference.main(PreferenceConfig(from_checkpoint=str(tmp_path / "missing"), data="d", out="o"))
     with pytest.raises(ValueError, match="loss_type must be one of sigmoid, ipo"):
         preference.main(PreferenceConfig(from_checkpoint=str(tmp_path), data="d", out="o", loss_type="hinge"))
+
+
+# ---- Llama 3's special-token masking ------------------------------------------------------------
+
+def test_mask_special_zeroes_special_ids_by_hand():
+    ids = torch.tensor([[5, 9, 3, 0], [5, 3, 7, 1]])
+    mask = torch.tensor([[0, 1, 1, 0], [0, 1, 1, 1]])
+    out = preference.mask_special(mask, ids, special_ids=[3, 0, 1])
+    # row 0: id 3 at 2 -> 0 (pad 0 was already 0); row 1: id 3 at 1 -> 0, id 1 at 3 -> 0, id 7 stays
+    assert out.tolist() == [[0, 1, 0, 0], [0, 0, 1, 0]]
+    assert mask.tolist() == [[0, 1, 1, 0], [0, 1, 1, 1]]  # the input is not changed
+    assert preference.mask_special(mask, ids, special_ids=[]).tolist() == mask.tolist()
+
+
+def _collated(tiny_lm, tiny_tokenizer, tmp_path, masked):
+    pairs = preference.preference_pairs(pref_rows(4), min_level=0)
+    cfg = PreferenceConfig(max_steps=1, batch_size=2, mask_special_tokens=masked)
+    trainer = preference.build_trainer(tiny_lm, tiny_tokenizer, pairs, cfg, tmp_path / f"work-{masked}")
+    return trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+
+
+def test_collator_given_to_dpo_trainer_masks_the_end_of_turn_token(tiny_lm, tiny_tokenizer, tmp_path):
+    from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+    default = _collated(tiny_lm, tiny_tokenizer, tmp_path, masked=False)
+    masked = _collated(tiny_lm, tiny_tokenizer, tmp_path, masked=True)
+    end = tiny_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert torch.equal(default["input_ids"], masked["input_ids"])
+    assert torch.equal(default["attention_mask"], masked["attention_mask"])
+    at_end = default["input_ids"] == end
+    # every response ends its turn with <|im_end|>: TRL's default counts it, in each of the 8 sequences
+    assert int((default["completion_mask"].bool() & at_end).sum(1).min()) >= 1
+    assert int(masked["completion_mask"][at_end].sum()) == 0
+    special = torch.isin(default["input_ids"], torch.tensor(tiny_tokenizer.all_special_ids))
+    assert torch.equal(masked["completion_mask"], default["completion_mask"] * ~special)
+    assert int(masked["completion_mask"].sum(1).min()) >= 1  # the answer digits still count
+    trainer = preference.build_trainer(tiny_lm, tiny_tokenizer, preference.preference_pairs(pref_rows(2), 0),
+                                       PreferenceConfig(max_steps=1), tmp_path / "plain")
+    assert isinstance(trainer.data_collator, DataCollatorForPreference)  # off: TRL's own collator, unwrapped
+
+
+def _chosen_token_logps(model, example, skip_ids):
+    """Log-probs of the chosen completion's tokens under `model`, by hand, leaving out the ids in `skip_ids`."""
+    ids = torch.tensor([example["prompt_ids"] + example["chosen_ids"]])
+    with torch.no_grad():
+        logps = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1)
+    start = len(example["prompt_ids"])
+    return [logps[j - 1, ids[0, j]] for j in range(start, ids.size(1)) if int(ids[0, j]) not in skip_ids]
+
+
+def test_first_masked_step_logs_the_hand_computed_logps_and_nll(tiny_lm, tiny_tokenizer, tmp_path):
+    """Step 1 (policy == reference): DPO's loss is log 2, so loss = log 2 + 0.2 * NLL over the unmasked tokens."""
+    pairs = preference.preference_pairs(pref_rows(2, level=3), min_level=0)
+    cfg = PreferenceConfig(max_steps=1, batch_size=2, nll_weight=0.2, mask_special_tokens=True, logging_steps=1)
+    trainer = preference.build_trainer(tiny_lm, tiny_tokenizer, pairs, cfg, tmp_path / "work")
+    start = trainer.ref_model  # a frozen copy of the start
+    special = set(tiny_tokenizer.all_special_ids)
+    kept = [_chosen_token_logps(start, ex, special) for ex in trainer.train_dataset]
+    every = [_chosen_token_logps(start, ex, set()) for ex in trainer.train_dataset]
+    assert all(len(e) == len(k) + 1 for e, k in zip(every, kept))  # exactly one special token: <|im_end|>
+    trainer.train()
+    logged = trainer.state.log_history[0]
+    expected_logps = sum(float(sum(k)) for k in kept) / 2
+    unmasked_logps = sum(float(sum(e)) for e in every) / 2
+    assert logged["logps/chosen"] == pytest.approx(expected_logps, rel=1e-4)
+    assert abs(unmasked_logps - expected_logps) > 1e-2  # would fail if <|im_end|> still counted
+    nll = -float(sum(sum(k) for k in kept)) / sum(len(k) for k in kept)  # TRL: mean over the batch's kept tokens
+    assert logged["loss"] == pytest.approx(math.log(2) + 0.2 * nll, rel=1e-4)
+
+
+def test_masked_dpo_trains_and_records_it(tiny_base_dir, tmp_path):
+    write_dataset(pref_rows(4, level=3), "preference", tmp_path / "prefs", producer="test")
+    cfg = PreferenceConfig(from_checkpoint=str(tiny_base_dir), data=str(tmp_path / "prefs"),
+                           out=str(tmp_path / "members" / "dpo-masked"), mask_special_tokens=True, nll_weight=0.2,
+                           max_steps=2, batch_size=2, learning_rate=1e-2, max_length=64)
+    out = preference.main(cfg)
+    meta = read_meta(out)
+    assert meta["mask_special_tokens"] is True and meta["train"]["steps"] == 2
+    assert math.isfinite(meta["train"]["first_loss"]) and meta["train"]["last_loss"] != meta["train"]["first_loss"]

@@ -64,3 +64,32 @@ def test_collator_pads_chosen_then_rejected_with_levels_and_grades():
     assert batch["level"].tolist() == [3, 0]
     assert batch["grades_chosen"].tolist() == [[2, -100, -100, -100], [-100] * 4]
     assert batch["grades_rejected"].shape == (2, 4)
+
+
+def test_keep_min_level_keeps_exactly_the_pairs_at_or_above_it(make_rows):
+    from reward_model.data import keep_min_level
+
+    rows = make_rows(8)  # levels 0, 1, 2, 3, 0, 1, 2, 3
+    answers = [r["chosen"][0]["content"] for r in rows]
+    ds, dropped = keep_min_level(_ds(rows), 2)
+    assert dropped == 4 and [r["chosen"][0]["content"] for r in ds] == [answers[i] for i in (2, 3, 6, 7)]
+    ds, dropped = keep_min_level(_ds(rows), 3)
+    assert dropped == 6 and [r["level"] for r in ds] == [3, 3]
+    ds, dropped = keep_min_level(_ds(rows), 0)
+    assert dropped == 0 and len(ds) == 8
+    # a row without a level is kept (the filter has nothing to read); so is a dataset without the column
+    ds, dropped = keep_min_level(_ds([{**rows[0], "level": None}, rows[1], rows[3]]), 2)
+    assert dropped == 1 and [r["level"] for r in ds] == [None, 3]
+    no_level = [{k: v for k, v in r.items() if k != "level"} for r in rows[:3]]
+    ds, dropped = keep_min_level(_ds(no_level), 3)
+    assert dropped == 0 and len(ds) == 3
+
+
+def test_keep_min_level_with_nothing_left_is_one_line_error(make_rows):
+    from afm_align.errors import UserError
+    from reward_model.data import keep_min_level
+
+    rows = [r for r in make_rows(8) if r["level"] < 2]
+    with pytest.raises(UserError) as err:
+        keep_min_level(_ds(rows), 2)
+    assert str(err.value) == "no training pair has level >= 2 (all 4 are below it); lower min_level."

@@ -85,3 +85,19 @@ def test_init_from_continues_an_earlier_rm(prefs, tiny_base_dir, tmp_path, capsy
     assert train(tmp_path / "bad", f"init_from={tiny_base_dir}") == 2  # a causal LM is not an RM
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a reward-model directory" in err
+
+
+def test_min_level_kept_count_is_in_meta_and_metrics(prefs, tiny_base_dir, tmp_path, capsys):
+    from reward_model import recipe
+
+    rows = read_rows(prefs, "preference")
+    train, held = recipe.split_rows(rows, 0.1, seed=0)
+    expected_kept = sum(r["level"] >= 2 for r in train if r["chosen"] != r["rejected"])
+    out = tmp_path / "rm"
+    recipe.main(recipe.load("tiny", overrides=[f"data={prefs}", f"out={out}", f"from_checkpoint={tiny_base_dir}",
+                                               "max_steps=1", "batch_size=4", "min_level=2"]))
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["min_level"]["min_level"] == 2 and meta["min_level"]["kept"] == expected_kept > 0
+    assert meta["min_level"]["dropped"] > 0 and meta["heldout_pairs"] == len(held)  # held-out pairs unfiltered
+    final = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][-1]
+    assert final["kept_min_level"] == expected_kept and final["below_min_level"] == meta["min_level"]["dropped"]

@@ -1,6 +1,7 @@
 """MultiHeadRewardTrainer and train_reward_model on a tiny synthetic sums dataset."""
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -96,3 +97,16 @@ def test_train_reward_model_end_to_end(rm, tokenizer, make_rows, tmp_path):
     reloaded = AutoModel.from_pretrained(tmp_path / "rm")
     scorer_a, scorer_b = RewardScorer(rm, tokenizer), RewardScorer(reloaded, tokenizer)
     assert scorer_a(["1+1="], ["2"]) == pytest.approx(scorer_b(["1+1="], ["2"]), abs=1e-5)
+
+
+def test_min_level_filters_the_train_pairs_only(rm, tokenizer, make_rows, tmp_path):
+    rows = make_rows(16)  # levels 0..3, four of each
+    rows[2]["rejected"] = rows[2]["chosen"]  # an identical pair at level 2: dropped first, not counted below
+    cfg = RMTrainConfig(out=str(tmp_path / "rm"), max_steps=1, batch_size=4, min_level=2, save_model=False,
+                        grading_weight=0.0)
+    metrics = train_reward_model(rm, tokenizer, Dataset.from_list(rows), Dataset.from_list(make_rows(8, seed=3)), cfg)
+    assert metrics["n_dropped_identical"] == 1 and metrics["n_below_min_level"] == 8
+    assert metrics["n_kept_min_level"] == 7 and metrics["n_train_pairs"] == 7
+    assert metrics["eval_n_pairs"] == 8  # levels 0 and 1 included: the evaluation pairs are not filtered
+    with pytest.raises(ValueError, match=r"^no training pair has level >= 3 \(all 2 are below it\); lower min_level\.$"):
+        train_reward_model(rm, tokenizer, Dataset.from_list(rows[:2]), None, replace(cfg, min_level=3))
