@@ -40,6 +40,9 @@ def _add_iterate_command(sub) -> None:
     p.add_argument("--run", default=None, help="run name under ./runs (default: the preset's, 'default')")
     p.add_argument("--annotator", default=None, help="oracle | human | judge (default: the preset's, oracle)")
     p.add_argument("--members", default=None, help="candidates of each round, e.g. sft,rs,dpo,ipo,mdloo")
+    p.add_argument("--system", default=None,
+                   help="afm | llama3.1 | qwen2 | gemma2: the round structure of that post-training system "
+                        "(configs/<preset>/systems/<system>.yaml; default: the run's, else afm)")
     p.add_argument("--preset", default=None, help="config preset under configs/ (default: the run's, else tiny)")
     p.add_argument("--config", default=None, help="a YAML file of config keys")
     p.add_argument("overrides", nargs="*", metavar="key=value",

@@ -225,20 +225,25 @@ def check_config(cfg: DistillConfig) -> None:
             raise UserError(f"{key} {getattr(cfg, key)}: no such checkpoint directory")
 
 
-def vocabulary(path: str | Path) -> tuple[int, int]:
-    """(config vocab_size, tokenizer length) of a checkpoint directory, without loading its weights."""
+def vocabulary(path: str | Path) -> tuple[int, int, dict]:
+    """(config vocab_size, tokenizer length, token -> id) of a checkpoint directory, without loading its weights."""
     from transformers import AutoConfig, AutoTokenizer
 
     config = AutoConfig.from_pretrained(path, local_files_only=True)
-    return config.vocab_size, len(AutoTokenizer.from_pretrained(path, local_files_only=True))
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    return config.vocab_size, len(tokenizer), tokenizer.get_vocab()
 
 
 def check_vocab(student: str | Path, teacher: str | Path) -> None:
-    """A one-line UserError unless student and teacher have the same vocabulary (size and tokenizer length)."""
+    """A one-line UserError unless student and teacher share one vocabulary: the same size and the same ids
+    for the same tokens (two BPEs trained on different corpora can have equal sizes and mean other things)."""
     s, t = vocabulary(student), vocabulary(teacher)
-    if s != t:
+    if s[:2] != t[:2]:
         raise UserError(f"teacher {teacher} has vocabulary {t[0]} ({t[1]} tokenizer tokens) but the student "
                         f"{s[0]} ({s[1]}): distillation needs one shared tokenizer")
+    if s[2] != t[2]:
+        raise UserError(f"teacher {teacher} and the student have vocabularies of one size but other tokens: "
+                        f"distillation needs one shared tokenizer")
 
 
 def start_student(cfg: DistillConfig):

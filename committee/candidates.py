@@ -46,6 +46,10 @@ class CandidateInputs:
     preferences: Path  # the round's labelled pairs
     rm: Path  # the round's refreshed RM
     earlier_rs: list[Path] = field(default_factory=list)  # the RS data of earlier rounds (rs_accumulate)
+    round_start: Path | None = None  # the round's start (differs from `start` for a candidate chained to another)
+    this_round: dict[str, Path] = field(default_factory=dict)  # {candidate: member dir} of this round's members
+    run: object = None  # the RunDir (a distill candidate's teacher lives in it)
+    sft0_data: Path | None = None  # round 0's reference SFT data (the teacher's SFT data)
 
 
 def train_rm(cfg: IterateConfig, base: Path, data: Path, out: Path, seed: int, init_from: Path | None = None) -> dict:
@@ -75,16 +79,22 @@ def train_sft(cfg: IterateConfig, start: Path, data: Path, out: Path, name: str,
                                         round=round_n, seed=seed))
 
 
-def train_candidate(cfg: IterateConfig, name: str, inputs: CandidateInputs, member: str, out: Path,
+def spec_overrides(cfg: IterateConfig, spec) -> list[str]:
+    """The round's `recipes.<recipe>` overrides, then the candidate's own (committee.systems)."""
+    return [*overrides_of(cfg, spec.recipe), *spec.overrides]
+
+
+def train_candidate(cfg: IterateConfig, spec, inputs: CandidateInputs, member: str, out: Path,
                     seed: int) -> str | None:
-    """Train round candidate `name` into `out`; returns why it sat the round out, or None when it trained."""
-    adapter = ADAPTERS.get(name)
+    """Train round candidate `spec` (committee.systems.CandidateSpec) into `out`; returns why it sat the round
+    out, or None when it trained."""
+    adapter = ADAPTERS.get(spec.recipe)
     try:
         if adapter is not None:
-            return adapter(cfg, inputs, member, out, seed)
-        rc = recipes.load(name, preset=cfg.preset, overrides=overrides_of(cfg, name),
-                          **round_fields(name, inputs, member, out, seed))
-        recipes.main_of(name)(rc)
+            return adapter(cfg, spec, inputs, member, out, seed)
+        rc = recipes.load(spec.recipe, preset=cfg.preset, overrides=spec_overrides(cfg, spec),
+                          **round_fields(spec.recipe, inputs, member, out, seed))
+        recipes.main_of(spec.recipe)(rc)
     except NothingToTrain as err:  # e.g. no clear pair this round: the candidate sits the round out
         return str(err)
     return None
@@ -99,13 +109,13 @@ def accumulated_rows(earlier: list[dict], rows: list[dict]) -> list[dict]:
     return list({r["id"]: r for r in [*earlier, *rows]}.values())
 
 
-def candidate_rs(cfg: IterateConfig, inputs: CandidateInputs, member: str, out: Path, seed: int) -> str | None:
+def candidate_rs(cfg: IterateConfig, spec, inputs: CandidateInputs, member: str, out: Path, seed: int) -> str | None:
     """Committee distillation from the round's own answers: scored verifier + w * RM, best per prompt kept, SFT."""
     from alignment.rejection_sampling import pick_best, score_samples, sft_row
     from alignment.rewards import load_rm
     from alignment.sft import train_member
 
-    rs = recipes.load("rs", preset=cfg.preset, overrides=overrides_of(cfg, "rs"),
+    rs = recipes.load("rs", preset=cfg.preset, overrides=spec_overrides(cfg, spec),
                       committee=[str(p) for p in inputs.committee], rm_weight=cfg.rs_rm_weight,
                       min_score=cfg.rs_min_score, verifier_min=cfg.rs_verifier_min,
                       **round_fields("rs", inputs, member, out, seed))
@@ -131,5 +141,34 @@ def candidate_rs(cfg: IterateConfig, inputs: CandidateInputs, member: str, out: 
     return None
 
 
-# round adapters: only where a round differs from `afm-align train <recipe>`
-ADAPTERS = {"rs": candidate_rs}
+def candidate_merge(cfg: IterateConfig, spec, inputs: CandidateInputs, member: str, out: Path, seed: int) -> str | None:
+    """Llama 3.1's averaging / Gemma 2's WARP inside a round: the `merge` recipe over this round's members `spec.of`.
+
+    The candidate's start is the initialisation SLERP and LITI read; a merged member that sat the round out
+    leaves the merge out too (the reason says which).
+    """
+    missing = [c for c in spec.of if not (inputs.this_round[c] / "config.json").is_file()]
+    if missing:
+        raise NothingToTrain(f"member {missing[0]} of the merge sat the round out")
+    rc = recipes.load("merge", preset=cfg.preset, overrides=spec_overrides(cfg, spec),
+                      from_checkpoint=str(inputs.start), out=str(out), member=member, round=inputs.round_n,
+                      seed=seed, members=[str(inputs.this_round[c]) for c in spec.of])
+    recipes.main_of("merge")(rc)
+    return None
+
+
+def candidate_distill(cfg: IterateConfig, spec, inputs: CandidateInputs, member: str, out: Path,
+                      seed: int) -> str | None:
+    """Gemma 2's SFT by distillation: the round's reference data, the run's teacher's token distribution as target."""
+    from committee.systems import build_teacher
+
+    teacher = build_teacher(cfg, inputs.run, inputs.sft0_data)
+    rc = recipes.load("distill", preset=cfg.preset, overrides=spec_overrides(cfg, spec),
+                      from_checkpoint=str(inputs.start), teacher=str(teacher), data=str(inputs.sft_data),
+                      out=str(out), member=member, round=inputs.round_n, seed=seed)
+    recipes.main_of("distill")(rc)
+    return None
+
+
+# round adapters: only where a round differs from `afm-align train <recipe>`, keyed by recipe
+ADAPTERS = {"rs": candidate_rs, "merge": candidate_merge, "distill": candidate_distill}

@@ -17,7 +17,7 @@ from committee.run_checks import check_run
 
 
 def cli_main(args) -> int:
-    """`afm-align iterate --round N [--run] [--annotator] [--members] [--preset] [--config] [key=value]`."""
+    """`afm-align iterate --round N [--run] [--annotator] [--members] [--system] [--preset] [--config] [key=value]`."""
     if args.round < 1:
         raise UserError(f"--round must be 1 or more (got {args.round}); round 0 (init + SFT) runs as part of round 1")
     overrides = list(args.overrides)
@@ -25,6 +25,12 @@ def cli_main(args) -> int:
         overrides.append(f"run={args.run}")
     if args.annotator:
         overrides.append(f"annotator={args.annotator}")
+    if getattr(args, "system", None):
+        from committee.systems import SYSTEMS
+
+        if args.system not in SYSTEMS:
+            raise UserError(f"unknown system '{args.system}'; systems are: {', '.join(SYSTEMS)}")
+        overrides.append(f"system={args.system}")
     if args.members is not None:
         overrides.append(f"members=[{','.join(parse_members(args.members))}]")
     stated = run_settings.explicit_settings(args.config, overrides)

@@ -36,7 +36,11 @@ class IterateConfig:
     threads: int = 1  # torch threads (fixed, so a resumed run computes exactly what an uninterrupted one did)
     init_threads: int = 0  # torch threads of the base's pre-training; 0 = the cores free when it starts (recorded)
     annotator: str = "oracle"  # who labels the pairs: oracle (synth verifiers), human (label store), judge (an RM)
-    members: list[str] = field(default_factory=lambda: list(DEFAULT_MEMBERS))  # candidate recipes of rounds >= 1
+    system: str = "afm"  # the round structure: afm | llama3.1 | qwen2 | gemma2 (configs/<preset>/systems/<system>.yaml)
+    members: list[str] = field(default_factory=lambda: list(DEFAULT_MEMBERS))  # candidates of rounds >= 1, in order
+    # named candidates: {name: {recipe, start, overrides, of, teacher}} (committee.systems); a member not named
+    # here is the recipe of that name, trained from the round's start
+    candidates: dict[str, dict] = field(default_factory=dict)
     families: list[str] = field(default_factory=lambda: list(FAMILIES))  # synth families used
     difficulty: int = 1  # synth difficulty of every prompt
     dev_fraction: float = 0.15  # share of problem identities in the dev split (promotion, tuning; synth.splits)
@@ -79,7 +83,12 @@ class IterateConfig:
 
 def load(preset: str = "tiny", config_file: str | None = None, overrides=()) -> IterateConfig:
     """The resolved IterateConfig of a preset plus a config file and overrides, checked."""
-    cfg = load_config(IterateConfig, preset=preset, recipe="iterate", config_file=config_file, overrides=overrides)
+    from committee.systems import requested_system, system_overrides, with_system_lists
+
+    system = requested_system(overrides)
+    layer = system_overrides(preset, system)
+    cfg = load_config(IterateConfig, preset=preset, recipe="iterate", config_file=config_file,
+                      overrides=[*layer, *with_system_lists(layer, overrides)])
     if cfg.preset != preset:
         cfg.preset = preset
     return check_config(cfg)
@@ -92,9 +101,11 @@ def overrides_of(cfg: IterateConfig, name: str) -> list[str]:
 
 def check_config(cfg: IterateConfig) -> IterateConfig:
     """`cfg` itself, or a one-sentence ValueError for the first bad setting."""
-    unknown = [m for m in cfg.members if m not in ROUND_CANDIDATES]
-    if unknown:
-        raise UserError(f"unknown member '{unknown[0]}'; members are: {', '.join(ROUND_CANDIDATES)}")
+    from committee.systems import SYSTEMS, check_candidates
+
+    if cfg.system not in SYSTEMS:
+        raise UserError(f"unknown system '{cfg.system}'; systems are: {', '.join(SYSTEMS)}")
+    check_candidates(cfg, ROUND_CANDIDATES)
     check_overrides(cfg.recipes)
     if cfg.generation_backend not in ("auto", "hf", "vllm"):
         raise UserError(f"generation_backend must be auto, hf or vllm (got {cfg.generation_backend!r})")
@@ -126,7 +137,8 @@ def check_recipe_keys(cfg: IterateConfig) -> None:
     from alignment import recipes
     from reward_model.trainer import RMTrainConfig
 
-    targets = {"init": (InitConfig, "init"), "rm": (RMTrainConfig, "rm"), "sft0": (None, "sft")}
+    targets = {"init": (InitConfig, "init"), "rm": (RMTrainConfig, "rm"), "sft0": (None, "sft"),
+               "teacher": (InitConfig, "teacher")}
     for name, items in cfg.recipes.items():
         cls, preset_name = targets.get(name, (None, name))
         try:
@@ -136,6 +148,15 @@ def check_recipe_keys(cfg: IterateConfig) -> None:
                 load_config(cls, preset=cfg.preset, recipe=preset_name, overrides=list(items))
         except UserError as err:
             raise UserError(f"recipes.{name}: {err}") from None
+    from committee.systems import candidate_spec
+
+    for name in cfg.members:
+        spec = candidate_spec(cfg, name)
+        if spec.overrides:
+            try:
+                recipes.load(spec.recipe, preset=cfg.preset, overrides=[*cfg.recipes.get(spec.recipe, ()), *spec.overrides])
+            except UserError as err:
+                raise UserError(f"candidates.{name}: {err}") from None
 
 
 def recipe_config(cfg: IterateConfig, cls, recipe: str, overrides, **fields):

@@ -152,10 +152,13 @@ def eval_rows(rnd: Round, split: str) -> list[dict]:
 
 def this_round_members(rnd: Round) -> list[dict]:
     """[{name, recipe, path, round}] of the members this round trained (skipped candidates left out)."""
-    recipes = ["sft"] if rnd.n == 0 else rnd.manifest.data["config"]["members"]
+    from committee.systems import candidate_spec
+
+    names = ["sft"] if rnd.n == 0 else rnd.manifest.data["config"]["members"]
     out = []
-    for recipe in recipes:
-        name = member_name(rnd.n, recipe)
+    for cand in names:
+        name = member_name(rnd.n, cand)
+        recipe = cand if rnd.n == 0 else candidate_spec(rnd.cfg, cand).recipe
         if rnd.run.member(rnd.n, name).is_dir():
             out.append({"name": name, "recipe": recipe, "path": str(rnd.run.member(rnd.n, name).resolve()),
                         "round": rnd.n})
@@ -321,20 +324,32 @@ def stage_rm(rnd: Round, seed: int):
     return {"rm": out, "data": data}, {"train_pairs": len(rows), "rm_accuracy": accuracy["accuracy"]}
 
 
-def member_stage(recipe: str):
-    """The stage that trains candidate `recipe` of the round (from the round's start)."""
+def member_stage(candidate: str):
+    """The stage that trains candidate `candidate` of the round (from the round's start, or from the earlier
+    candidate of this round its spec names: committee.systems)."""
     def stage(rnd: Round, seed: int):
-        name = member_name(rnd.n, recipe)
+        from committee.systems import ROUND_START, candidate_spec
+
+        spec = candidate_spec(rnd.cfg, candidate)
+        name = member_name(rnd.n, candidate)
         out = rnd.run.member(rnd.n, name)
         m = rnd.manifest
+        start = rnd.start_path()
+        if spec.start != ROUND_START:
+            start = rnd.run.member(rnd.n, member_name(rnd.n, spec.start))
+            if not (start / "config.json").is_file():
+                say(f"round {rnd.n}: {name}: skipped (its start {member_name(rnd.n, spec.start)} sat the round out)")
+                return {}, {"skipped": f"its start {member_name(rnd.n, spec.start)} sat the round out"}
         inputs = CandidateInputs(
-            round_n=rnd.n, round_dir=rnd.dir, start=rnd.start_path(),
+            round_n=rnd.n, round_dir=rnd.dir, start=start, round_start=rnd.start_path(),
             committee=[member_path(rnd.run, c) for c in m.data["committee"]],
             prompts=m.output("prompts", "prompts"), sft_data=m.output("prompts", "sft_data"),
             responses=m.output("responses", "responses"), preferences=m.output("preferences", "preferences"),
             rm=m.output("rm", "rm"),
-            earlier_rs=[d for d in (rnd.run.round(k) / "rs-data" for k in range(1, rnd.n)) if d.is_dir()])
-        skipped = train_candidate(rnd.cfg, recipe, inputs, name, out, seed)
+            earlier_rs=[d for d in (rnd.run.round(k) / "rs-data" for k in range(1, rnd.n)) if d.is_dir()],
+            this_round={c: rnd.run.member(rnd.n, member_name(rnd.n, c)) for c in m.data["config"]["members"]},
+            run=rnd.run, sft0_data=rnd.round0().output("data", "sft_data"))
+        skipped = train_candidate(rnd.cfg, spec, inputs, name, out, seed)
         if skipped:
             say(f"round {rnd.n}: {name}: skipped ({skipped})")
             return {}, {"skipped": skipped}

@@ -63,6 +63,10 @@ def check_run(cfg: IterateConfig, target: int) -> RunDir:
         if changed:
             raise UserError(f"run '{cfg.run}' was made with another '{changed[0]}' "
                              f"({rounds[0]['config'].get(changed[0])!r}); it is fixed for a run: start another --run")
+    systems = sorted({data["config"].get("system", "afm") for n, data in rounds.items() if n >= 1})
+    if systems and systems != [cfg.system]:
+        raise UserError(f"run '{cfg.run}' ran its rounds with system {systems[0]}, not {cfg.system}: "
+                        f"a run keeps one system; start another --run (round 0 may be copied from this one)")
     for n, data in sorted(rounds.items()):
         stages = round_stages(n, data["config"].get("members", []))
         done = all(data["stages"].get(s, {}).get("status") == "done" for s in stages)
