@@ -24,6 +24,10 @@ What it does, top to bottom (`main(cfg)`):
 5. the loss is logged every `logging_steps` to the member's `metrics.jsonl`; the member is written atomically
    (`alignment.members`) with the teacher, kd_mode, a train summary and the compute spent in meta.json.
 
+Why not TRL's `trl.experimental.gkd.GKDTrainer` (trl 1.16): it has the KL and on-policy variants but not AFM's
+top-1 mix target nor the same-compute random-init baseline, so one loop serves the three `kd_mode`s; its loss is
+the reference: `distillation_kl` equals its `generalized_jsd_loss` at beta 0, times T^2 (a test pins it).
+
 What it simplifies: one process (no accelerate launch), no gradient accumulation, no packing (one conversation
 per row, right-padded); the teacher's logits are recomputed each step, not cached; on-policy samples end with
 the template's end-of-turn token even when cut at `max_new_tokens`.

@@ -46,7 +46,6 @@ class CandidateInputs:
     preferences: Path  # the round's labelled pairs
     rm: Path  # the round's refreshed RM
     earlier_rs: list[Path] = field(default_factory=list)  # the RS data of earlier rounds (rs_accumulate)
-    round_start: Path | None = None  # the round's start (differs from `start` for a candidate chained to another)
     this_round: dict[str, Path] = field(default_factory=dict)  # {candidate: member dir} of this round's members
     run: object = None  # the RunDir (a distill candidate's teacher lives in it)
     sft0_data: Path | None = None  # round 0's reference SFT data (the teacher's SFT data)

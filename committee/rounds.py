@@ -334,14 +334,12 @@ def member_stage(candidate: str):
         name = member_name(rnd.n, candidate)
         out = rnd.run.member(rnd.n, name)
         m = rnd.manifest
-        start = rnd.start_path()
-        if spec.start != ROUND_START:
-            start = rnd.run.member(rnd.n, member_name(rnd.n, spec.start))
-            if not (start / "config.json").is_file():
-                say(f"round {rnd.n}: {name}: skipped (its start {member_name(rnd.n, spec.start)} sat the round out)")
-                return {}, {"skipped": f"its start {member_name(rnd.n, spec.start)} sat the round out"}
+        chained = spec.start != ROUND_START
+        start = rnd.run.member(rnd.n, member_name(rnd.n, spec.start)) if chained else rnd.start_path()
+        skipped = f"its start {start.name} sat the round out" if chained and not (start / "config.json").is_file() \
+            else None
         inputs = CandidateInputs(
-            round_n=rnd.n, round_dir=rnd.dir, start=start, round_start=rnd.start_path(),
+            round_n=rnd.n, round_dir=rnd.dir, start=start,
             committee=[member_path(rnd.run, c) for c in m.data["committee"]],
             prompts=m.output("prompts", "prompts"), sft_data=m.output("prompts", "sft_data"),
             responses=m.output("responses", "responses"), preferences=m.output("preferences", "preferences"),
@@ -349,7 +347,7 @@ def member_stage(candidate: str):
             earlier_rs=[d for d in (rnd.run.round(k) / "rs-data" for k in range(1, rnd.n)) if d.is_dir()],
             this_round={c: rnd.run.member(rnd.n, member_name(rnd.n, c)) for c in m.data["config"]["members"]},
             run=rnd.run, sft0_data=rnd.round0().output("data", "sft_data"))
-        skipped = train_candidate(rnd.cfg, spec, inputs, name, out, seed)
+        skipped = skipped or train_candidate(rnd.cfg, spec, inputs, name, out, seed)
         if skipped:
             say(f"round {rnd.n}: {name}: skipped ({skipped})")
             return {}, {"skipped": skipped}

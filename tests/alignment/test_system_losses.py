@@ -52,3 +52,18 @@ def test_one_online_merging_step_by_hand():
     assert set(sparse.unique().tolist()) == {0.0, 1.0} and 0.45 < sparse.mean().item() < 0.55  # no rescaling
     with pytest.raises(UserError, match="alpha in"):
         online_merging_step(theta, delta, tau, alpha=2.0, drop=0.0)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_distillation_kl_equals_trl_gkd_forward_kl(temperature):
+    """Gemma 2's KD loss is TRL's GKD generalized JSD at beta = 0 (forward KL, mean over unmasked tokens), times
+    T^2 (Hinton's scale, which TRL leaves out)."""
+    from trl.experimental.gkd.gkd_trainer import GKDTrainer
+
+    g = torch.Generator().manual_seed(0)
+    student, teacher = torch.randn(2, 5, 11, generator=g), torch.randn(2, 5, 11, generator=g) * 2
+    mask = torch.tensor([[1, 1, 1, 0, 0], [0, 1, 1, 1, 1]])
+    labels = torch.where(mask.bool(), torch.zeros_like(mask), torch.full_like(mask, -100))
+    ours = distillation_kl(student, teacher, mask, temperature=temperature)
+    trl = GKDTrainer.generalized_jsd_loss(student, teacher, labels=labels, beta=0.0, temperature=temperature)
+    assert torch.allclose(ours, trl * temperature ** 2, atol=1e-6)
