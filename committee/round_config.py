@@ -41,6 +41,7 @@ class IterateConfig:
     # named candidates: {name: {recipe, start, overrides, of, teacher}} (committee.systems); a member not named
     # here is the recipe of that name, trained from the round's start
     candidates: dict[str, dict] = field(default_factory=dict)
+    teacher_model: str = ""  # distill candidates' teacher: a model directory built before ("" = the run builds its own)
     families: list[str] = field(default_factory=lambda: list(FAMILIES))  # synth families used
     difficulty: int = 1  # synth difficulty of every prompt
     dev_fraction: float = 0.15  # share of problem identities in the dev split (promotion, tuning; synth.splits)

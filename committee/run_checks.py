@@ -78,6 +78,8 @@ def check_run(cfg: IterateConfig, target: int) -> RunDir:
     if cfg.annotator == "judge" and not cfg.judge_model and 1 not in rounds:
         raise UserError("the judge annotator needs an RM before round 1 has one: pass judge_model=PATH "
                          "(an RM directory), or label round 1 with --annotator oracle")
+    if cfg.teacher_model and not (Path(cfg.teacher_model) / "config.json").is_file():
+        raise UserError(f"teacher_model {cfg.teacher_model}: not a model directory (no config.json)")
     if cfg.judge_model and not (Path(cfg.judge_model) / "config.json").is_file():
         raise UserError(f"judge_model {cfg.judge_model}: not a reward-model directory")
     remove_stale_staging(run.root)  # what a killed run of this directory left (checked: nothing else goes)

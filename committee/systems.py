@@ -146,7 +146,7 @@ def build_teacher(cfg, run, sft_data: Path) -> Path:
     """The run's teacher, `<run>/teacher/sft`: the preset's teacher init (seeded by the run seed) + SFT on `sft_data`.
 
     Built once by the first round that asks (each part is written atomically, so a killed build is redone from
-    the part that is missing); the same for every round after.
+    the part that is missing); the same for every round after. `teacher_model` names one built before instead.
     """
     import torch
 
@@ -155,6 +155,10 @@ def build_teacher(cfg, run, sft_data: Path) -> Path:
     from committee.candidates import train_sft
     from synth.corpus import pretraining_corpus
 
+    if cfg.teacher_model:
+        if not (Path(cfg.teacher_model) / "config.json").is_file():
+            raise UserError(f"teacher_model {cfg.teacher_model}: not a model directory (no config.json)")
+        return Path(cfg.teacher_model)
     root = run.root / "teacher"
     member = root / "sft"
     if (member / "meta.json").is_file():

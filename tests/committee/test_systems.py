@@ -89,6 +89,14 @@ def test_an_unknown_system_is_one_line_exit_2_and_writes_nothing(tmp_path, capsy
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_teacher_model_that_is_not_a_model_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AFM_ALIGN_RUNS", str(tmp_path / "runs"))
+    code = cli_main(["iterate", "--round", "1", "--run", "x", "--system", "gemma2", f"teacher_model={tmp_path}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "teacher_model" in err and "not a model directory" in err
+    assert not (tmp_path / "runs").exists()
+
+
 # ---- slow: round 1 of each system on the micro config -----------------------------------------------------
 
 def _micro_config(root: Path) -> Path:
