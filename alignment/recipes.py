@@ -85,7 +85,7 @@ ROUND_CANDIDATES = tuple(name for name, r in RECIPES.items() if r.round_data)
 DEFAULT_MEMBERS = tuple(name for name, r in RECIPES.items() if r.default_member)
 # what a round's `recipes:` overrides may name: every round candidate, the base model's `init`, round 0's
 # SFT member `sft0` (recipe sft), the reward model `rm`, the recipes only a system's named candidates use
-# (`merge`, `distill`) and the run's `teacher` (init keys over configs/<preset>/teacher.yaml; committee.systems)
+# (`merge`, `distill`) and the run's `teacher` (SFT keys over sft0's for the grown teacher; committee.systems)
 OVERRIDE_TARGETS = (*ROUND_CANDIDATES, "merge", "distill", "init", "sft0", "rm", "teacher")
 
 

@@ -139,7 +139,7 @@ def check_recipe_keys(cfg: IterateConfig) -> None:
     from reward_model.trainer import RMTrainConfig
 
     targets = {"init": (InitConfig, "init"), "rm": (RMTrainConfig, "rm"), "sft0": (None, "sft"),
-               "teacher": (InitConfig, "teacher")}
+               "teacher": (None, "sft")}
     for name, items in cfg.recipes.items():
         cls, preset_name = targets.get(name, (None, name))
         try:

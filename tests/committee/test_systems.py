@@ -105,7 +105,7 @@ def _micro_config(root: Path) -> Path:
         "online_dpo": ["steps=1", "prompts_per_step=2", "k=2", "max_new_tokens=8"],
         "rloo": ["steps=1", "prompts_per_step=2", "k=2", "max_new_tokens=8"],
         "distill": ["steps=2", "batch_size=2"],
-        "teacher": [*MICRO["recipes"]["init"], "shape.hidden_size=48"],  # larger than the 32-wide student
+        "teacher": ["max_steps=2"],
     })
     file = root / "micro.yaml"
     file.write_text(yaml.safe_dump(m))
@@ -191,7 +191,8 @@ def test_gemma2_round_distils_from_the_run_teacher_then_warp_merges_two_rl_runs(
     run = runs["gemma2"]
     teacher = run / "teacher" / "sft"
     assert _meta(run, "r1-distill")["teacher"] == str(teacher)
-    assert AutoConfig.from_pretrained(teacher).hidden_size == 48 > AutoConfig.from_pretrained(run / "base").hidden_size
+    layers = AutoConfig.from_pretrained(teacher).num_hidden_layers
+    assert layers == 2 * AutoConfig.from_pretrained(run / "base").num_hidden_layers
     assert AutoTokenizer.from_pretrained(teacher).get_vocab() == AutoTokenizer.from_pretrained(run / "base").get_vocab()
     distill = run / "round_1" / "members" / "r1-distill"
     for rl in ("r1-rl_a", "r1-rl_b"):
