@@ -151,6 +151,14 @@ def _tiebreak(grades_a: dict, grades_b: dict, text_a: str, text_b: str, referenc
     return 0
 
 
+def jittered(level: int, rng: random.Random, jitter: float) -> int:
+    """`level` moved by one with probability `jitter` (inward at the ends of 0..3)."""
+    if rng.random() >= jitter:
+        return level
+    step = rng.choice((-1, 1))
+    return level + step if 0 <= level + step <= 3 else level - step
+
+
 @dataclass
 class OracleNoise:
     """The oracle's label noise: flip probability (scaled by FLIP_SCALE), level jitter, and its seed."""
@@ -178,14 +186,13 @@ def oracle_label(pair: dict, prompt: dict, noise: OracleNoise) -> dict:
         a_wins = tie > 0 if tie else rng.random() < 0.5
     if rng.random() < noise.flip * FLIP_SCALE[level]:
         a_wins = not a_wins
-    if rng.random() < noise.jitter:
-        step = rng.choice((-1, 1))
-        level += step if 0 <= level + step <= 3 else -step  # at the ends it moves inward
+    level = jittered(level, rng, noise.jitter)
     chosen, rejected = (a, b) if a_wins else (b, a)
-    return _row(pair, prompt, chosen, rejected, level, ga if a_wins else gb, gb if a_wins else ga, "oracle")
+    return preference_row(pair, prompt, chosen, rejected, level, ga if a_wins else gb, gb if a_wins else ga, "oracle")
 
 
-def _row(pair, prompt, chosen, rejected, level, grades_chosen, grades_rejected, source) -> dict:
+def preference_row(pair, prompt, chosen, rejected, level, grades_chosen, grades_rejected, source) -> dict:
+    """The preference row of a labelled pair (every annotator writes this shape; schema `preference`)."""
     return {
         "id": pair["pair_id"], "prompt": prompt["prompt"],
         "chosen": [{"role": "assistant", "content": _text(chosen["completion"])}],
@@ -220,7 +227,7 @@ def label_judge(pairs: list[dict], prompts: dict[str, dict], scorer, levels) -> 
         a_wins = ra >= rb
         chosen, rejected = (pair["a"], pair["b"]) if a_wins else (pair["b"], pair["a"])
         gc, gr = (grades[0], grades[1]) if a_wins else (grades[1], grades[0])
-        rows.append(_row(pair, prompts[pair["prompt_id"]], chosen, rejected, level, gc, gr, "judge"))
+        rows.append(preference_row(pair, prompts[pair["prompt_id"]], chosen, rejected, level, gc, gr, "judge"))
     return rows
 
 
