@@ -71,8 +71,9 @@ def scale_overrides(scale: str) -> list[str]:
 def round0(seed: int, root: Path, base: Path | None, overrides: list[str]) -> tuple[Path, float]:
     """Round 0 of seed `seed` in `root/round0` (its base copied from `base` when given); (run dir, seconds)."""
     run = root / "round0"
-    if (run / "round_0" / "manifest.json").is_file() and _round_done(run, 0):
-        return run, 0.0
+    if (run / "round_0" / "manifest.json").is_file() and _round_done(run, 0):  # made before: its stages' seconds
+        stages = json.loads((run / "round_0" / "manifest.json").read_text())["stages"]
+        return run, sum(rec.get("seconds") or 0.0 for name, rec in stages.items() if name != "base")
     if base is not None and not (run / "base" / "config.json").is_file():
         shutil.copytree(base, run / "base")
     code = ("import sys; from committee.round_config import load; from committee.run_checks import check_run; "
