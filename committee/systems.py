@@ -53,10 +53,10 @@ def requested_system(overrides) -> str:
 
 def system_overrides(preset: str, system: str) -> list[str]:
     """The system layer as `key=value` strings, its `recipes.<name>` lists appended to iterate.yaml's."""
+    base_recipes = read_yaml(preset_file(preset, "iterate")).get("recipes") or {}  # no iterate config: that error first
     layer = read_yaml(system_file(preset, system))
     layer.pop("system", None)
     out = [f"system={json.dumps(system)}"]
-    base_recipes = read_yaml(preset_file(preset, "iterate")).get("recipes") or {}
     for key, value in layer.items():
         if key == "recipes":
             if not isinstance(value, dict):
