@@ -54,8 +54,6 @@ class InitConfig:
     seed: int = 0
     shape: ModelShape = field(default_factory=ModelShape)
     vocab_size: int = 1024  # BPE vocabulary size (digits always single tokens)
-    tokenizer: str = ""  # a model directory whose tokenizer to reuse ("" = train one on the corpus); a teacher
-                         # shares its student's tokenizer this way (committee.systems.build_teacher)
     drill_problems: int = 60000  # arithmetic drill lines in the corpus
     drill_max_operand: int = 100  # operands below this; a tenth of the drill goes to 3 digits
     family_items: int = 2000  # chat-formatted synthetic items per synth family
@@ -291,12 +289,7 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_k
     start = time.time()
     probes = heldout_probes(cfg.probes, cfg.seed)
     drill = drill_lines(cfg, exclude={p for p, _ in probes}, keep=drill_keep)
-    if cfg.tokenizer:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer, local_files_only=True)
-    else:
-        tokenizer = train_tokenizer(drill[:5000] + _chat_texts_raw(conversations or []), cfg.vocab_size)
+    tokenizer = train_tokenizer(drill[:5000] + _chat_texts_raw(conversations or []), cfg.vocab_size)
     chats = [tokenizer.apply_chat_template(c, tokenize=False) for c in conversations or []]
     drill_ids, drill_mask = pack(*drill_tokens(tokenizer, drill), cfg.seq_len, cfg.seed)
     chat_ids, chat_mask = chat_rows(tokenizer, chats, cfg.chat_seq_len, cfg.seed)

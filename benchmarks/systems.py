@@ -52,18 +52,6 @@ START, END = "<!-- systems:start -->", "<!-- systems:end -->"
 DEFAULT_JSON = HERE / "results" / "systems.json"
 
 
-def _teacher_note(path: str) -> str:
-    """What the teacher is: its size and pre-training figures from its meta.json files."""
-    member = Path(path)
-    meta = json.loads((member / "meta.json").read_text())
-    base = json.loads((member.parent / "base" / "meta.json").read_text()) if (member.parent / "base").is_dir() else {}
-    parts = [f"{base['parameters']:,} parameters" if "parameters" in base else None,
-             f"held-out LM loss {base['heldout_lm_loss']:.3f}" if "heldout_lm_loss" in base else None,
-             f"arithmetic probes {100 * base['probe_exact_match']:.0f}%" if "probe_exact_match" in base else None,
-             f"SFT on round 0's reference data ({meta.get('recipe', 'sft')})"]
-    return ", ".join(p for p in parts if p)
-
-
 def scale_overrides(scale: str) -> list[str]:
     return QUICK if scale == "quick" else []
 
@@ -125,9 +113,8 @@ def run_system(system: str, seed: int, args, r0_run: Path, root: Path) -> dict:
         if run.exists():
             shutil.rmtree(run)  # an unfinished copy this script made: started again from round 0's copy
         shutil.copytree(r0_run, run, symlinks=True)
-        teacher = [f"teacher_model={Path(args.teacher).resolve()}"] if args.teacher and system == "gemma2" else []
         cmd = [sys.executable, "-m", "afm_align.cli", "iterate", "--round", str(args.round), "--run", str(run),
-               "--system", system, f"seed={seed}", *scale_overrides(args.scale), *teacher, *args.overrides]
+               "--system", system, f"seed={seed}", *scale_overrides(args.scale), *args.overrides]
         print(f"seed {seed} {system}: {' '.join(cmd[3:])}", flush=True)
         peak_file = root / f".peak-{name}"
         start = time.perf_counter()
@@ -277,7 +264,7 @@ def measure(args) -> dict:
         before, after = earlier["matmul_gflops_before"], earlier["matmul_gflops_after"]
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE.parent, capture_output=True, text=True).stdout.strip()
     command = (f"python benchmarks/systems.py --seeds {args.seeds} --round {args.round} --scale {args.scale}"
-               + (" --base DIR" if base else "") + (" --teacher DIR" if args.teacher else "") + "".join(f" {o}" for o in args.overrides))
+               + (" --base DIR" if base else "") + "".join(f" {o}" for o in args.overrides))
     return {"benchmark": "systems", "date": datetime.now().isoformat(timespec="seconds"), "commit": commit,
             "command": command, "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
             "matmul_gflops_before": before, "matmul_gflops_after": after, "scale": args.scale,
@@ -285,8 +272,7 @@ def measure(args) -> dict:
             "base_note": (f"one base for every seed, {base.name} of `afm-align init` seed 0, built before the runs"
                           if base else "each seed its own, inside round 0"),
             "round0_minutes": r0_minutes,
-            "teacher_note": (f"one Gemma 2 teacher for every seed, built before the runs ({_teacher_note(args.teacher)})"
-                             if args.teacher else "each Gemma 2 run builds its own teacher (in its minutes)"),
+            "teacher_note": "each Gemma 2 run builds its own teacher (in its minutes)",
             "gold_note": "not measured: the open-ended families with a hidden gold reward (the RM-decides issue) "
                          "have not landed.",
             "plot": "benchmarks/results/systems.png",
@@ -301,8 +287,6 @@ def main() -> int:
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated, default: all four")
     parser.add_argument("--scale", choices=("quick", "full"), default="quick")
     parser.add_argument("--base", default=None, help="a pre-trained base directory every seed starts from")
-    parser.add_argument("--teacher", default=None, help="Gemma 2's teacher, built before (a model directory), "
-                        "for every seed; default: each Gemma 2 run builds its own")
     parser.add_argument("--keep", default=None, help="runs folder to keep (default: a temporary one); a system "
                         "whose run in it already finished is read, not run again")
     parser.add_argument("--json", default=str(DEFAULT_JSON))

@@ -157,9 +157,7 @@ def build_teacher(cfg, run, sft_data: Path) -> Path:
     from alignment.depth_growth import grow_depth
     from committee.round_config import overrides_of
 
-    if cfg.teacher_model:
-        if not (Path(cfg.teacher_model) / "config.json").is_file():
-            raise UserError(f"teacher_model {cfg.teacher_model}: not a model directory (no config.json)")
+    if cfg.teacher_model:  # checked before the run starts (committee.run_checks)
         return Path(cfg.teacher_model)
     root = run.root / "teacher"
     member = root / "sft"
