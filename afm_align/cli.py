@@ -256,8 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.set_defaults(handler=_cmd_init)
 
-    p = sub.add_parser("synth", help="generate a synthetic dataset (math, tool, code, if, safety, prefs)")
-    p.add_argument("family", help="math | tool | code | if | safety | prefs")
+    p = sub.add_parser("synth", help="generate a synthetic dataset (math, tool, code, if, safety, summarize, general, prefs)")
+    p.add_argument("family", help="math | tool | code | if | safety | summarize | general | prefs")
     p.add_argument("--n", type=int, required=True, help="number of items to generate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output dataset folder (new or empty)")

@@ -163,6 +163,7 @@ RANGES: dict[str, Range] = {
     "pairs_per_prompt": closed(1, 1024),
     "oracle_flip": closed(0, 0.5),
     "oracle_level_jitter": closed(0, 1),
+    "gold_temperature": closed(0, 10),
     "human_k": closed(1, 1000),
     "human_min_labels": closed(0, MAX_ITEMS),  # 0 = all queued pairs
     "rm_bootstrap_pairs": closed(1, MAX_ITEMS),

@@ -28,8 +28,10 @@ with beta > 0 (with LoRA the reference is the policy with its adapters off, noth
 Outputs: a member directory `cfg.out` in the `alignment.members` layout, written atomically: the weights
 (`save_pretrained`; LoRA adapters merged), the tokenizer, `meta.json` (member, recipe `mdloo` / `rloo`,
 round, source checkpoint, data hash, reward terms, the config, final metrics), `recipe_config.yaml` (the
-resolved config) and `metrics.jsonl` (per step: reward, `kl` to the reference, `kl_old` to pi_k, loss,
-entropy, ratio, ...; reward and `kl` on the sampling steps). CPU threads: `$AFM_ALIGN_THREADS` (default 1).
+resolved config), `metrics.jsonl` (per step: reward, `kl` to the reference, `kl_old` to pi_k, loss,
+entropy, ratio, ...; reward and `kl` on the sampling steps) and, with an RM, `rollouts.jsonl` (every sampled
+answer with its step, prompt id, domain and RM score: `RolloutLog`, what the over-optimisation curves read).
+CPU threads: `$AFM_ALIGN_THREADS` (default 1).
 
 What it simplifies: single-turn prompts only; no evaluation during training; the reference model is the
 starting checkpoint, fixed for the run unless `ema_anchor` moves it (WARP's later stages, merging several
@@ -40,6 +42,7 @@ Run: `afm-align train mdloo --preset tiny from_checkpoint=... data=... out=...` 
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,8 +145,38 @@ class KLBudgetStop(TrainerCallback):
             control.should_training_stop = True
 
 
+ROLLOUTS_FILE = "rollouts.jsonl"
+
+
+class RolloutLog(TrainerCallback):
+    """Records every scored rollout of the run: {step, prompt_id, domain, completion, reward_model} per line.
+
+    It wraps the RM reward term (same name, so TRL logs the same column) and, as a callback, knows the step
+    each sampling happens at. Why: the over-optimisation curves (committee.overoptimisation) put the proxy (this
+    RM score) beside the hidden gold score of the same answers along the run, against the step's logged KL;
+    the gold is computed there, from the round's gold store, never in training.
+    """
+
+    def __init__(self, scorer, rows: list[dict]):
+        self.scorer, self.rows, self.step = scorer, rows, 0
+        self.__name__ = getattr(scorer, "__name__", "reward_model")
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.step = state.global_step
+
+    def __call__(self, prompts, completions, **columns):
+        rewards = self.scorer(prompts, completions, **columns)
+        none = [None] * len(completions)
+        ids, domains = columns.get("prompt_id") or none, columns.get("domain") or none
+        for pid, domain, text, r in zip(ids, domains, completions, rewards):
+            content = text[-1]["content"] if isinstance(text, list) else text
+            self.rows.append({"step": self.step, "prompt_id": pid, "domain": domain, "completion": content,
+                              "reward_model": None if r is None else float(r)})
+        return rewards
+
+
 def prompt_dataset(path: str | Path, split: str = "train"):
-    """The prompt rows of a dataset folder as a `datasets.Dataset` (prompt, domain, verifier)."""
+    """The prompt rows of a dataset folder as a `datasets.Dataset` (prompt, domain, verifier, prompt_id)."""
     from datasets import Dataset
 
     from afm_align.store import read_rows
@@ -151,8 +184,8 @@ def prompt_dataset(path: str | Path, split: str = "train"):
     rows = [r for r in read_rows(path, kind="prompt") if not split or r.get("split") == split]
     if not rows:
         raise UserError(f"{path}: no prompt rows in split '{split}'.")
-    return Dataset.from_list([{"prompt": r["prompt"], "domain": r["domain"], "verifier": r["verifier"]}
-                              for r in rows])
+    return Dataset.from_list([{"prompt": r["prompt"], "domain": r["domain"], "verifier": r["verifier"],
+                               "prompt_id": r["id"]} for r in rows])
 
 
 def rloo_args(cfg: MDLOOConfig, output_dir: str | Path, reward_weights: list[float]) -> RLOOConfig:
@@ -205,9 +238,11 @@ def main(cfg: MDLOOConfig, rewards: list[RewardTerm] | None = None) -> dict:
     tokenizer.padding_side = "left"  # TRL samples from left-padded prompts
     dataset = prompt_dataset(cfg.data, cfg.split)
     terms = rewards or reward_terms(cfg.reward_model or None, cfg.rm_weight, cfg.families, cfg.verifier_weight)
+    rollouts: list[dict] = []
+    logs = [RolloutLog(t.fn, rollouts) if t.name == "reward_model" else None for t in terms]
     with member_staging(cfg.out) as stage:
         trainer = MDLOOTrainer(
-            model=model, reward_funcs=[t.fn for t in terms],
+            model=model, reward_funcs=[log or t.fn for log, t in zip(logs, terms)],
             args=rloo_args(cfg, stage / WORK_DIR, [t.weight for t in terms]),
             train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config_or_none(cfg.lora_rank),
             loss=cfg.loss, t0=cfg.t0, t_schedule=cfg.t_schedule, kl_estimator=cfg.kl_estimator,
@@ -215,6 +250,8 @@ def main(cfg: MDLOOConfig, rewards: list[RewardTerm] | None = None) -> dict:
         )
         budget = KLBudgetStop(cfg.kl_budget)
         trainer.add_callback(budget)
+        for log in filter(None, logs):
+            trainer.add_callback(log)
         trainer.train()
         history = trainer.state.log_history
         metrics = {**final_metrics(history), "kl_budget": cfg.kl_budget, "kl_budget_stop_step": budget.stopped_at}
@@ -225,4 +262,7 @@ def main(cfg: MDLOOConfig, rewards: list[RewardTerm] | None = None) -> dict:
                 "config": config_dict(cfg), "final_metrics": metrics}
         policy = merged(trainer.accelerator.unwrap_model(trainer.model))
         write_member(stage, policy, tokenizer, meta=meta, cfg=cfg, log_history=history)
+        if rollouts:  # inside the staging folder: committed with the member, atomically
+            (stage / ROLLOUTS_FILE).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rollouts),
+                                               encoding="utf-8")
     return metrics

@@ -13,7 +13,8 @@ What it does, top to bottom (`main(cfg)`):
    scored the answer below `verifier_min` (the verifier gate: an answer the verifier failed is never kept,
    however high the RM scores it; 0 turns the gate off). Per prompt the
    best-scoring sample is kept (prompt-level reranking, AFM's committee distillation) if it passes the
-   guards: score >= `min_score` (None: no floor), non-empty text, and with `dedup` on, identical
+   guards: score >= `min_score` (None: no floor; an open-ended prompt's answers, ranked by the RM alone, have
+   none: `floored`), non-empty text, and with `dedup` on, identical
    prompts are sampled once and identical samples of a prompt count once (the first member that produced
    it keeps the credit; ties go to committee order, then sample order). The kept rows are written as an
    `sft` dataset through `afm_align.store.write_dataset` with provenance (`member`, `round`, `score`);
@@ -139,17 +140,32 @@ def candidate_scores(prompts: list[dict], candidates: list[dict], scorer=None, r
     return score_samples(verifier, rm, rm_weight, verifier_min)
 
 
+def floored(prompts: list[dict], candidates: list[dict]) -> list[bool]:
+    """Which candidates the `min_score` floor applies to: answers to prompts a verifier grades.
+
+    An answer to an open-ended prompt (synth.families.OPEN_ENDED) has only its RM score, whose scale no floor
+    fits: it is kept by rank alone (the best of the prompt's samples), AFM's RM-only reranking.
+    """
+    from synth.families import OPEN_ENDED
+
+    return [prompts[c["prompt_index"]]["domain"] not in OPEN_ENDED for c in candidates]
+
+
 def pick_best(prompts: list[dict], candidates: list[dict], scores: list, min_score: float | None,
-              dedup: bool = True) -> tuple[list[dict], dict]:
-    """Per prompt, the best candidate passing the guards; returns (kept, counts of what was dropped)."""
+              dedup: bool = True, floor: list[bool] | None = None) -> tuple[list[dict], dict]:
+    """Per prompt, the best candidate passing the guards; returns (kept, counts of what was dropped).
+
+    `floor`: per candidate, whether `min_score` applies to it (`floored`); None = to every candidate.
+    """
     groups: dict[int, list[tuple[float, dict]]] = {}
     stats = {"candidates": len(candidates), "empty": 0, "unscored": 0, "below_min": 0, "duplicates": 0}
     seen: set[tuple[int, str]] = set()
-    for cand, score in zip(candidates, scores):
+    for i, (cand, score) in enumerate(zip(candidates, scores)):
         text = cand["completion"].strip()
+        floors = min_score is not None and (floor is None or floor[i])
         reason = ("empty" if not text else "unscored" if score is None
                   else "duplicates" if dedup and (cand["prompt_index"], text) in seen
-                  else "below_min" if min_score is not None and score < min_score else None)
+                  else "below_min" if floors and score < min_score else None)
         if reason:
             stats[reason] += 1
             continue
@@ -208,7 +224,7 @@ def write_samples(cfg: RSConfig, scorer=None) -> tuple[Path, dict]:
         scorer = load_rm(cfg.reward_model)
     candidates = sample_committee(committee, prompts, cfg)
     scores = candidate_scores(prompts, candidates, scorer, cfg.rm_weight, cfg.verifier_min)
-    kept, stats = pick_best(prompts, candidates, scores, cfg.min_score, cfg.dedup)
+    kept, stats = pick_best(prompts, candidates, scores, cfg.min_score, cfg.dedup, floored(prompts, candidates))
     if not kept:
         raise NothingToTrain(f"rejection sampling kept no samples ({stats}); lower min_score or sample more")
     out = samples_dir(cfg)

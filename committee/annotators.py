@@ -6,7 +6,9 @@ rest within one member's K samples (falling back to any two distinct answers). I
 paired. The choice is seeded per prompt, so the same responses give the same pairs.
 
 Annotators (`ANNOTATORS` maps each name to what it is; the round runner calls the functions):
-- **oracle** (`label_oracle`): each response carries its family's verifier score (in [0, 1]); the four
+- **oracle** (`label_oracle`): pairs of open-ended prompts go to the gold oracle (committee.gold_oracle: a
+  Bradley-Terry choice on the hidden gold scores, the round's `gold.json`); for the others, each response
+  carries its family's verifier score (in [0, 1]); the four
   grades follow from it by simple rules (`oracle_grades`: the dimensions the family's verifier measures get
   2 / 1 / 0 for full / partial / failed, `verbosity` compares the word count with the reference answer's,
   dimensions nobody measures are null). The preferred response has the higher score; the level grows with
@@ -204,9 +206,27 @@ def preference_row(pair, prompt, chosen, rejected, level, grades_chosen, grades_
     }
 
 
-def label_oracle(pairs: list[dict], prompts: dict[str, dict], noise: OracleNoise) -> list[dict]:
-    """Oracle preference rows for `pairs` (prompts: prompt rows by id)."""
-    return [oracle_label(p, prompts[p["prompt_id"]], noise) for p in pairs]
+def label_oracle(pairs: list[dict], prompts: dict[str, dict], noise: OracleNoise, gold: dict | None = None,
+                 gold_noise=None) -> list[dict]:
+    """Oracle preference rows for `pairs` (prompts: prompt rows by id).
+
+    A pair of an open-ended prompt (synth.families.OPEN_ENDED) is labelled by the gold oracle from the prompt's
+    hidden gold (`gold`: {prompt id: gold}, committee.gold_store; `gold_noise`: committee.gold_oracle.GoldNoise);
+    a missing gold is a RuntimeError (the round's gold file is part of its prompts stage).
+    """
+    from committee.gold_oracle import GoldNoise, gold_label  # it imports this module: imported here
+    from synth.families import OPEN_ENDED
+
+    rows = []
+    for p in pairs:
+        prompt = prompts[p["prompt_id"]]
+        if prompt["domain"] not in OPEN_ENDED:
+            rows.append(oracle_label(p, prompt, noise))
+            continue
+        if not gold or p["prompt_id"] not in gold:
+            raise RuntimeError(f"open-ended prompt {p['prompt_id']} has no gold in the round's gold store")
+        rows.append(gold_label(p, prompt, gold[p["prompt_id"]], gold_noise or GoldNoise(seed=noise.seed)))
+    return rows
 
 
 # ---- judge ------------------------------------------------------------------------------------------
@@ -258,7 +278,12 @@ def human_labels(store, round_n: int, needed: int) -> tuple[list[dict] | None, i
 # ---- the round's labelling step -------------------------------------------------------------------------
 
 def _oracle(cfg, run, round_n, pairs, prompts, seed, rm_dir):
-    return label_oracle(pairs, prompts, OracleNoise(cfg.oracle_flip, cfg.oracle_level_jitter, seed)), ""
+    from committee.gold_oracle import GoldNoise
+    from committee.gold_store import GOLD_FILE, read_gold
+
+    gold = read_gold(run.round(round_n) / GOLD_FILE)
+    return label_oracle(pairs, prompts, OracleNoise(cfg.oracle_flip, cfg.oracle_level_jitter, seed), gold,
+                        GoldNoise(cfg.gold_temperature, cfg.oracle_level_jitter, seed)), ""
 
 
 def _human(cfg, run, round_n, pairs, prompts, seed, rm_dir):

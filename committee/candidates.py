@@ -12,7 +12,8 @@ One round adapter remains, where a round really differs from `afm-align train`: 
 K answers to every prompt (the `responses` stage already sampled and verified them, so nothing is sampled
 twice), scores them with the round's RM and the same scorer as the recipe
 (`alignment.rejection_sampling.score_samples`: verifier + rm_weight * RM, answers below the verifier gate
-`rs_verifier_min` never kept), keeps the best per prompt (`pick_best`) and trains SFT on them
+`rs_verifier_min` never kept; an open-ended prompt has no verifier, so its answers are ranked by the RM
+alone, with no floor), keeps the best per prompt (`pick_best`) and trains SFT on them
 (on every round's kept answers with `rs_accumulate`).
 `train_rm` refreshes the RM (reward_model.recipe) on the given preference data, from the base model or
 continuing the last round's RM.
@@ -110,7 +111,7 @@ def accumulated_rows(earlier: list[dict], rows: list[dict]) -> list[dict]:
 
 def candidate_rs(cfg: IterateConfig, spec, inputs: CandidateInputs, member: str, out: Path, seed: int) -> str | None:
     """Committee distillation from the round's own answers: scored verifier + w * RM, best per prompt kept, SFT."""
-    from alignment.rejection_sampling import pick_best, score_samples, sft_row
+    from alignment.rejection_sampling import floored, pick_best, score_samples, sft_row
     from alignment.rewards import load_rm
     from alignment.sft import train_member
 
@@ -125,8 +126,9 @@ def candidate_rs(cfg: IterateConfig, spec, inputs: CandidateInputs, member: str,
               "completion": r["completion"]} for r in responses]
     rm = load_rm(inputs.rm).score([r["prompt"] for r in responses], [r["completion"] for r in responses])
     scores = score_samples([r.get("verifier_score") for r in responses], rm.rewards, rs.rm_weight, rs.verifier_min)
-    kept, stats = pick_best(prompts, cands, scores, rs.min_score, rs.dedup)
+    kept, stats = pick_best(prompts, cands, scores, rs.min_score, rs.dedup, floored(prompts, cands))
     stats["verifier_failed"] = sum(s is None for s in scores)  # counted among `unscored` too
+    stats["kept_by_domain"] = {d: sum(k["row"]["domain"] == d for k in kept) for d in cfg.families}
     if not kept:
         raise NothingToTrain(f"no committee answer scored at least {rs.min_score}")
     rows = [sft_row(k, inputs.round_n) for k in kept]

@@ -9,7 +9,9 @@ What it does, for round N (`evaluate_round`):
    one sampling path (`afm_align.generation.generate`); members of earlier rounds are never regenerated:
    their answers are copied from their own `round_<M>/eval/samples.jsonl`;
 2. new answers are graded by their family's verifier (`synth.<family>_tasks.reward`, batched per domain;
-   the code family runs its tests in the sandbox in parallel), copied answers keep their grade;
+   the code family runs its tests in the sandbox in parallel), answers to open-ended prompts by their hidden
+   gold rubric (committee.gold_store: the score in [0, 1] is the grade, a perfect 1.0 counts as solved, and
+   `dev_gold` holds the mean gold score per open-ended domain); copied answers keep their grade;
 3. new answers are scored by the round-N reward model (an earlier member's answers keep the score of the
    round that scored them: the scores are shown beside answers, nothing ranks by them); win rates and the
    Elo leaderboard are judged by the verifiers (`JUDGE`), which no member trains as a judge, never by the
@@ -107,12 +109,16 @@ def sample_members(members: dict[str, Path], heldout_rows: list[dict], *, max_ne
     return out
 
 
-def verify_samples(samples: list[dict], heldout_rows: list[dict]) -> list[dict]:
+def verify_samples(samples: list[dict], heldout_rows: list[dict], gold: dict | None = None) -> list[dict]:
     """Copies of `samples` with `verifier_score` from their family's reward function (None: no verifier).
 
+    `gold` ({prompt id: gold}, committee.gold_store; evaluation only): an answer to an open-ended prompt gets its
+    hidden rubric's gold score in [0, 1] as its grade (solved: a perfect 1.0); without it such answers stay None
+    (the committee's training responses are never graded by the gold).
     Verifier-side exceptions while grading (scored 0, not the model's fault) are counted per family: the
     counts are reset first and, afterwards, `synth.families.verifier_errors()` holds this grading's counts.
     """
+    from committee.gold_store import gold_scores
     from synth.families import FAMILIES, family, reset_verifier_errors
 
     reset_verifier_errors()
@@ -131,6 +137,10 @@ def verify_samples(samples: list[dict], heldout_rows: list[dict]) -> list[dict]:
                                        domain=[domain] * len(mine), verifier=[r.get("verifier") for r in rows])
         for s, score in zip(mine, scores):
             s["verifier_score"] = None if score is None else float(score)
+    if gold:
+        for s, score in zip(out, gold_scores(out, gold)):
+            if score is not None:
+                s["verifier_score"] = float(score)
     return out
 
 
@@ -309,11 +319,20 @@ def accuracy_fields(samples: list[dict], member: str, split: str, s: EvalSetting
             f"{split}_domains": report["per_domain"]}
 
 
+def gold_fields(samples: list[dict], member: str, split: str, s: EvalSettings) -> dict:
+    """{f"{split}_gold": {open-ended domain: {mean, ci95, n}}} of one member; {} when it answered none."""
+    from committee.gold_store import gold_report
+
+    report = gold_report(samples, member, n_boot=s.n_boot, seed=s.seed)
+    return {f"{split}_gold": report} if report else {}
+
+
 def _entry(samples: list[dict], info: dict, elo: dict, rates: dict, previous_best: str | None,
            s: EvalSettings) -> dict:
     name = info["member"]
     entry = {"member": name, "round": info["round"], "recipe": info.get("recipe"), "path": info.get("path"),
              "promoted": bool(info.get("promoted", False)), **accuracy_fields(samples, name, "dev", s),
+             **gold_fields(samples, name, "dev", s),
              "n_prompts": len({x["prompt_id"] for x in samples if x["member"] == name}),
              "winrate_vs_prev_best": rates.get((name, previous_best)), "judge": JUDGE, **elo[name]}
     entry.update({k: info[k] for k in ("kl", "reward") if k in info})
@@ -321,12 +340,14 @@ def _entry(samples: list[dict], info: dict, elo: dict, rates: dict, previous_bes
 
 
 def evaluate_round(run_dir, round_n: int, members: list[dict], heldout_rows: list[dict], rm_dir,
-                   previous_best: str | None, *, cfg=None) -> list[dict]:
+                   previous_best: str | None, *, cfg=None, gold: dict | None = None) -> list[dict]:
     """Evaluate round N's members on the dev rows against every earlier member; write the round's dev files.
 
     members: [{name, recipe, path, round}] trained this round. heldout_rows: the dev prompt rows (id, prompt,
     domain, verifier, identity). rm_dir: the round's RM directory (or a callable scorer, or None for no RM).
     previous_best: the member the win rate is taken against (None in round 0). cfg: see EvalSettings.
+    gold: the dev prompts' hidden gold ({prompt id: gold}, round 0's gold.json): open-ended answers are graded
+    by it (`verify_samples`), and each entry gets `dev_gold` (mean gold score per open-ended domain).
     Returns the leaderboard entries (all members of rounds 0..N, best dev mean first). Test rows never
     reach this function: `evaluate_test` scores them after promotion, into other files.
     """
@@ -340,7 +361,7 @@ def evaluate_round(run_dir, round_n: int, members: list[dict], heldout_rows: lis
     new = sample_members({m["name"]: Path(m["path"]) for m in members}, heldout_rows,
                          max_new_tokens=s.max_new_tokens, batch_size=s.batch_size, seed=s.seed, backend=s.backend)
     old = reused_samples(run, earlier, {r["id"] for r in heldout_rows}, keep_rm=True)
-    samples = old + score_samples(verify_samples(new, heldout_rows), rm_dir, batch_size=s.rm_batch_size)
+    samples = old + score_samples(verify_samples(new, heldout_rows, gold), rm_dir, batch_size=s.rm_batch_size)
     from synth.families import verifier_errors  # what verify_samples just counted (it resets first)
 
     errors = verifier_errors()

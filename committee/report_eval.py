@@ -33,6 +33,7 @@ from committee.evaluation import (
     EvalSettings,
     accuracy_fields,
     as_run,
+    gold_fields,
     reused_samples,
     sample_members,
     score_samples,
@@ -79,7 +80,8 @@ def oracle_pair_accuracy(samples: list[dict]) -> dict:
 
 def _entry(samples: list[dict], info: dict, round_n: int, s: EvalSettings) -> dict:
     entry = {"member": info["member"], "round": info["round"], "recipe": info.get("recipe"),
-             "scored_in": info.get("scored_in", round_n), **accuracy_fields(samples, info["member"], "test", s)}
+             "scored_in": info.get("scored_in", round_n), **accuracy_fields(samples, info["member"], "test", s),
+             **gold_fields(samples, info["member"], "test", s)}
     names = {x["member"] for x in samples}
     if info["member"] != BASELINE and BASELINE in names and entry["test"]["mean"] is not None:
         try:
@@ -91,7 +93,7 @@ def _entry(samples: list[dict], info: dict, round_n: int, s: EvalSettings) -> di
 
 
 def evaluate_test(run_dir, round_n: int, members: list[dict], test_rows: list[dict], rm_dir, *,
-                  cfg=None) -> dict:
+                  cfg=None, gold: dict | None = None) -> dict:
     """Score `members` ([{name, recipe, path, round}]) on the test rows; write and return the round's test files."""
     run, s = as_run(run_dir), EvalSettings.from_cfg(cfg)
     earlier = earlier_test_entries(run, round_n)
@@ -101,7 +103,7 @@ def evaluate_test(run_dir, round_n: int, members: list[dict], test_rows: list[di
     old = reused_samples(run, earlier, {r["id"] for r in test_rows}, split="test", keep_rm=True)
     # this round's RM scores the new answers and r0-sft's (the pairs it is evaluated on); others keep theirs
     baseline = [{k: v for k, v in x.items() if k != "rm_score"} for x in old if x["member"] == BASELINE]
-    judged = score_samples(verify_samples(new, test_rows) + baseline, rm_dir, batch_size=s.rm_batch_size)
+    judged = score_samples(verify_samples(new, test_rows, gold) + baseline, rm_dir, batch_size=s.rm_batch_size)
     samples = [x for x in old if x["member"] != BASELINE] + judged
     samples = sorted(({k: x.get(k) for k in SAMPLE_KEYS} for x in samples), key=lambda x: (x["member"], x["prompt_id"]))
     infos = earlier + [{"member": m["name"], "round": m.get("round", round_n), "recipe": m.get("recipe"),

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from afm_align.config import check_ranges, load_config
 from afm_align.errors import UserError
 from alignment.recipes import DEFAULT_MEMBERS, ROUND_CANDIDATES, check_overrides
-from synth.families import FAMILIES
+from synth.families import ALL_FAMILIES, FAMILIES
 from committee.promotion import PromotionRule
 
 ANNOTATORS = ("oracle", "human", "judge")
@@ -42,7 +42,9 @@ class IterateConfig:
     # here is the recipe of that name, trained from the round's start
     candidates: dict[str, dict] = field(default_factory=dict)
     teacher_model: str = ""  # distill candidates' teacher: a model directory built before ("" = the run builds its own)
-    families: list[str] = field(default_factory=lambda: list(FAMILIES))  # synth families used
+    # synth families of the rounds; open-ended ones (synth.families.OPEN_ENDED) are graded by the RM in training
+    # and by their hidden gold rubric in labelling (the gold oracle) and evaluation only
+    families: list[str] = field(default_factory=lambda: list(FAMILIES))
     difficulty: int = 1  # synth difficulty of every prompt
     dev_fraction: float = 0.15  # share of problem identities in the dev split (promotion, tuning; synth.splits)
     test_fraction: float = 0.15  # share of problem identities in the test split (reports only)
@@ -58,6 +60,7 @@ class IterateConfig:
     pairs_per_prompt: int = 2  # labelled pairs formed per prompt (one across members, the rest within)
     oracle_flip: float = 0.1  # oracle: probability of flipping a close (level 0) pair; less for clearer pairs
     oracle_level_jitter: float = 0.2  # oracle: probability that the level moves by one
+    gold_temperature: float = 0.1  # oracle on open-ended pairs: Bradley-Terry temperature on the gold gap (0 = exact)
     human_k: int = 1  # human: annotators each queued pair goes to
     human_min_labels: int = 0  # human: labelled pairs needed before the round goes on (0 = all; may change on resume)
     judge_model: str = ""  # judge: an RM directory ("" = the latest RM of an earlier round)
@@ -114,9 +117,9 @@ def check_config(cfg: IterateConfig) -> IterateConfig:
         raise UserError(f"members must name at least one candidate, each once (got {','.join(cfg.members)})")
     if cfg.annotator not in ANNOTATORS:
         raise UserError(f"unknown annotator '{cfg.annotator}'; annotators are: {', '.join(ANNOTATORS)}")
-    bad_family = [f for f in cfg.families if f not in FAMILIES]
-    if bad_family or not cfg.families:
-        raise UserError(f"families must be some of {', '.join(FAMILIES)} (got {cfg.families})")
+    bad_family = [f for f in cfg.families if f not in ALL_FAMILIES]
+    if bad_family or not cfg.families or len(set(cfg.families)) != len(cfg.families):
+        raise UserError(f"families must be some of {', '.join(ALL_FAMILIES)}, each once (got {cfg.families})")
     check_ranges(cfg)  # every numeric knob against afm_align.config.RANGES (load_config does it too)
     from synth.splits import check_fractions
 

@@ -9,6 +9,8 @@
 - `round_prompts(cfg, n, seed)`: `prompts_per_round` fresh train-split prompts per family (a new seed per
   round; the split by problem identity keeps every dev and test problem out), each with its `reference`,
   and the same as sft rows (the `sft` candidate's data).
+Open-ended families (synth.families.OPEN_ENDED) come with their items' hidden gold attached under a private key,
+which the round stages move into the gold side-store (`committee.gold_store`) before anything is written.
 - `round_synthetic_pairs(cfg, n)`: `rm_round_pairs` fresh train-split synthetic pairs for round n's RM data
   (each round brings new labelled data of the kind the RM is scored on, not only the committee's pairs).
 - `rm_rows(earlier, new, replay, seed)`: a round's RM data; a warm-started RM replays only a share of the
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from afm_align.errors import UserError
 from committee.annotators import pair_seed
+from committee.gold_store import PRIVATE
 from committee.round_config import IterateConfig
 
 
@@ -41,6 +44,8 @@ def _family_rows(family: str, want: int, seed: int, cfg: IterateConfig, split: s
     """About `want` prompt rows of one split (over-generating by the split's share), with references.
 
     `distinct`: at most one row per problem identity (evaluation sets: each problem counts once).
+    An open-ended family's rows carry their item's hidden gold under `committee.gold_store.PRIVATE`; the
+    stages split it off into the gold side-store before any row is written (committee.gold_store).
     """
     from synth.builders import family_items, item_to_prompt_row
 
@@ -49,6 +54,8 @@ def _family_rows(family: str, want: int, seed: int, cfg: IterateConfig, split: s
     rows, seen = [], set()
     for it in items:
         row = {**item_to_prompt_row(family, it, cfg.dev_fraction, cfg.test_fraction), "reference": it["reference"]}
+        if it.get("gold") is not None:
+            row[PRIVATE] = it["gold"]
         if row["split"] != split or (distinct and row["identity"] in seen):
             continue
         seen.add(row["identity"])
@@ -69,7 +76,10 @@ def _as_sft(row: dict, round_n: int) -> dict:
 
 
 def run_datasets(cfg: IterateConfig) -> dict[str, tuple[str, list[dict]]]:
-    """{name: (kind, rows)}: reference SFT rows, dev and test eval prompts, synthetic RM pairs (train + test)."""
+    """{name: (kind, rows)}: reference SFT rows, dev and test eval prompts, synthetic RM pairs (train + test).
+
+    Dev and test rows of open-ended families still carry their private gold (the data stage splits it off).
+    """
     from synth.builders import preference_rows
 
     sft, evals = [], {"dev": [], "test": []}

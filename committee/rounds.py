@@ -150,6 +150,15 @@ def eval_rows(rnd: Round, split: str) -> list[dict]:
     return read_rows(rnd.round0().output("data", split), "prompt")
 
 
+def eval_gold(rnd: Round) -> dict:
+    """The dev and test prompts' hidden gold ({prompt id: gold}; {} when the run has no open-ended family)."""
+    from committee.gold_store import read_gold
+
+    r0 = rnd.round0()
+    stored = (r0.stage("data").get("outputs") or {}).get("gold")
+    return read_gold(r0.resolve(stored) if stored else None)
+
+
 def this_round_members(rnd: Round) -> list[dict]:
     """[{name, recipe, path, round}] of the members this round trained (skipped candidates left out)."""
     from committee.systems import candidate_spec
@@ -174,7 +183,8 @@ def stage_eval(rnd: Round, seed: int):
         raise RuntimeError(f"round {rnd.n}: no candidate produced a member to evaluate")
     previous = best_member(read_leaderboard(rnd.run, rnd.n - 1)) if rnd.n > 0 else None
     rm_dir = rnd.manifest.output("rm", "rm") if rnd.n > 0 else None
-    entries = evaluate_round(rnd.run, rnd.n, members, eval_rows(rnd, "dev"), rm_dir, previous, cfg=rnd.cfg)
+    entries = evaluate_round(rnd.run, rnd.n, members, eval_rows(rnd, "dev"), rm_dir, previous, cfg=rnd.cfg,
+                             gold=eval_gold(rnd))
     top = {e["member"]: e["dev"]["mean"] for e in entries}
     return {"leaderboard": rnd.dir / "eval" / "leaderboard.json",
             "samples": rnd.dir / "eval" / "samples.jsonl"}, {"dev_mean": top, "previous_best": previous}
@@ -204,7 +214,7 @@ def stage_test(rnd: Round, seed: int):
     chosen = [m for m in this_round_members(rnd)
               if rnd.n == 0 or rnd.cfg.eval_test_members == "all" or m["name"] in wanted]
     rm_dir = rnd.manifest.output("rm", "rm") if rnd.n > 0 else None
-    result = evaluate_test(rnd.run, rnd.n, chosen, eval_rows(rnd, "test"), rm_dir, cfg=rnd.cfg)
+    result = evaluate_test(rnd.run, rnd.n, chosen, eval_rows(rnd, "test"), rm_dir, cfg=rnd.cfg, gold=eval_gold(rnd))
     if result["rm_on_committee_answers"] is not None:
         rnd.manifest.set(rm_on_committee_answers=result["rm_on_committee_answers"])
     return {"test_leaderboard": rnd.dir / "eval" / "test_leaderboard.json",
@@ -241,11 +251,20 @@ def stage_base(rnd: Round, seed: int):
 
 
 def stage_data(rnd: Round, seed: int):
-    """The run's fixed datasets: SFT references, dev and test eval prompts, synthetic RM pairs."""
-    rows = run_datasets(rnd.cfg)
+    """The run's fixed datasets: SFT references, dev and test eval prompts, synthetic RM pairs; the dev and test
+    prompts' hidden gold (open-ended families) goes to `round_0/gold.json`, read by evaluation only."""
+    from committee.gold_store import GOLD_FILE, split_gold, write_gold
+
+    rows, gold = run_datasets(rnd.cfg), {}
+    for split in ("dev", "test"):
+        kind, split_rows = rows[split]
+        clean, split_gold_ = split_gold(split_rows)
+        rows[split], gold = (kind, clean), {**gold, **split_gold_}
     conf = config_dict(rnd.cfg)
     out = {name: write_run_dataset(rnd.run, r, kind, f"committee.rounds/{name}", conf)
            for name, (kind, r) in rows.items()}
+    if gold:
+        out["gold"] = write_gold(rnd.dir / GOLD_FILE, gold)
     return out, {"rows": {name: len(r) for name, (_, r) in rows.items()}}
 
 
@@ -259,11 +278,18 @@ def stage_sft0(rnd: Round, seed: int):
 # ---- round N >= 1 ---------------------------------------------------------------------------------------
 
 def stage_prompts(rnd: Round, seed: int):
+    """The round's fresh prompts and their sft rows; the open-ended prompts' hidden gold to `round_<N>/gold.json`."""
+    from committee.gold_store import GOLD_FILE, split_gold, write_gold
+
     prompts, sft = round_prompts(rnd.cfg, rnd.n, seed)
+    prompts, gold = split_gold(prompts)
     p_dir, s_dir = rnd.dir / "prompts", rnd.dir / "sft-data"
     write_dataset(prompts, "prompt", p_dir, producer="committee.rounds/prompts", config={"round": rnd.n})
     write_dataset(sft, "sft", s_dir, producer="committee.rounds/prompts", config={"round": rnd.n})
-    return {"prompts": p_dir, "sft_data": s_dir}, {"rows": len(prompts)}
+    out = {"prompts": p_dir, "sft_data": s_dir}
+    if gold:
+        out["gold"] = write_gold(rnd.dir / GOLD_FILE, gold)
+    return out, {"rows": len(prompts)}
 
 
 def stage_responses(rnd: Round, seed: int):

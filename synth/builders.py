@@ -30,7 +30,7 @@ from afm_align.errors import UserError
 from afm_align.schema import GRADE_DIMENSIONS
 from afm_align.store import write_dataset
 from afm_align.tracking import progress
-from synth.families import FAMILIES
+from synth.families import ALL_FAMILIES, FAMILIES
 from synth.families import family as family_of
 from synth.splits import DEV_FRACTION, TEST_FRACTION, check_fractions, identity_of, split_of
 
@@ -50,8 +50,8 @@ def near_dup_key(messages: list[dict]) -> str:
 
 def _module(family: str):
     """The family's checked module (`synth.families`); the message also names `prefs`, the CLI's other choice."""
-    if family not in FAMILIES:
-        raise UserError(f"unknown family '{family}'; families are: {', '.join(FAMILIES)}, prefs")
+    if family not in ALL_FAMILIES:
+        raise UserError(f"unknown family '{family}'; families are: {', '.join(ALL_FAMILIES)}, prefs")
     return family_of(family)
 
 

@@ -1,7 +1,8 @@
 """The chat corpus that pre-trains the tiny base model: every family's prompts with their references.
 
 `chat_corpus(n_per_family, seed)` returns conversations (prompt messages + the reference as the
-assistant turn) from every registered family (`synth.families`), at difficulties 0 and 1, so the base model has
+assistant turn) from the verifiable families (`synth.families`; `pretraining_corpus`, the base's corpus, adds the
+open-ended ones), at difficulties 0 and 1, so the base model has
 seen the formats (answer lines, tool calls, code blocks, refusals) before SFT. Only items whose problem
 identity is on the train side of the fixed split (`synth.splits`) are kept, so no dev or test problem, in
 any wording, appears in pre-training. `train_arithmetic(a, op, b)` applies the same rule to the base's
@@ -11,15 +12,16 @@ Run: `python -c "from synth.corpus import chat_corpus; print(len(chat_corpus(10,
 """
 from __future__ import annotations
 
-from synth.families import FAMILIES, family
+from synth.families import ALL_FAMILIES, FAMILIES, family
 
 
-def corpus_items(n_per_family: int, seed: int, counts: dict[str, int] | None = None) -> list[tuple[str, dict]]:
+def corpus_items(n_per_family: int, seed: int, counts: dict[str, int] | None = None,
+                 families: tuple[str, ...] = FAMILIES) -> list[tuple[str, dict]]:
     """(family, item) of every train-split item of the corpus; deterministic for its arguments."""
     from synth.splits import item_split
 
     out = []
-    for offset, name in enumerate(FAMILIES):
+    for offset, name in enumerate(families):
         n = (counts or {}).get(name, n_per_family)
         if n <= 0:
             continue
@@ -29,14 +31,15 @@ def corpus_items(n_per_family: int, seed: int, counts: dict[str, int] | None = N
     return out
 
 
-def chat_corpus(n_per_family: int, seed: int, counts: dict[str, int] | None = None) -> list[list[dict]]:
-    """Train-split conversations from every registered family; deterministic for (n_per_family, seed).
+def chat_corpus(n_per_family: int, seed: int, counts: dict[str, int] | None = None,
+                families: tuple[str, ...] = FAMILIES) -> list[list[dict]]:
+    """Train-split conversations of `families` (the verifiable ones by default); deterministic for the arguments.
 
     `counts` gives some families their own number of items (e.g. many more math items, so that a tiny
     model sees enough questions to learn to copy their numbers into the answer).
     """
     return [item["prompt"] + [{"role": "assistant", "content": item["reference"]}]
-            for _, item in corpus_items(n_per_family, seed, counts)]
+            for _, item in corpus_items(n_per_family, seed, counts, families)]
 
 
 def train_arithmetic(a: str, op: str, b: str) -> bool:
@@ -47,9 +50,15 @@ def train_arithmetic(a: str, op: str, b: str) -> bool:
     return split_of(op_identity(int(a), op, int(b))) == "train"  # op_identity is already "math:..."
 
 
+# the base of `afm-align init` / `iterate` also reads the open-ended families' train-split conversations
+# (demonstrations, as in AFM's pre-training mix; their gold never leaves the generator): the offsets of the
+# verifiable families, and so their items, are those of FAMILIES alone
+PRETRAINING_FAMILIES = ALL_FAMILIES
+
+
 def pretraining_corpus(cfg) -> tuple[list[list[dict]] | None, object]:
     """(chat conversations, drill filter) that `init` pre-trains on for an InitConfig; (None, None) with `--base`."""
     if cfg.base:
         return None, None
     counts = {"math": cfg.math_items} if cfg.math_items else None
-    return chat_corpus(cfg.family_items, cfg.seed, counts), train_arithmetic
+    return chat_corpus(cfg.family_items, cfg.seed, counts, PRETRAINING_FAMILIES), train_arithmetic

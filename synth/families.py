@@ -31,9 +31,11 @@ from typing import Protocol
 from afm_align.errors import UserError
 
 FAMILIES = ("math", "tool", "code", "if", "safety")
-# open-ended families: no verifier a training path can read (a hidden gold rubric scores them in evaluation
-# only); not in FAMILIES, so the pre-training corpus, the rounds and the verifier rewards leave them out
+# open-ended families: no verifier a training path can read (a hidden gold rubric scores them, read only by the
+# gold oracle annotator and by evaluation: committee.gold_store); not in FAMILIES, so the pre-training corpus and
+# the verifier rewards leave them out, while the rounds may use them (IterateConfig.families)
 OPEN_ENDED = ("summarize", "general")
+ALL_FAMILIES = FAMILIES + OPEN_ENDED
 
 _log = logging.getLogger(__name__)
 
@@ -85,8 +87,9 @@ def check_family(module: ModuleType, name: str) -> FamilyModule:
 
 def family(name: str) -> FamilyModule:
     """The checked module `synth.<name>_tasks` of a registered family; an unknown name is a UserError."""
-    if name not in FAMILIES + OPEN_ENDED:
-        raise UserError(f"unknown synth family '{name}'; families are: {', '.join(FAMILIES + OPEN_ENDED)}")
+    known = FAMILIES + OPEN_ENDED  # read at call time (tests register a family by patching FAMILIES)
+    if name not in known:
+        raise UserError(f"unknown synth family '{name}'; families are: {', '.join(known)}")
     return check_family(importlib.import_module(f"synth.{name}_tasks"), name)
 
 

@@ -107,7 +107,7 @@ def _fake_sampler(calls):
     return sample
 
 
-def _fake_verify(samples, rows):  # member quality decides which prompts pass (deterministic)
+def _fake_verify(samples, rows, gold=None):  # member quality decides which prompts pass (deterministic)
     return [{**s, "verifier_score": float(int(s["prompt_id"][1:]) < QUALITY[s["member"]] * 6)} for s in samples]
 
 

@@ -103,8 +103,10 @@ def test_dataset_rows_never_carry_gold_and_split_by_identity(items):
         splits[row["identity"]].add(row["split"])
     assert all(len(sides) == 1 for sides in splits.values())
     assert Counter(side for sides in splits.values() for side in sides).keys() == {"train", "dev", "test"}
-    with pytest.raises(UserError, match="unknown family 'general'"):  # not a verifiable family's builder
-        builders.family_items("general", 5, 0, 1)
+    rows = builders.prompt_rows("general", 5, 0, 1)  # the builders take open-ended families, and drop the gold
+    assert rows and all("gold" not in r and json.loads(r["verifier"]) == {} for r in rows)
+    with pytest.raises(UserError, match="unknown family 'nonsense'"):
+        builders.family_items("nonsense", 5, 0, 1)
 
 
 def test_no_verifier_reward_for_open_ended_prompts(items):
