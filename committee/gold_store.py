@@ -16,7 +16,8 @@ What it does:
   without open-ended families have none);
 - `gold_parts(domain, completion, gold)`: the rubric's score and parts (synth.<family>_gold.gold_score);
 - `gold_report(samples, member)`: {domain: {mean, ci95, n}} of one member's open-ended answers, the mean gold
-  score with a cluster bootstrap over problem identities (committee.eval_stats).
+  score with a cluster bootstrap over problem identities (committee.eval_stats; at 0 or 1, where every answer
+  sits at the extreme and a bootstrap has no width, the Wilson interval of that extreme).
 
 Run: `python -m pytest tests/committee/test_gold_store.py`.
 """
@@ -67,7 +68,7 @@ def gold_scores(samples: list[dict], gold: dict[str, dict]) -> list[float | None
 def gold_report(samples: list[dict], member: str, *, n_boot: int = 1000, seed: int = 0) -> dict[str, dict]:
     """{open-ended domain: {mean, ci95, n}}: one member's mean gold score (in `verifier_score` of graded
     evaluation samples), with a 95% cluster-bootstrap interval over problem identities."""
-    from committee.eval_stats import cluster_bootstrap
+    from committee.eval_stats import cluster_bootstrap, wilson
 
     out = {}
     for domain in OPEN_ENDED:
@@ -77,6 +78,9 @@ def gold_report(samples: list[dict], member: str, *, n_boot: int = 1000, seed: i
                 clusters.setdefault(s.get("identity") or s["prompt_id"], []).append(float(s["verifier_score"]))
         if clusters:
             values = [v for vs in clusters.values() for v in vs]
-            out[domain] = {"mean": round(sum(values) / len(values), 4), "n": len(values),
-                           "ci95": cluster_bootstrap({domain: clusters}, n_boot=n_boot, seed=seed)}
+            mean, n = round(sum(values) / len(values), 4), len(values)
+            ci = cluster_bootstrap({domain: clusters}, n_boot=n_boot, seed=seed)
+            if mean in (0.0, 1.0):  # every answer at an extreme: a bootstrap has no width, Wilson's bound does
+                ci = wilson(mean * n, n)
+            out[domain] = {"mean": mean, "n": n, "ci95": ci}
     return out

@@ -171,6 +171,7 @@ def write_report(run_dir, round_n: int) -> Path:
              *_across_rounds_section(entries, tests, _promoted_by_round(entries, manifests), round_n),
              *_versus_round_zero(test),
              *_rm_section(rm, manifests.get(round_n)),
+             *_overoptimisation_section(_read_json(run.round(round_n) / "eval" / "overoptimisation.json")),
              *sample_section(samples(), _sample_members(entries, samples()), SAMPLE_PROMPTS),
              *_timings_section(manifests.get(round_n)),
              "## Plots", "", *[x for figure in figures for x in (figure, "")],
@@ -180,6 +181,29 @@ def write_report(run_dir, round_n: int) -> Path:
     report = run.round(round_n) / "report.md"
     report.write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8")
     return report
+
+
+def _overoptimisation_section(curves: dict | None) -> list[str]:
+    """Proxy (RM) against hidden gold on the open-ended prompts: the ends of both curves, and the figure."""
+    if not curves:
+        return []
+    lines = ["## Over-optimisation (open-ended prompts)", "",
+             "The RM (proxy) and the hidden gold rubric score the same answers; where the proxy rises and the gold "
+             "does not, the policy is learning the RM's errors.", ""]
+    bon = curves.get("best_of_n") or []
+    if bon:
+        first, last = bon[0], bon[-1]
+        lines.append(f"- best-of-N over {curves['best_of_n_member']}'s samples ({first['prompts']} prompts): "
+                     f"N={first['n']} -> {last['n']}: proxy {first['proxy']:+.3f} -> {last['proxy']:+.3f}, "
+                     f"gold {first['gold']:.3f} -> {last['gold']:.3f} (KL bound {last['kl_bound']:.2f} nats)")
+    steps = [p for p in curves.get("mdloo") or [] if p.get("gold") is not None]
+    if steps:
+        first, last = steps[0], steps[-1]
+        kl = f", KL {last['kl']:.3f}" if last.get("kl") is not None else ""
+        lines.append(f"- {curves['mdloo_member']} rollouts, step {first['step']} -> {last['step']}: proxy "
+                     f"{first['proxy']:+.3f} -> {last['proxy']:+.3f}, gold {first['gold']:.3f} -> {last['gold']:.3f}"
+                     f"{kl} (one batch each: noisy)")
+    return [*lines, "", "![over-optimisation](plots/overoptimisation.png)", ""]
 
 
 def _sample_members(entries: list[dict], samples: list[dict]) -> list[str]:

@@ -15,7 +15,8 @@ dev and test prompts, the synthetic RM pairs), `members/sft` (member `r0-sft`), 
   promotion    the promotion rule on dev scores only (committee.promotion)
   test         the round's best promoted member (`eval_test_members`) on the test prompts, after promotion
                (committee.report_eval)
-  report       committee.report
+  report       the over-optimisation curves on the open-ended prompts (committee.overoptimisation: proxy RM
+               and hidden gold along the MDLOO run against KL, and along best-of-N), then committee.report
 Members are named `r<N>-<recipe>` (unique within the run).
 
 Resuming: every stage writes its outputs atomically (temp path, then rename) and then marks itself done
@@ -223,9 +224,12 @@ def stage_test(rnd: Round, seed: int):
 
 
 def stage_report(rnd: Round, seed: int):
+    """The over-optimisation curves of a round with open-ended prompts (committee.overoptimisation), then the report."""
+    from committee.overoptimisation import round_overoptimisation
     from committee.report import write_report
 
-    return {"report": write_report(rnd.run, rnd.n)}, {}
+    curves = round_overoptimisation(rnd.run.root, rnd.n) if rnd.n > 0 else None
+    return {"report": write_report(rnd.run, rnd.n)}, {"overoptimisation": curves is not None}
 
 
 # ---- round 0 --------------------------------------------------------------------------------------------

@@ -169,6 +169,29 @@ def _board(run: Path, n: int) -> list[dict]:
     return [{k: v for k, v in e.items() if k != "path"} for e in entries]
 
 
+def _check_open_ended(run: Path) -> None:
+    """The default families include open-ended ones: their gold sits only in the side-stores; the gold oracle labels
+    their pairs; evaluation grades them by gold; MDLOO logged its rollouts; no dataset row carries a gold."""
+    from afm_align.store import read_rows
+
+    for n in (0, 1):
+        gold = json.loads((run / f"round_{n}" / "gold.json").read_text())
+        assert gold and all(k.startswith(("general-", "summarize-")) for k in gold)
+    prompts = read_rows(run / "round_1" / "prompts", "prompt")
+    assert {"general", "summarize"} <= {r["domain"] for r in prompts}
+    texts = [p.read_text() for p in run.rglob("rows.jsonl")]
+    assert texts and not any('"gold"' in t or '"_gold"' in t for t in texts)
+    prefs = read_rows(run / "round_1" / "preferences", "preference")
+    assert {r["annotator"] for r in prefs if r["domain"] in ("general", "summarize")} == {"gold-oracle"}
+    assert {r["annotator"] for r in prefs if r["domain"] not in ("general", "summarize")} == {"oracle"}
+    entry = _board(run, 1)[0]
+    assert set(entry["dev_gold"]) == {"general", "summarize"} and {"general", "summarize"} <= set(entry["dev"])
+    samples = [json.loads(line) for line in (run / "round_1" / "eval" / "samples.jsonl").read_text().splitlines()]
+    assert all(0.0 <= s["verifier_score"] <= 1.0 for s in samples if s["domain"] in ("general", "summarize"))
+    rollouts = (run / "round_1" / "members" / "r1-mdloo" / "rollouts.jsonl").read_text().splitlines()
+    assert rollouts and {"step", "prompt_id", "reward_model"} <= set(json.loads(rollouts[0]))
+
+
 @pytest.mark.slow
 def test_a_killed_round_resumes_to_the_uninterrupted_result_and_done_stages_are_skipped(micro, tmp_path):
     config, base = micro
@@ -193,6 +216,7 @@ def test_a_killed_round_resumes_to_the_uninterrupted_result_and_done_stages_are_
     assert m1["promotion"]["committee"] and m1["promotion"]["rule"]["top_k"] == 2
     assert {e["member"] for e in _board(whole, 1)} == {"r0-sft", *(f"r1-{m}" for m in members)}
     assert (whole / "round_1" / "report.md").is_file()
+    _check_open_ended(whole)
 
     killed = _new_run(runs, "killed", base)
     mid_stage = [_kill_during(_cmd(config, "killed"), env, killed / f"round_{n}" / "manifest.json", stage)
