@@ -13,7 +13,7 @@ dataset row does: the labels are the only way the gold reaches training, exactly
 What it does:
 - `split_gold(rows)`: rows built with a private `_gold` key -> (rows without it, {id: gold});
 - `write_gold(path, gold)` / `read_gold(path)`: the file (`read_gold` of None or a missing file is {}: runs
-  without open-ended families have none);
+  without open-ended families have none); `set_aside(rows, path)` splits and writes in one step (the stages);
 - `gold_parts(domain, completion, gold)`: the rubric's score and parts (synth.<family>_gold.gold_score);
 - `gold_report(samples, member)`: {domain: {mean, ci95, n}} of one member's open-ended answers, the mean gold
   score with a cluster bootstrap over problem identities (committee.eval_stats; at 0 or 1, where every answer
@@ -42,6 +42,13 @@ def split_gold(rows: list[dict]) -> tuple[list[dict], dict[str, dict]]:
 def write_gold(path: Path, gold: dict[str, dict]) -> Path:
     write_json_atomic(Path(path), gold)
     return Path(path)
+
+
+def set_aside(rows: list[dict], path: Path) -> tuple[list[dict], dict]:
+    """(the rows without their gold, {"gold": path} when any row had one, written there; else {}): a stage's
+    rows go to its datasets, their gold to the side-store file."""
+    clean, gold = split_gold(rows)
+    return clean, ({"gold": write_gold(path, gold)} if gold else {})
 
 
 def read_gold(path) -> dict[str, dict]:

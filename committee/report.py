@@ -40,6 +40,7 @@ from committee.report_samples import sample_section
 from committee.report_tables import (
     cross_round_table,
     domain_stats,
+    gold_table,
     leaderboard_table,
     rm_heads,
     rm_heads_table,
@@ -239,6 +240,12 @@ def _leaderboard_section(entries: list[dict], test: list[dict], stats: dict) -> 
     if by_domain:
         lines += ["### Test accuracy by domain", "",
                   "The members scored on test (reports only), with the same intervals.", "", *by_domain, ""]
+    gold = gold_table(entries, test)
+    if gold:
+        lines += ["### Open-ended prompts: mean gold score", "",
+                  ("The hidden gold rubric's mean score (0-1) on the open-ended domains, with a 95% cluster-bootstrap "
+                   "interval; their accuracy above counts a perfect 1.0 as solved. No training code reads the gold."),
+                  "", *gold, ""]
     return lines
 
 

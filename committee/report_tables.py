@@ -10,6 +10,8 @@ What it does:
 - `test_domain_table`: the same cells on the test split for the members scored on it;
 - `cross_round_table`: one row per round: its promoted member (the best by `rank_key` when several),
   dev mean and test mean with their 95% intervals, and each mean's difference from the previous round's row;
+- `gold_table`: the open-ended domains' mean gold score (hidden rubric, 0-1) with its 95% interval, per member,
+  on dev and, for the members scored on it, on test;
 - `rm_heads_table`: per round, the RM's pairwise accuracy and each grading head's accuracy beside the
   majority-class baseline of that head (a head below its baseline has learnt nothing usable).
 
@@ -108,6 +110,21 @@ def test_domain_table(test: list[dict], stats: dict) -> list[str]:
         doms = [domain_cell(e["test"].get(d), (stats.get(e["member"]) or {}).get(d), d in per_cell) for d in domains]
         lines.append(_row([e["member"], str(e.get("round")), str(e.get("scored_in")),
                            mean_ci(e["test"], e.get("test_ci95")), *doms]))
+    return lines
+
+
+def gold_table(entries: list[dict], test: list[dict] = ()) -> list[str]:
+    """Mean gold score per open-ended domain (`dev_gold` / `test_gold`), every member with one, in `rank_key` order."""
+    domains = sorted({d for e in entries for d in e.get("dev_gold") or {}})
+    if not domains:
+        return []
+    tested = {e["member"]: e.get("test_gold") or {} for e in test}
+    lines = [_row(["member", *[f"{d} dev" for d in domains], *[f"{d} test" for d in domains]]),
+             _row(["---"] * (1 + 2 * len(domains)))]
+    for e in sorted((e for e in entries if e.get("dev_gold")), key=rank_key):
+        cells = [(e["dev_gold"].get(d) or {}) for d in domains] + [tested.get(e["member"], {}).get(d) or {}
+                                                                    for d in domains]
+        lines.append(_row([e["member"], *[fmt(c.get("mean")) + interval(c.get("ci95")) if c else "-" for c in cells]]))
     return lines
 
 

@@ -257,19 +257,15 @@ def stage_base(rnd: Round, seed: int):
 def stage_data(rnd: Round, seed: int):
     """The run's fixed datasets: SFT references, dev and test eval prompts, synthetic RM pairs; the dev and test
     prompts' hidden gold (open-ended families) goes to `round_0/gold.json`, read by evaluation only."""
-    from committee.gold_store import GOLD_FILE, split_gold, write_gold
+    from committee.gold_store import GOLD_FILE, set_aside
 
-    rows, gold = run_datasets(rnd.cfg), {}
-    for split in ("dev", "test"):
-        kind, split_rows = rows[split]
-        clean, split_gold_ = split_gold(split_rows)
-        rows[split], gold = (kind, clean), {**gold, **split_gold_}
+    rows = run_datasets(rnd.cfg)
+    evals, gold = set_aside(rows["dev"][1] + rows["test"][1], rnd.dir / GOLD_FILE)
+    rows["dev"], rows["test"] = [("prompt", [r for r in evals if r["split"] == s]) for s in ("dev", "test")]
     conf = config_dict(rnd.cfg)
     out = {name: write_run_dataset(rnd.run, r, kind, f"committee.rounds/{name}", conf)
            for name, (kind, r) in rows.items()}
-    if gold:
-        out["gold"] = write_gold(rnd.dir / GOLD_FILE, gold)
-    return out, {"rows": {name: len(r) for name, (_, r) in rows.items()}}
+    return {**out, **gold}, {"rows": {name: len(r) for name, (_, r) in rows.items()}}
 
 
 def stage_sft0(rnd: Round, seed: int):
@@ -283,17 +279,14 @@ def stage_sft0(rnd: Round, seed: int):
 
 def stage_prompts(rnd: Round, seed: int):
     """The round's fresh prompts and their sft rows; the open-ended prompts' hidden gold to `round_<N>/gold.json`."""
-    from committee.gold_store import GOLD_FILE, split_gold, write_gold
+    from committee.gold_store import GOLD_FILE, set_aside
 
     prompts, sft = round_prompts(rnd.cfg, rnd.n, seed)
-    prompts, gold = split_gold(prompts)
+    prompts, gold = set_aside(prompts, rnd.dir / GOLD_FILE)
     p_dir, s_dir = rnd.dir / "prompts", rnd.dir / "sft-data"
     write_dataset(prompts, "prompt", p_dir, producer="committee.rounds/prompts", config={"round": rnd.n})
     write_dataset(sft, "sft", s_dir, producer="committee.rounds/prompts", config={"round": rnd.n})
-    out = {"prompts": p_dir, "sft_data": s_dir}
-    if gold:
-        out["gold"] = write_gold(rnd.dir / GOLD_FILE, gold)
-    return out, {"rows": len(prompts)}
+    return {"prompts": p_dir, "sft_data": s_dir, **gold}, {"rows": len(prompts)}
 
 
 def stage_responses(rnd: Round, seed: int):

@@ -116,3 +116,19 @@ def test_fence_cuts_long_text_and_escape_keeps_one_line():
     block = fenced("a" * 30, limit=10)
     assert block == ["```text", "a" * 10, "[... 20 more characters cut]", "```"]
     assert md_escape("x_[y]\n*z*") == r"x\_\[y\] \*z\*"
+
+
+def test_the_gold_table_shows_dev_and_test_gold_of_the_open_ended_domains():
+    from committee.report_tables import gold_table
+
+    entries = [{"member": "r1-rs", "round": 1, "dev": {"mean": 0.5}, "promoted": True,
+                "dev_gold": {"general": {"mean": 0.61, "ci95": [0.5, 0.7], "n": 10}}},
+               {"member": "r0-sft", "round": 0, "dev": {"mean": 0.4}, "promoted": True,
+                "dev_gold": {"general": {"mean": 0.42, "ci95": [0.3, 0.5], "n": 10}}},
+               {"member": "r1-dpo", "round": 1, "dev": {"mean": 0.3}}]
+    test = [{"member": "r1-rs", "test_gold": {"general": {"mean": 0.58, "ci95": [0.48, 0.68], "n": 10}}}]
+    lines = gold_table(entries, test)
+    assert lines[0] == "| member | general dev | general test |"
+    assert lines[2] == "| r1-rs | 0.610 [0.500, 0.700] | 0.580 [0.480, 0.680] |"
+    assert lines[3] == "| r0-sft | 0.420 [0.300, 0.500] | - |" and len(lines) == 4  # r1-dpo: no gold, no row
+    assert gold_table([{"member": "a", "round": 0, "dev": {"mean": 0.1}}]) == []
