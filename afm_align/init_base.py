@@ -58,6 +58,9 @@ class InitConfig:
     drill_max_operand: int = 100  # operands below this; a tenth of the drill goes to 3 digits
     family_items: int = 2000  # chat-formatted synthetic items per synth family
     math_items: int = 0  # chat-formatted math items (0 = family_items): many teach copying numbers from a question
+    # per-family item counts over family_items (e.g. {tool: 6000}): more conversations of a family the base
+    # must learn to copy from (tool arguments, the facts of a message); math_items still sets math's
+    family_counts: dict[str, int] = field(default_factory=dict)
     drill_fraction: float = 0.75  # share of each batch drawn from the arithmetic drill (the rest: chat)
     seq_len: int = 64  # packed drill rows
     chat_seq_len: int = 128  # one conversation per chat row (longer ones: their first and last windows)

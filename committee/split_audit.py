@@ -48,13 +48,12 @@ def training_rows(cfg: IterateConfig, rounds: int) -> dict[str, list[dict]]:
     from afm_align import init_base
     from committee.round_data import round_prompts, round_synthetic_pairs, run_datasets
     from committee.rounds import stage_seed
-    from synth.corpus import PRETRAINING_FAMILIES, corpus_items
+    from synth.corpus import PRETRAINING_FAMILIES, corpus_counts, corpus_items
     from synth.splits import identity_of
 
     out: dict[str, list[dict]] = defaultdict(list)
     init_cfg = init_base.load(cfg.preset, None, [f"seed={cfg.seed}", *overrides_of(cfg, "init")])
-    counts = {"math": init_cfg.math_items} if init_cfg.math_items else None
-    for family, item in corpus_items(init_cfg.family_items, init_cfg.seed, counts, PRETRAINING_FAMILIES):
+    for family, item in corpus_items(init_cfg.family_items, init_cfg.seed, corpus_counts(init_cfg), PRETRAINING_FAMILIES):
         out[family].append({"identity": identity_of(family, item), "prompt": item["prompt"],
                             "reference": item["reference"], "source": "init corpus"})
     data = run_datasets(cfg)

@@ -60,5 +60,17 @@ def pretraining_corpus(cfg) -> tuple[list[list[dict]] | None, object]:
     """(chat conversations, drill filter) that `init` pre-trains on for an InitConfig; (None, None) with `--base`."""
     if cfg.base:
         return None, None
-    counts = {"math": cfg.math_items} if cfg.math_items else None
-    return chat_corpus(cfg.family_items, cfg.seed, counts, PRETRAINING_FAMILIES), train_arithmetic
+    return chat_corpus(cfg.family_items, cfg.seed, corpus_counts(cfg), PRETRAINING_FAMILIES), train_arithmetic
+
+
+def corpus_counts(cfg) -> dict[str, int] | None:
+    """Per-family item counts of an InitConfig's corpus: `family_counts`, then `math_items` for math; None: none."""
+    from afm_align.errors import UserError
+
+    counts = dict(getattr(cfg, "family_counts", None) or {})
+    unknown = sorted(set(counts) - set(PRETRAINING_FAMILIES))
+    if unknown:
+        raise UserError(f"family_counts names unknown families {unknown}; families are: {', '.join(PRETRAINING_FAMILIES)}")
+    if cfg.math_items:
+        counts["math"] = cfg.math_items
+    return counts or None
