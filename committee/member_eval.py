@@ -70,13 +70,17 @@ def evaluate_member(run_name: str, member: str, data: str | None = None, split: 
         raise UserError(f"run '{run_name}' not found (no folder {run.root})")
     path = member_dir(run, member)
     rows, source = eval_rows(run, data, split)
+    from committee.gold_store import GOLD_FILE, gold_report, read_gold
+
+    gold = read_gold(run.round(0) / GOLD_FILE)  # the run's dev/test gold: grades open-ended prompts of its data
     samples = verify_samples(sample_members({member: path}, rows, max_new_tokens=max_new_tokens,
-                                            batch_size=batch_size, seed=seed, stage=f"{split}-evaluation"), rows)
+                                            batch_size=batch_size, seed=seed, stage=f"{split}-evaluation"), rows, gold)
     from synth.families import verifier_errors
 
     report = accuracy_report(samples, member, n_boot=n_boot, seed=seed)
     return {"member": member, "run": str(run.root), "split": split, "data": source, "prompts": len(rows),
-            "judge": "the families' verifiers (solved = score 1.0)", **report,
+            "judge": "the families' verifiers and the open-ended prompts' hidden gold (solved = score 1.0)", **report,
+            "gold": gold_report(samples, member, n_boot=n_boot, seed=seed),
             "verifier_errors": verifier_errors()}  # exceptions in the verifiers' own code (each scored 0)
 
 
@@ -89,6 +93,9 @@ def report_lines(report: dict) -> list[str]:
     lo, hi = report["ci95"]
     lines.append(f"  {'mean':<8} {report['mean']:.3f}  [{lo:.3f}, {hi:.3f}]  (domains weighted equally; "
                  "cluster bootstrap over problems)")
+    for domain, v in (report.get("gold") or {}).items():
+        lo, hi = v["ci95"]
+        lines.append(f"  {domain:<8} mean gold score {v['mean']:.3f}  [{lo:.3f}, {hi:.3f}]  n={v['n']}")
     if report["split"] == "test":
         lines.append("  test is for reporting: choose members and settings on dev")
     return lines

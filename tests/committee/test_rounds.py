@@ -190,6 +190,15 @@ def _check_open_ended(run: Path) -> None:
     assert all(0.0 <= s["verifier_score"] <= 1.0 for s in samples if s["domain"] in ("general", "summarize"))
     rollouts = (run / "round_1" / "members" / "r1-mdloo" / "rollouts.jsonl").read_text().splitlines()
     assert rollouts and {"step", "prompt_id", "reward_model"} <= set(json.loads(rollouts[0]))
+    from committee.member_eval import evaluate_member, report_lines
+
+    report = evaluate_member(str(run), "r0-sft", split="test", n_boot=20, max_new_tokens=8)  # `afm-align eval`
+    assert set(report["gold"]) == {"general", "summarize"} and {"general", "summarize"} <= set(report["per_domain"])
+    assert any("mean gold score" in line for line in report_lines(report))
+    curves = json.loads((run / "round_1" / "eval" / "overoptimisation.json").read_text())
+    assert curves["best_of_n"] and curves["best_of_n"][0]["n"] == 1 and (run / "round_1" / "plots" /
+                                                                        "overoptimisation.png").is_file()
+    assert "## Over-optimisation" in (run / "round_1" / "report.md").read_text()
 
 
 @pytest.mark.slow
