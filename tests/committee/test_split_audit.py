@@ -16,8 +16,9 @@ def test_no_dev_or_test_problem_reaches_any_training_data_of_the_tiny_run():
     cfg = load("tiny")
     result = audit(cfg, rounds=3)
     print("\n" + "\n".join(audit_lines(result)))  # the template-overlap figure is stated, not hidden
+    assert set(result["families"]) == set(cfg.families) and {"general", "summarize"} <= set(cfg.families)
     for family, r in result["families"].items():
-        assert r["dev"] >= 200 and r["test"] >= 200, (family, r)  # distinct problems per split
+        assert r["dev"] == r["test"] == cfg.eval_prompts, (family, r)  # distinct problems per split, all there
         assert r["dev_leaks"] == 0 and r["test_leaks"] == 0, (family, r)
         assert r["reference_copies"] == 0, (family, r)
         assert r["train_rows"] > 1000 and r["train_rows_not_train_split"] == 0, (family, r)
