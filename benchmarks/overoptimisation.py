@@ -43,6 +43,7 @@ sys.path.insert(0, str(HERE))
 from iterate_round3 import matmul_gflops  # noqa: E402 - the one peak measurement of the benchmarks
 
 STAGE = "overoptimisation"
+MEMBER = "oo-mdloo-rm-only"  # the member name this script writes (what it may replace on a later call)
 
 
 def dev_open_ended(run: Path) -> tuple[list[dict], dict[str, dict]]:
@@ -97,12 +98,15 @@ def rm_only_mdloo(run: Path, start: Path, rm: Path, args, seed: int, scratch: Pa
     write_dataset(rows, "prompt", data, producer="benchmarks/overoptimisation.py",
                   config={"from": str(source), "domains": list(OPEN_ENDED)})
     out = run / "overoptimisation" / "mdloo-rm-only"
-    if out.exists():
-        shutil.rmtree(out)  # this script's own member of an earlier call: trained again with today's settings
+    if out.exists():  # this script's own member of an earlier call is trained again; anything else is left alone
+        meta = out / "meta.json"
+        if not meta.is_file() or json.loads(meta.read_text(encoding="utf-8")).get("member") != MEMBER:
+            raise SystemExit(f"{out} exists and is not this benchmark's member: move it away first")
+        shutil.rmtree(out)
     overrides = [f"steps={args.steps}", "verifier_weight=0.0", "kl_budget=0.0", f"seed={seed}",
                  *([f"beta={args.beta}"] if args.beta is not None else []), *args.overrides]
     cfg = recipes.load("mdloo", preset="tiny", overrides=overrides, from_checkpoint=str(start), data=str(data),
-                       out=str(out), reward_model=str(rm), member="oo-mdloo-rm-only", round=1)
+                       out=str(out), reward_model=str(rm), member=MEMBER, round=1)
     cfg = replace(cfg, prompts_per_step=min(cfg.prompts_per_step, len(rows)))  # a batch needs that many prompts
     recipes.main_of("mdloo")(cfg)
     return out
