@@ -59,10 +59,11 @@ def dev_open_ended(run: Path) -> tuple[list[dict], dict[str, dict]]:
 
 
 def gold_of(rows: list[dict], texts: list[list[str]], gold: dict[str, dict]) -> list[list[float]]:
-    """The gold score of each text of each row."""
-    from committee.gold_store import gold_parts
+    """The gold score of each text of each row (committee.gold_store)."""
+    from committee.gold_store import gold_scores
 
-    return [[gold_parts(r["domain"], t, gold[r["id"]])["score"] for t in ts] for r, ts in zip(rows, texts)]
+    return [gold_scores([{"prompt_id": r["id"], "domain": r["domain"], "completion": t} for t in ts], gold)
+            for r, ts in zip(rows, texts)]
 
 
 def best_of_n(start: Path, rm: Path, rows: list[dict], gold: dict, args, seed: int) -> list[dict]:

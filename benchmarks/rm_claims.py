@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -58,9 +59,11 @@ def open_ended_rows(run: Path, split: str) -> tuple[list[dict], dict]:
 
 
 def gold_of(rows: list[dict], texts: list[str], gold: dict) -> list[float]:
-    from committee.gold_store import gold_parts
+    """The hidden gold score of each answer `texts[i]` to the prompt `rows[i]` (committee.gold_store)."""
+    from committee.gold_store import gold_scores
 
-    return [gold_parts(r["domain"], t, gold[r["id"]])["score"] for r, t in zip(rows, texts)]
+    return gold_scores([{"prompt_id": r["id"], "domain": r["domain"], "completion": t} for r, t in zip(rows, texts)],
+                       gold)
 
 
 def generate(member: Path, rows: list[dict], k: int, temperature: float, seed: int) -> list[list[str]]:
@@ -88,17 +91,13 @@ def gold_pairs(rows: list[dict], samples: list[list[str]], gold: dict, per_promp
 
 def train_rm(run: Path, out: Path, seed: int, hard: bool) -> dict:
     """An RM from the run's base on round 1's RM data, with the round's RM settings; AFM's loss or plain BT."""
-    from afm_align.config import load_config
-    from reward_model.recipe import main
-    from reward_model.trainer import RMTrainConfig
+    from reward_model import recipe
 
     settings = json.loads((run / "round_1" / "manifest.json").read_text())["config"]["recipes"].get("rm", [])
     ablation = ["hard_labels=true", "grading_weight=0"] if hard else []
-    cfg = load_config(RMTrainConfig, preset="tiny", recipe="rm", overrides=[*settings, *ablation])
-    from dataclasses import replace
-
-    cfg = replace(cfg, data=str(run / "round_1" / "rm-data"), from_checkpoint=str(run / "base"), out=str(out), seed=seed)
-    return main(cfg)
+    cfg = replace(recipe.load("tiny", overrides=[*settings, *ablation]), data=str(run / "round_1" / "rm-data"),
+                  from_checkpoint=str(run / "base"), out=str(out), seed=seed)
+    return recipe.main(cfg)
 
 
 def rm_report(rm_dir: Path, pairs: list[dict], prompts: list[dict], samples: list[list[str]], gold: dict) -> dict:
