@@ -141,6 +141,7 @@ RANGES: dict[str, Range] = {
     "drill_fraction": closed(0, 1),
     "seq_len": closed(2, 1 << 20),
     "chat_seq_len": closed(2, 1 << 20),
+    "chat_groups": closed(1, 1024),
     "probes": closed(1, 19000),  # distinct two-operand +/- problems below 100
     "heldout_sequences": closed(0, MAX_ITEMS),
     "threads": closed(0, MAX_THREADS),  # init: 0 = auto (the cores free when it starts; member_io.free_cores)

@@ -63,7 +63,10 @@ class InitConfig:
     family_counts: dict[str, int] = field(default_factory=dict)
     drill_fraction: float = 0.75  # share of each batch drawn from the arithmetic drill (the rest: chat)
     seq_len: int = 64  # packed drill rows
-    chat_seq_len: int = 128  # one conversation per chat row (longer ones: their first and last windows)
+    chat_seq_len: int = 128  # one conversation per chat row (longer ones: their first and last windows, which
+    # cut a prompt's values off the answer that copies them)
+    chat_groups: int = 1  # length groups of a step's chat rows (length_groups): with a long chat_seq_len, a
+    # short conversation then costs its own length, not the longest row's
     batch_size: int = 64
     steps: int = 1200
     learning_rate: float = 5e-3
@@ -150,6 +153,26 @@ def chat_rows(tokenizer, chats: list[str], seq_len: int, seed: int):
     return ids_t[order], mask_t[order]
 
 
+def length_groups(ids, mask, groups: int = 4) -> list:
+    """Right-padded rows as up to `groups` parts of similar length, each cut to its longest row's length.
+
+    A batch of whole conversations padded to the longest one would spend most of its compute on padding (the
+    corpus runs from 40-token math questions to 320-token tool prompts): sorted by length and cut into
+    groups, a step costs about the tokens it holds. The loss is the same token-weighted mean
+    (`masked_lm_loss`; padding sits after a row's tokens, so causal attention never sees it): grouping changes
+    only the order of the floating-point sums.
+    """
+    import torch
+
+    lengths = mask.sum(dim=1)
+    order = torch.argsort(lengths, stable=True)
+    parts = []
+    for chunk in torch.tensor_split(order, min(groups, len(order))):
+        width = max(2, int(lengths[chunk].max()))
+        parts.append((ids[chunk, :width], mask[chunk, :width]))
+    return parts
+
+
 def pack(ids: list[int], mask: list[bool], seq_len: int, seed: int):
     """A token stream packed into shuffled [N, seq_len] rows with its loss mask."""
     import torch
@@ -181,7 +204,8 @@ def masked_lm_loss(model, parts):
 
 
 def pretrain(model, drill, chat, cfg: InitConfig, log: MetricsLog) -> None:
-    """AdamW on batches mixing drill rows and chat rows (`drill_fraction`); loss on the masked tokens."""
+    """AdamW on batches mixing drill rows and chat rows (`drill_fraction`); loss on the masked tokens. A
+    step's chat rows go in `chat_groups` length groups (`length_groups`; packed drill rows are all full)."""
     import torch
 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
@@ -190,10 +214,13 @@ def pretrain(model, drill, chat, cfg: InitConfig, log: MetricsLog) -> None:
     model.train()
     bar = progress(total=cfg.steps, desc="pre-training", unit="step")
     n_drill = cfg.batch_size if len(chat[0]) == 0 else round(cfg.batch_size * cfg.drill_fraction)
-    sources = [(rows, n) for rows, n in ((drill, n_drill), (chat, cfg.batch_size - n_drill)) if n]
+    sources = [(rows, n, groups) for rows, n, groups in
+               ((drill, n_drill, 1), (chat, cfg.batch_size - n_drill, cfg.chat_groups)) if n]
     for step in range(cfg.steps):
-        loss = masked_lm_loss(model, [(ids[i], mask[i]) for (ids, mask), n in sources
-                                      for i in [torch.randint(0, len(ids), (n,), generator=gen)]])
+        loss = masked_lm_loss(model, [part for (ids, mask), n, groups in sources
+                                      for i in [torch.randint(0, len(ids), (n,), generator=gen)]
+                                      for part in (length_groups(ids[i], mask[i], groups) if groups > 1
+                                                   else [(ids[i], mask[i])])])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

@@ -105,6 +105,30 @@ def test_chat_rows_hold_one_conversation_each():
     assert all(t == tok.pad_token_id for t in row[lengths[0]:])
 
 
+def test_length_groups_cut_padding_and_keep_the_loss():
+    """Rows sorted into groups, each cut to its longest row: every real token kept, padding dropped, and the
+    token-weighted loss the same as on the whole padded batch."""
+    import torch
+
+    from afm_align.base_model import ModelShape, build_model, train_tokenizer
+    from afm_align.init_base import length_groups, masked_lm_loss
+
+    lengths = [5, 40, 7, 33, 12, 6, 38, 9]
+    mask = torch.tensor([[True] * n + [False] * (48 - n) for n in lengths])
+    ids = torch.randint(5, 50, (8, 48)).masked_fill(~mask, 0)
+    parts = length_groups(ids, mask, groups=4)
+    assert len(parts) == 4
+    assert sum(int(m.sum()) for _, m in parts) == sum(lengths)
+    assert [m.shape[1] for _, m in parts] == [6, 9, 33, 40]  # sorted: (5, 6), (7, 9), (12, 33), (38, 40)
+    assert sum(i.numel() for i, _ in parts) < ids.numel() / 2
+    tok = train_tokenizer(["a b c d e f g"] * 3, 300)
+    model = build_model(tok, ModelShape(hidden_size=16, num_layers=1, num_heads=2, num_kv_heads=1,
+                                        intermediate_size=32, max_positions=64), seed=0)
+    whole = masked_lm_loss(model, [(ids, mask)])
+    grouped = masked_lm_loss(model, parts)
+    assert torch.allclose(whole, grouped, atol=1e-5)
+
+
 def test_init_on_a_run_with_a_base_refuses_without_force(tiny_run, monkeypatch, capsys):
     """Issue 20 item 2: a second `init` would have silently pre-trained again and replaced the base."""
     monkeypatch.setenv("AFM_ALIGN_RUNS", str(tiny_run.parent))
