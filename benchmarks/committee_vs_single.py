@@ -133,7 +133,8 @@ def main() -> int:
                                      "per_seed": [round(100 * c["test_gain"], 2) for c in committee]},
                             "top_members": [c["member"] for c in committee]},
               "recipes": recipes}
-    print(f"\ncommittee: gain {result['committee']['gain']['mean']:+.1f} points {result['committee']['gain']['per_seed']}")
+    gain = result["committee"]["gain"]
+    print(f"\ncommittee: gain {gain['mean']:+.1f} points {gain['per_seed']}")
     for name, r in recipes.items():
         a = r["committee_advantage"]
         print(f"{name:>6}: gain {r['gain']['mean']:+.1f} {r['gain']['per_seed']}; committee minus it {a['mean']:+.1f} "
