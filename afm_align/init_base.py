@@ -54,6 +54,8 @@ class InitConfig:
     seed: int = 0
     shape: ModelShape = field(default_factory=ModelShape)
     vocab_size: int = 1024  # BPE vocabulary size (digits always single tokens)
+    isolate_spaces: bool = False  # every whitespace character its own token, so a word copied from a prompt into
+    # an answer keeps its tokens (afm_align.base_model.train_tokenizer, with what it cost on the tiny preset)
     drill_problems: int = 60000  # arithmetic drill lines in the corpus
     drill_max_operand: int = 100  # operands below this; a tenth of the drill goes to 3 digits
     family_items: int = 2000  # chat-formatted synthetic items per synth family
@@ -319,7 +321,8 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_k
     start = time.time()
     probes = heldout_probes(cfg.probes, cfg.seed)
     drill = drill_lines(cfg, exclude={p for p, _ in probes}, keep=drill_keep)
-    tokenizer = train_tokenizer(drill[:5000] + _chat_texts_raw(conversations or []), cfg.vocab_size)
+    tokenizer = train_tokenizer(drill[:5000] + _chat_texts_raw(conversations or []), cfg.vocab_size,
+                                cfg.isolate_spaces)
     chats = [tokenizer.apply_chat_template(c, tokenize=False) for c in conversations or []]
     drill_ids, drill_mask = pack(*drill_tokens(tokenizer, drill), cfg.seq_len, cfg.seed)
     chat_ids, chat_mask = chat_rows(tokenizer, chats, cfg.chat_seq_len, cfg.seed)

@@ -45,7 +45,11 @@ class IterateConfig:
     # synth families of the rounds; open-ended ones (synth.families.OPEN_ENDED) are graded by the RM in training
     # and by their hidden gold rubric in labelling (the gold oracle) and evaluation only
     families: list[str] = field(default_factory=lambda: list(FAMILIES))
-    difficulty: int = 1  # synth difficulty of every prompt
+    difficulty: int = 1  # synth difficulty of every prompt (but the curriculum's)
+    # per-family difficulty of the fresh train prompts of rounds 1, 2, 3, ... (the last entry holds for later
+    # rounds), e.g. {tool: [0, 1, 2]}: single calls first, then parallel and multi-step ones. Round 0, the RM's
+    # synthetic pairs and the dev and test sets stay at `difficulty`, so every round is measured on one yardstick
+    curriculum: dict[str, list[int]] = field(default_factory=dict)
     dev_fraction: float = 0.15  # share of problem identities in the dev split (promotion, tuning; synth.splits)
     test_fraction: float = 0.15  # share of problem identities in the test split (reports only)
     sft_items: int = 200  # round 0: reference (prompt, answer) items per family for the SFT member
@@ -120,6 +124,7 @@ def check_config(cfg: IterateConfig) -> IterateConfig:
     bad_family = [f for f in cfg.families if f not in ALL_FAMILIES]
     if bad_family or not cfg.families or len(set(cfg.families)) != len(cfg.families):
         raise UserError(f"families must be some of {', '.join(ALL_FAMILIES)}, each once (got {cfg.families})")
+    check_curriculum(cfg)
     check_ranges(cfg)  # every numeric knob against afm_align.config.RANGES (load_config does it too)
     from synth.splits import check_fractions
 
@@ -130,6 +135,24 @@ def check_config(cfg: IterateConfig) -> IterateConfig:
     if len(cfg.judge_levels) != 3 or sorted(cfg.judge_levels) != list(cfg.judge_levels):
         raise UserError(f"judge_levels must be three increasing RM-score gaps (got {cfg.judge_levels})")
     return cfg
+
+
+def check_curriculum(cfg: IterateConfig) -> None:
+    """One sentence for a curriculum that names a family the run lacks or a difficulty outside 0..3."""
+    for family, levels in cfg.curriculum.items():
+        if family not in cfg.families:
+            raise UserError(f"curriculum names '{family}', which is not one of the run's families "
+                            f"({', '.join(cfg.families)})")
+        if (not isinstance(levels, list) or not levels
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 3 for d in levels)):
+            raise UserError(f"curriculum.{family} must be a list of difficulties 0-3, one per round "
+                            f"(got {levels!r})")
+
+
+def round_difficulty(cfg: IterateConfig, family: str, round_n: int) -> int:
+    """The synth difficulty of `family`'s fresh train prompts in round `round_n` >= 1 (the curriculum's entry)."""
+    levels = cfg.curriculum.get(family)
+    return levels[min(round_n, len(levels)) - 1] if levels else cfg.difficulty
 
 
 def check_recipe_keys(cfg: IterateConfig) -> None:

@@ -8,7 +8,8 @@
   Each evaluation set holds distinct problem identities (one prompt per problem).
 - `round_prompts(cfg, n, seed)`: `prompts_per_round` fresh train-split prompts per family (a new seed per
   round; the split by problem identity keeps every dev and test problem out), each with its `reference`,
-  and the same as sft rows (the `sft` candidate's data).
+  and the same as sft rows (the `sft` candidate's data). A family in `cfg.curriculum` draws round n's
+  prompts at that round's difficulty (e.g. tool: single calls, then parallel and multi-step ones).
 Open-ended families (synth.families.OPEN_ENDED) come with their items' hidden gold attached under a private key,
 which the round stages move into the gold side-store (`committee.gold_store`) before anything is written.
 - `round_synthetic_pairs(cfg, n)`: `rm_round_pairs` fresh train-split synthetic pairs for round n's RM data
@@ -32,7 +33,7 @@ from pathlib import Path
 from afm_align.errors import UserError
 from committee.annotators import pair_seed
 from committee.gold_store import PRIVATE
-from committee.round_config import IterateConfig
+from committee.round_config import IterateConfig, round_difficulty
 
 
 def split_share(cfg: IterateConfig, split: str) -> float:
@@ -40,7 +41,7 @@ def split_share(cfg: IterateConfig, split: str) -> float:
 
 
 def _family_rows(family: str, want: int, seed: int, cfg: IterateConfig, split: str,
-                 distinct: bool = False) -> list[dict]:
+                 distinct: bool = False, difficulty: int | None = None) -> list[dict]:
     """About `want` prompt rows of one split (over-generating by the split's share), with references.
 
     `distinct`: at most one row per problem identity (evaluation sets: each problem counts once).
@@ -50,7 +51,7 @@ def _family_rows(family: str, want: int, seed: int, cfg: IterateConfig, split: s
     from synth.builders import family_items, item_to_prompt_row
 
     items = family_items(family, int(want / split_share(cfg, split) * (2.0 if distinct else 1.25)) + 8, seed,
-                         cfg.difficulty)
+                         cfg.difficulty if difficulty is None else difficulty)
     rows, seen = [], set()
     for it in items:
         row = {**item_to_prompt_row(family, it, cfg.dev_fraction, cfg.test_fraction), "reference": it["reference"]}
@@ -100,10 +101,14 @@ def run_datasets(cfg: IterateConfig) -> dict[str, tuple[str, list[dict]]]:
 
 
 def round_prompts(cfg: IterateConfig, round_n: int, seed: int) -> tuple[list[dict], list[dict]]:
-    """Fresh train-split prompt rows of every family (with `reference`), and the same as sft rows."""
+    """Fresh train-split prompt rows of every family (with `reference`), and the same as sft rows.
+
+    A family in `cfg.curriculum` takes that round's difficulty (`round_difficulty`); the rest `cfg.difficulty`.
+    """
     prompts = []
     for family in cfg.families:
-        prompts += _family_rows(family, cfg.prompts_per_round, pair_seed(seed, family) % 2 ** 31, cfg, "train")
+        prompts += _family_rows(family, cfg.prompts_per_round, pair_seed(seed, family) % 2 ** 31, cfg, "train",
+                                difficulty=round_difficulty(cfg, family, round_n))
     return prompts, [_as_sft(r, round_n) for r in prompts]
 
 

@@ -159,3 +159,25 @@ def test_sigterm_during_init_leaves_no_staging_folder(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143 and "terminated" in err
     assert list((tmp_path / "k").glob(".*")) == [] and not (tmp_path / "k" / "base").exists()
+
+
+def test_isolated_spaces_give_a_copied_word_the_same_tokens():
+    """With isolate_spaces a word has one token sequence after a space, a quote or a line start (what copying a
+    tool argument from the question needs); the default tokenizer gives it another first token after a space.
+    Both decode back to the exact text."""
+    from afm_align.base_model import train_tokenizer
+
+    texts = ['Find flights to Paris please. {"city":"Paris"}', "Paris is big.\nParis again"] * 20
+
+    def pieces(tok, text):
+        return [tok.decode([i]) for i in tok(text, add_special_tokens=False)["input_ids"]]
+
+    default, isolated = train_tokenizer(texts, 300), train_tokenizer(texts, 300, isolate_spaces=True)
+    word = pieces(isolated, "Paris")
+    after_space = pieces(isolated, "to Paris please")
+    assert after_space[2:2 + len(word)] == word and after_space[1] == " "
+    assert pieces(isolated, '{"city":"Paris"}')[-len(word) - 1:-1] == word
+    assert pieces(default, "to Paris")[-1].startswith(" ")  # the default's ' Paris' differs from its 'Paris'
+    for tok in (default, isolated):
+        for text in texts[:2] + ["a  b\n\n c\t d"]:
+            assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text

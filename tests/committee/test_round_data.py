@@ -42,3 +42,36 @@ def test_the_round_config_rejects_a_replay_share_outside_0_1():
     with pytest.raises(ValueError, match=r"rm_replay must be in \[0, 1\] \(got 1.5\)"):
         check_config(IterateConfig(rm_replay=1.5))
     assert check_config(IterateConfig(rm_replay=0.0)).rm_replay == 0.0
+
+
+def _tool_kinds(rows: list[dict]) -> set[str]:
+    return {r["source"].split("/")[2] for r in rows if r["domain"] == "tool"}
+
+
+def test_a_tool_curriculum_moves_the_train_prompts_from_single_calls_to_parallel_and_multistep():
+    from committee.round_data import eval_split_rows, round_prompts
+
+    cfg = replace(IterateConfig(), families=["math", "tool"], difficulty=0, prompts_per_round=60,
+                  curriculum={"tool": [0, 2]})
+    first, _ = round_prompts(cfg, 1, seed=11)
+    later, _ = round_prompts(cfg, 3, seed=11)  # past the list's end: its last entry
+    assert _tool_kinds(first) <= {"single", "no_call"}
+    assert {"parallel", "multistep"} <= _tool_kinds(later)
+    assert all(r["split"] == "train" for r in first + later)
+    plain = replace(cfg, curriculum={})
+    assert _tool_kinds(round_prompts(plain, 3, seed=11)[0]) <= {"single", "no_call"}
+    # the other families and the dev/test yardstick do not move with it
+    assert [r for r in later if r["domain"] == "math"] == [r for r in round_prompts(plain, 3, seed=11)[0]
+                                                            if r["domain"] == "math"]
+    assert eval_split_rows(cfg, "tool", "dev") == eval_split_rows(plain, "tool", "dev")
+
+
+@pytest.mark.parametrize("curriculum, says", [({"code": [0, 1]}, "not one of the run's families"),
+                                               ({"tool": [0, 4]}, "difficulties 0-3"),
+                                               ({"tool": []}, "difficulties 0-3")])
+def test_the_round_config_rejects_a_bad_curriculum(curriculum, says):
+    from afm_align.errors import UserError
+    from committee.round_config import check_config
+
+    with pytest.raises(UserError, match=says):
+        check_config(replace(IterateConfig(), families=["math", "tool"], curriculum=curriculum))
