@@ -15,7 +15,7 @@ A setting whose folder in `--keep DIR` already holds a finished round 0 is read,
 that its base was built with the setting's values (`base/config.yaml`).
 
 Run: `python benchmarks/base_budget.py --keep DIR [--settings default,whole,whole-2x,whole-3x] [--seed 0]`
-(5 to 25 minutes a setting on 2 CPU cores; the 3x budget about 23). Results:
+(a setting takes its base's minutes, 5 to 23 on 2 CPU cores, plus about 1.5 for the rest of round 0). Results:
 `benchmarks/results/base_budget.json` and `.png`.
 """
 from __future__ import annotations
@@ -42,6 +42,8 @@ SETTINGS = {
     "whole-2x": [*WHOLE, "steps=3000"],
     "whole-3x": [*WHOLE, "steps=4500"],
 }
+# what the `afm-align` entry point sets before it imports anything (afm_align.cli), so timings compare with it
+CLI_ENV = {"HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 # round 0 of the pipeline, the way `iterate` runs it (committee.rounds.iterate), stopped before round 1
 ROUND0 = """
 import json, os, sys, torch
@@ -67,28 +69,40 @@ def round0_done(run: Path) -> bool:
     return path.exists() and json.loads(path.read_text())["stages"].get("eval", {}).get("status") == "done"
 
 
-def check_base_matches(run: Path, init: list[str]) -> None:
-    """A kept run is reused only when its base was pre-trained with the setting's values."""
+def check_run_matches(run: Path, init: list[str], seed: int) -> None:
+    """A kept run is reused only when its base was pre-trained with the setting's values and its round 0 has the
+    seed and the fixed data settings this benchmark asks for (committee.run_checks.RUN_FIXED)."""
     import yaml
 
     from afm_align import init_base
+    from afm_align.config import config_dict
+    from committee.round_config import load
+    from committee.run_checks import RUN_FIXED
 
     built = yaml.safe_load((run / "base" / "config.yaml").read_text())
     wanted = init_base.load("tiny", overrides=init)
     for key in ("steps", "chat_seq_len", "chat_groups", "isolate_spaces", "learning_rate", "batch_size"):
-        if built.get(key, getattr(init_base.InitConfig(), key)) != getattr(wanted, key):
-            raise SystemExit(f"{run}: its base has {key}={built.get(key)!r}, the setting wants "
-                             f"{getattr(wanted, key)!r}; use another --keep folder")
+        has = built.get(key, getattr(init_base.InitConfig(), key))  # a key the base predates: its default
+        if has != getattr(wanted, key):
+            raise SystemExit(f"{run}: its base has {key}={has!r}, the setting wants {getattr(wanted, key)!r}; "
+                             f"use another --keep folder")
+    recorded = json.loads((run / "round_0" / "manifest.json").read_text())["config"]
+    now = config_dict(load("tiny", overrides=[f"seed={seed}"]))
+    for key in RUN_FIXED:
+        if recorded.get(key) != now[key]:
+            raise SystemExit(f"{run}: its round 0 has {key}={recorded.get(key)!r}, this benchmark wants "
+                             f"{now[key]!r}; use another --keep folder")
 
 
 def run_setting(name: str, init: list[str], seed: int, keep: Path) -> float | None:
     """Round 0 of the setting in its own process (None when a finished run was reused); wall seconds."""
     run = keep / name
     if round0_done(run):
-        check_base_matches(run, init)
+        check_run_matches(run, init, seed)
         print(f"{name}: reusing the finished round 0 in {run}", flush=True)
         return None
-    env = {**os.environ, "AFM_ALIGN_RUNS": str(keep), "AFM_ALIGN_QUIET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    env = {**os.environ, "AFM_ALIGN_RUNS": str(keep), "AFM_ALIGN_QUIET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+           **CLI_ENV}
     print(f"{name}: round 0 with recipes.init={init}", flush=True)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", ROUND0, json.dumps(overrides_of(init, name, seed))], env=env,
@@ -162,9 +176,11 @@ def main() -> int:
     keep.mkdir(parents=True, exist_ok=True)
     results = {}
     for name in names:
+        fresh = not round0_done(keep / name)
+        setting_peak = matmul_gflops() if fresh else None  # the peak beside the run, where this benchmark runs it
         seconds = run_setting(name, SETTINGS[name], args.seed, keep)
         results[name] = {"init": SETTINGS[name], "round0_wall_seconds": round(seconds, 1) if seconds else None,
-                         **read_setting(keep / name)}
+                         "matmul_gflops_before": setting_peak, **read_setting(keep / name)}
         r = results[name]
         print(f"{name:>9}: base {r['base_seconds'] / 60:4.1f} min, probes {100 * r['probe_exact_match']:3.0f}%, "
               f"r0-sft dev mean {r['dev_mean']:.3f} | " + " ".join(f"{d} {v['accuracy']:.2f}"
@@ -177,7 +193,8 @@ def main() -> int:
                                "commit": commit.strip(), "command": " ".join(sys.argv), "seed": args.seed,
                                "split": "dev", "matmul_gflops": peak,
                                "timing_source": "base_seconds: the run's base/meta.json (a reused run's were "
-                                                "measured when it ran, on this machine's peak of that time)",
+                                                "measured when it ran, at that time's peak; matmul_gflops_before: "
+                                                "measured just before a setting this invocation ran)",
                                "results": results}, indent=1))
     plot(results, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")

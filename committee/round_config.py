@@ -7,6 +7,8 @@ on top of it (e.g. `recipes.dpo=[max_steps=4]`), so the round config only says w
 The candidates and the names `recipes` may use come from the recipe table (`alignment.recipes`).
 The resolved config is recorded in every round's manifest.
 
+`round_difficulty(cfg, family, n)` is the difficulty of a family's fresh prompts in round n (the `curriculum`).
+
 `check_config(cfg)` rejects bad settings with one sentence each: every numeric knob against its range in
 `afm_align.config.RANGES` (sizes >= 1, `temperature` in [0, 10], `difficulty` in [0, 3], ...), then the rules
 that span knobs or name things (unknown member or annotator, dev + test fractions, judge levels increasing).
@@ -150,9 +152,10 @@ def check_curriculum(cfg: IterateConfig) -> None:
 
 
 def round_difficulty(cfg: IterateConfig, family: str, round_n: int) -> int:
-    """The synth difficulty of `family`'s fresh train prompts in round `round_n` >= 1 (the curriculum's entry)."""
+    """The synth difficulty of `family`'s fresh train prompts in round `round_n` (the curriculum's entry; round 0
+    and a family without one: `cfg.difficulty`)."""
     levels = cfg.curriculum.get(family)
-    return levels[min(round_n, len(levels)) - 1] if levels else cfg.difficulty
+    return levels[min(round_n, len(levels)) - 1] if levels and round_n >= 1 else cfg.difficulty
 
 
 def check_recipe_keys(cfg: IterateConfig) -> None:

@@ -58,8 +58,13 @@ def check_run(cfg: IterateConfig, target: int) -> RunDir:
     run.check_format()
     rounds = existing_rounds(run)
     now = config_dict(cfg)
+    defaults = config_dict(IterateConfig())
+
+    def recorded(config: dict, key: str):  # a key added after the manifest was written ran as its default
+        return config.get(key, defaults.get(key))
+
     if 0 in rounds:
-        changed = [k for k in RUN_FIXED if rounds[0]["config"].get(k) != now[k]]
+        changed = [k for k in RUN_FIXED if recorded(rounds[0]["config"], k) != now[k]]
         if changed:
             raise UserError(f"run '{cfg.run}' was made with another '{changed[0]}' "
                              f"({rounds[0]['config'].get(changed[0])!r}); it is fixed for a run: start another --run")
@@ -71,7 +76,7 @@ def check_run(cfg: IterateConfig, target: int) -> RunDir:
         stages = round_stages(n, data["config"].get("members", []))
         done = all(data["stages"].get(s, {}).get("status") == "done" for s in stages)
         keys = sorted((set(now) | set(data["config"])) - RESUME_FREE)
-        diff = next((k for k in keys if data["config"].get(k) != now.get(k)), None)
+        diff = next((k for k in keys if recorded(data["config"], k) != now.get(k)), None)
         if not done and n <= target and diff is not None:
             raise UserError(f"round {n} of run '{cfg.run}' was started with another '{diff}' "
                              f"({data['config'].get(diff)!r}); resume it with the same settings")

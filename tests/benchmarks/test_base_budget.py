@@ -9,7 +9,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.base_budget import SETTINGS, check_base_matches, overrides_of, plot, read_setting, round0_done  # noqa: E402
+from benchmarks.base_budget import (ROUND0, SETTINGS, check_run_matches, overrides_of, plot, read_setting,  # noqa: E402
+                                    round0_done)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_setting_is_a_valid_init_config():
@@ -22,13 +25,30 @@ def test_every_setting_is_a_valid_init_config():
     assert overrides_of([], "d", 0) == ["run=d", "seed=0"]
 
 
-def _finished_run(root: Path, base_config: dict, status: str = "done") -> Path:
+def test_the_round_0_snippet_names_what_exists():
+    import committee.round_config
+    import committee.rounds
+    import committee.run_checks
+
+    compile(ROUND0, "ROUND0", "exec")
+    for module, name in ((committee.round_config, "check_recipe_keys"), (committee.round_config, "load"),
+                         (committee.rounds, "run_round"), (committee.run_checks, "check_run")):
+        assert f"import {name}" in ROUND0 or f", {name}" in ROUND0
+        assert callable(getattr(module, name))
+
+
+def _finished_run(root: Path, base_config: dict, status: str = "done", seed: int = 0) -> Path:
     (root / "base").mkdir(parents=True)
     (root / "base" / "config.yaml").write_text(yaml.safe_dump(base_config))
     (root / "base" / "meta.json").write_text(json.dumps(
         {"train_seconds": 300.0, "threads": 2, "heldout_lm_loss": 0.35, "probe_exact_match": 0.95}))
     (root / "round_0" / "eval").mkdir(parents=True)
-    (root / "round_0" / "manifest.json").write_text(json.dumps({"stages": {"eval": {"status": status}}}))
+    from afm_align.config import config_dict
+    from committee.round_config import load
+
+    config = config_dict(load("tiny", overrides=[f"seed={seed}"]))
+    (root / "round_0" / "manifest.json").write_text(json.dumps({"config": config,
+                                                                "stages": {"eval": {"status": status}}}))
     domain = {"accuracy": 0.5, "ci95": [0.4, 0.6], "n": 140, "problems": 140}
     board = [{"member": "r1-x", "dev": {}},
              {"member": "r0-sft", "dev": {"mean": 0.3, "math": 0.5, "general": 0.0}, "dev_ci95": [0.28, 0.32],
@@ -38,17 +58,19 @@ def _finished_run(root: Path, base_config: dict, status: str = "done") -> Path:
     return root
 
 
-def test_a_kept_run_is_reused_only_with_the_settings_base(tmp_path):
-    tiny = yaml.safe_load(Path("configs/tiny/init.yaml").read_text())
+def test_a_kept_run_is_reused_only_with_the_settings_base_and_seed(tmp_path):
+    tiny = yaml.safe_load((ROOT / "configs" / "tiny" / "init.yaml").read_text())
     plain = _finished_run(tmp_path / "plain", {**tiny, "shape": None})
     assert round0_done(plain)
-    check_base_matches(plain, SETTINGS["default"])  # a base saved before chat_groups existed reads its default
+    check_run_matches(plain, SETTINGS["default"], 0)  # a base saved before chat_groups existed reads its default
     with pytest.raises(SystemExit, match="chat_seq_len"):
-        check_base_matches(plain, SETTINGS["whole"])
-    long = _finished_run(tmp_path / "long", {**tiny, "chat_seq_len": 384, "chat_groups": 4, "steps": 3000})
-    check_base_matches(long, SETTINGS["whole-2x"])
+        check_run_matches(plain, SETTINGS["whole"], 0)
+    with pytest.raises(SystemExit, match="seed"):
+        check_run_matches(plain, SETTINGS["default"], 1)
+    long = _finished_run(tmp_path / "long", {**tiny, "chat_seq_len": 384, "chat_groups": 4, "steps": 3000}, seed=2)
+    check_run_matches(long, SETTINGS["whole-2x"], 2)
     with pytest.raises(SystemExit, match="steps"):
-        check_base_matches(long, SETTINGS["whole-3x"])
+        check_run_matches(long, SETTINGS["whole-3x"], 2)
     assert not round0_done(_finished_run(tmp_path / "killed", tiny, status="running"))
 
 

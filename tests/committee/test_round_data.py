@@ -49,6 +49,7 @@ def _tool_kinds(rows: list[dict]) -> set[str]:
 
 
 def test_a_tool_curriculum_moves_the_train_prompts_from_single_calls_to_parallel_and_multistep():
+    from committee.round_config import round_difficulty
     from committee.round_data import eval_split_rows, round_prompts
 
     cfg = replace(IterateConfig(), families=["math", "tool"], difficulty=0, prompts_per_round=60,
@@ -56,6 +57,7 @@ def test_a_tool_curriculum_moves_the_train_prompts_from_single_calls_to_parallel
     first, _ = round_prompts(cfg, 1, seed=11)
     later, _ = round_prompts(cfg, 3, seed=11)  # past the list's end: its last entry
     assert _tool_kinds(first) <= {"single", "no_call"}
+    assert [round_difficulty(cfg, "tool", n) for n in (0, 1, 2, 5)] == [0, 0, 2, 2]  # round 0: `difficulty`
     assert {"parallel", "multistep"} <= _tool_kinds(later)
     assert all(r["split"] == "train" for r in first + later)
     plain = replace(cfg, curriculum={})

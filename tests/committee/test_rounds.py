@@ -97,6 +97,24 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(tmp_path, capsys, argv
     assert _snapshot(root) == before
 
 
+def test_a_run_recorded_before_a_setting_existed_resumes_with_its_default():
+    """An unfinished round whose manifest predates a config key (here `curriculum`) ran as the key's default, so
+    it resumes; a stated non-default value is still a changed setting."""
+    from afm_align.errors import UserError
+    from committee.round_config import load
+    from committee.run_checks import check_run
+
+    root = _fake_run(Path(os.environ["AFM_ALIGN_RUNS"]) / "fake")
+    for n in (0, 1):
+        path = root / f"round_{n}" / "manifest.json"
+        data = json.loads(path.read_text())
+        del data["config"]["curriculum"]
+        path.write_text(json.dumps(data))
+    assert check_run(load("tiny", None, ["run=fake"]), 2).root == root
+    with pytest.raises(UserError, match="started with another 'curriculum'"):
+        check_run(load("tiny", None, ["run=fake", "curriculum.tool=[0,1]"]), 2)
+
+
 def test_the_judge_needs_an_rm_before_round_1_has_one(capsys):
     code = cli_main(["iterate", "--round", "1", "--run", "fresh", "--annotator", "judge"])
     _one_line_error(capsys, code, "the judge annotator needs an RM")
