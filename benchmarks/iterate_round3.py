@@ -118,9 +118,28 @@ def reused_seed(seed: int, args, run: Path) -> dict:
     return result
 
 
+def check_reuse(run: Path, seed: int, args) -> None:
+    """A kept run is read only when its last round ran with this command's settings (the round manifest's config;
+    a key the manifest predates counts as its default, as `committee.run_checks` reads it)."""
+    from afm_align.config import config_dict
+    from committee.round_config import IterateConfig, load
+    from committee.run_checks import RESUME_FREE
+
+    members = [f"members=[{args.members}]"] if args.members else []
+    wanted = config_dict(load("tiny", overrides=[f"seed={seed}", *members, *args.overrides]))
+    defaults = config_dict(IterateConfig())
+    recorded = json.loads((run / f"round_{args.round}" / "manifest.json").read_text())["config"]
+    diff = next((k for k in sorted(wanted) if k not in RESUME_FREE and recorded.get(k, defaults.get(k)) != wanted[k]),
+                None)
+    if diff is not None:
+        raise SystemExit(f"{run}: made with {diff}={recorded.get(diff, defaults.get(diff))!r}, this command asks for "
+                         f"{wanted[diff]!r}; use another --keep folder")
+
+
 def run_seed(seed: int, args, runs: Path) -> dict:
     """One pipeline seed, in a child process whose own peak memory it reports (or its finished run, reused)."""
     if finished(runs / f"seed{seed}", args.round):
+        check_reuse(runs / f"seed{seed}", seed, args)
         return reused_seed(seed, args, runs / f"seed{seed}")
     cmd = [sys.executable, "-m", "afm_align.cli", "iterate", "--round", str(args.round), "--run", f"seed{seed}",
            *(["--members", args.members] if args.members else []), f"seed={seed}", *args.overrides]
