@@ -77,30 +77,32 @@ def check_run_matches(run: Path, init: list[str], seed: int) -> None:
     from afm_align import init_base
     from afm_align.config import config_dict
     from committee.round_config import load
-    from committee.run_checks import RUN_FIXED
+    from committee.run_checks import RUN_FIXED, changed_setting, recorded_setting
 
     built = yaml.safe_load((run / "base" / "config.yaml").read_text())
-    wanted = init_base.load("tiny", overrides=init)
+    wanted, defaults = init_base.load("tiny", overrides=init), init_base.InitConfig()
     for key in ("steps", "chat_seq_len", "chat_groups", "isolate_spaces", "learning_rate", "batch_size"):
-        has = built.get(key, getattr(init_base.InitConfig(), key))  # a key the base predates: its default
+        has = built.get(key, getattr(defaults, key))  # a key the base predates: its default
         if has != getattr(wanted, key):
             raise SystemExit(f"{run}: its base has {key}={has!r}, the setting wants {getattr(wanted, key)!r}; "
                              f"use another --keep folder")
     recorded = json.loads((run / "round_0" / "manifest.json").read_text())["config"]
     now = config_dict(load("tiny", overrides=[f"seed={seed}"]))
-    for key in RUN_FIXED:
-        if recorded.get(key) != now[key]:
-            raise SystemExit(f"{run}: its round 0 has {key}={recorded.get(key)!r}, this benchmark wants "
-                             f"{now[key]!r}; use another --keep folder")
+    key = changed_setting(recorded, now, RUN_FIXED)
+    if key is not None:
+        raise SystemExit(f"{run}: its round 0 has {key}={recorded_setting(recorded, key)!r}, this benchmark wants "
+                         f"{now[key]!r}; use another --keep folder")
 
 
-def run_setting(name: str, init: list[str], seed: int, keep: Path) -> float | None:
-    """Round 0 of the setting in its own process (None when a finished run was reused); wall seconds."""
+def run_setting(name: str, init: list[str], seed: int, keep: Path) -> tuple[float | None, float | None]:
+    """Round 0 of the setting in its own process: (wall seconds, the matmul peak measured just before it), or
+    (None, None) when a finished run was reused."""
     run = keep / name
     if round0_done(run):
         check_run_matches(run, init, seed)
         print(f"{name}: reusing the finished round 0 in {run}", flush=True)
-        return None
+        return None, None
+    peak = matmul_gflops()
     env = {**os.environ, "AFM_ALIGN_RUNS": str(keep), "AFM_ALIGN_QUIET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
            **CLI_ENV}
     print(f"{name}: round 0 with recipes.init={init}", flush=True)
@@ -110,7 +112,7 @@ def run_setting(name: str, init: list[str], seed: int, keep: Path) -> float | No
     if proc.returncode != 0:
         print("\n".join(proc.stdout.splitlines()[-30:]))
         raise SystemExit(f"{name}: round 0 failed with exit code {proc.returncode}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, peak
 
 
 def read_setting(run: Path) -> dict:
@@ -176,9 +178,7 @@ def main() -> int:
     keep.mkdir(parents=True, exist_ok=True)
     results = {}
     for name in names:
-        fresh = not round0_done(keep / name)
-        setting_peak = matmul_gflops() if fresh else None  # the peak beside the run, where this benchmark runs it
-        seconds = run_setting(name, SETTINGS[name], args.seed, keep)
+        seconds, setting_peak = run_setting(name, SETTINGS[name], args.seed, keep)
         results[name] = {"init": SETTINGS[name], "round0_wall_seconds": round(seconds, 1) if seconds else None,
                          "matmul_gflops_before": setting_peak, **read_setting(keep / name)}
         r = results[name]

@@ -122,17 +122,15 @@ def check_reuse(run: Path, seed: int, args) -> None:
     """A kept run is read only when its last round ran with this command's settings (the round manifest's config;
     a key the manifest predates counts as its default, as `committee.run_checks` reads it)."""
     from afm_align.config import config_dict
-    from committee.round_config import IterateConfig, load
-    from committee.run_checks import RESUME_FREE
+    from committee.round_config import load
+    from committee.run_checks import RESUME_FREE, changed_setting, recorded_setting
 
     members = [f"members=[{args.members}]"] if args.members else []
     wanted = config_dict(load("tiny", overrides=[f"seed={seed}", *members, *args.overrides]))
-    defaults = config_dict(IterateConfig())
     recorded = json.loads((run / f"round_{args.round}" / "manifest.json").read_text())["config"]
-    diff = next((k for k in sorted(wanted) if k not in RESUME_FREE and recorded.get(k, defaults.get(k)) != wanted[k]),
-                None)
+    diff = changed_setting(recorded, wanted, sorted(set(wanted) - RESUME_FREE))
     if diff is not None:
-        raise SystemExit(f"{run}: made with {diff}={recorded.get(diff, defaults.get(diff))!r}, this command asks for "
+        raise SystemExit(f"{run}: made with {diff}={recorded_setting(recorded, diff)!r}, this command asks for "
                          f"{wanted[diff]!r}; use another --keep folder")
 
 

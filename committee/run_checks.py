@@ -29,6 +29,17 @@ RUN_FIXED = ("seed", "families", "difficulty", "dev_fraction", "test_fraction", 
 RESUME_FREE = {"run", "human_min_labels", "init_threads"}  # init_threads: the base records the count it used
 
 
+def recorded_setting(config: dict, key: str):
+    """A setting as a manifest's `config` recorded it; a key added after the manifest was written ran as its
+    default (IterateConfig), so that is what it reads as."""
+    return config[key] if key in config else config_dict(IterateConfig()).get(key)
+
+
+def changed_setting(recorded: dict, now: dict, keys) -> str | None:
+    """The first of `keys` whose recorded value (`recorded_setting`) differs from `now`'s, or None."""
+    return next((k for k in keys if recorded_setting(recorded, k) != now.get(k)), None)
+
+
 def round_stages(n: int, members: list[str]) -> tuple[str, ...]:
     if n == 0:
         return ROUND0_STAGES
@@ -58,16 +69,11 @@ def check_run(cfg: IterateConfig, target: int) -> RunDir:
     run.check_format()
     rounds = existing_rounds(run)
     now = config_dict(cfg)
-    defaults = config_dict(IterateConfig())
-
-    def recorded(config: dict, key: str):  # a key added after the manifest was written ran as its default
-        return config.get(key, defaults.get(key))
-
     if 0 in rounds:
-        changed = [k for k in RUN_FIXED if recorded(rounds[0]["config"], k) != now[k]]
+        changed = changed_setting(rounds[0]["config"], now, RUN_FIXED)
         if changed:
-            raise UserError(f"run '{cfg.run}' was made with another '{changed[0]}' "
-                             f"({rounds[0]['config'].get(changed[0])!r}); it is fixed for a run: start another --run")
+            raise UserError(f"run '{cfg.run}' was made with another '{changed}' "
+                             f"({rounds[0]['config'].get(changed)!r}); it is fixed for a run: start another --run")
     systems = sorted({data["config"].get("system", "afm") for n, data in rounds.items() if n >= 1})
     if systems and systems != [cfg.system]:
         raise UserError(f"run '{cfg.run}' ran its rounds with system {systems[0]}, not {cfg.system}: "
@@ -76,7 +82,7 @@ def check_run(cfg: IterateConfig, target: int) -> RunDir:
         stages = round_stages(n, data["config"].get("members", []))
         done = all(data["stages"].get(s, {}).get("status") == "done" for s in stages)
         keys = sorted((set(now) | set(data["config"])) - RESUME_FREE)
-        diff = next((k for k in keys if recorded(data["config"], k) != now.get(k)), None)
+        diff = changed_setting(data["config"], now, keys)
         if not done and n <= target and diff is not None:
             raise UserError(f"round {n} of run '{cfg.run}' was started with another '{diff}' "
                              f"({data['config'].get(diff)!r}); resume it with the same settings")
