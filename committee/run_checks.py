@@ -73,7 +73,8 @@ def check_run(cfg: IterateConfig, target: int) -> RunDir:
         changed = changed_setting(rounds[0]["config"], now, RUN_FIXED)
         if changed:
             raise UserError(f"run '{cfg.run}' was made with another '{changed}' "
-                             f"({rounds[0]['config'].get(changed)!r}); it is fixed for a run: start another --run")
+                             f"({recorded_setting(rounds[0]['config'], changed)!r}); it is fixed for a run: "
+                             "start another --run")
     systems = sorted({data["config"].get("system", "afm") for n, data in rounds.items() if n >= 1})
     if systems and systems != [cfg.system]:
         raise UserError(f"run '{cfg.run}' ran its rounds with system {systems[0]}, not {cfg.system}: "
@@ -85,7 +86,7 @@ def check_run(cfg: IterateConfig, target: int) -> RunDir:
         diff = changed_setting(data["config"], now, keys)
         if not done and n <= target and diff is not None:
             raise UserError(f"round {n} of run '{cfg.run}' was started with another '{diff}' "
-                             f"({data['config'].get(diff)!r}); resume it with the same settings")
+                             f"({recorded_setting(data['config'], diff)!r}); resume it with the same settings")
     if cfg.annotator == "judge" and not cfg.judge_model and 1 not in rounds:
         raise UserError("the judge annotator needs an RM before round 1 has one: pass judge_model=PATH "
                          "(an RM directory), or label round 1 with --annotator oracle")
