@@ -1,0 +1,244 @@
+"""Does the RM learn to rank the policy's own open-ended answers when it sees more of them labelled? (dev split)
+
+The RM-claims benchmark found the rounds' RMs order synthetic pairs (a reference against a corruption) at ~82%
+but pairs of r0-sft's own answers to one open-ended prompt at chance, so RM-only rejection sampling and MDLOO
+cannot climb the hidden gold. A round gives the RM about `prompts_per_round x pairs_per_prompt` gold-oracle
+labelled on-policy pairs per open-ended family (100 each in the tiny preset). This benchmark measures what
+more of them buys, on one finished iterate run (round 1 done, open-ended families on):
+
+1. fresh TRAIN-split open-ended prompts (`--prompts` a family, a seed no round uses; problem-disjoint from dev
+   and test by `synth.splits`), `--k` samples each from r0-sft at temperature 1, every pair of distinct answers
+   labelled by the gold oracle with the run's annotator noise (`committee.gold_oracle`: Bradley-Terry on the
+   gold gap, level jitter; ties are labelled too, as people label them);
+2. RMs from the run's base (or `--init r0-sft`: the SFT member, the usual RM start), each on round 1's RM data
+   (what the round's RM trained on) plus the first `--sizes` of those on-policy pairs (shuffled by prompt), with
+   round 1's RM settings and any `key=value` RM overrides (e.g. `epochs=3`);
+3. on DEV open-ended prompts, `--n` samples each from r0-sft: each RM's accuracy on noiseless gold-labelled
+   pairs of distinct answers whose gold differs (up to 3 a prompt; 95% interval by a prompt-cluster bootstrap),
+   and the mean gold of rejection sampling with it (best of `--n` by the RM) against one sample and against
+   the gold's own best of `--n` (the ceiling any RM could reach).
+
+Nothing here chooses a setting for the rounds; dev is read because this measures a lever for later tuning.
+Also prints the 2-thread fp32 matmul peak before and after.
+
+Run: `python benchmarks/rm_onpolicy.py --run DIR [--prompts 300] [--k 4] [--n 8] [--sizes 0,400,1600,-1]
+[--init base|r0-sft] [--samples FILE] [--json benchmarks/results/rm_onpolicy.json] [key=value ...]` (-1 in sizes:
+every on-policy pair; `--samples` keeps the r0-sft samples in FILE so that other RM settings reuse them; about
+7 minutes with 4 sizes on 2 cores).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("AFM_ALIGN_QUIET", "1")
+# the run's settings that decide its prompts' splits and its annotator's noise
+KEYS = ("seed", "families", "difficulty", "dev_fraction", "test_fraction", "gold_temperature", "oracle_level_jitter")
+
+
+def run_config(run: Path):
+    """The tiny IterateConfig with the settings this benchmark reads taken from the run (round 1's manifest)."""
+    from committee.round_config import load
+
+    recorded = json.loads((run / "round_1" / "manifest.json").read_text())["config"]
+    return replace(load("tiny"), **{k: recorded[k] for k in KEYS})
+
+
+def train_prompts(cfg, per_family: int) -> tuple[list[dict], dict]:
+    """(fresh train-split open-ended prompt rows, their gold), from a seed no round draws from."""
+    from committee.annotators import pair_seed
+    from committee.gold_store import split_gold
+    from committee.round_data import _family_rows
+    from synth.families import OPEN_ENDED
+
+    rows = []
+    for family in (f for f in cfg.families if f in OPEN_ENDED):
+        rows += _family_rows(family, per_family, pair_seed(cfg.seed, f"rm-onpolicy-{family}") % 2 ** 31, cfg, "train")
+    rows, gold = split_gold(rows)
+    return [{k: v for k, v in r.items() if k != "reference"} for r in rows], gold
+
+
+def onpolicy_pairs(rows: list[dict], samples: list[list[str]], gold: dict, cfg) -> tuple[list[list[dict]], int]:
+    """(gold-oracle rows, the run's noise, of every pair of distinct answers to each prompt, grouped by prompt;
+    how many of the pairs have equal gold, a coin toss for the oracle)."""
+    from committee.gold_oracle import GoldNoise, gold_label
+    from rm_claims import gold_of
+
+    noise = GoldNoise(cfg.gold_temperature, cfg.oracle_level_jitter, cfg.seed + 7919)
+    out, ties = [], 0
+    for row, answers in zip(rows, samples):
+        distinct = list(dict.fromkeys(a for a in answers if a.strip()))
+        pairs = [(i, j) for i in range(len(distinct)) for j in range(i + 1, len(distinct))]
+        golds = gold_of([row] * len(distinct), distinct, gold)
+        ties += sum(1 for i, j in pairs if golds[i] == golds[j])
+        out.append([gold_label({"pair_id": f"{row['id']}-op{n}", "prompt_id": row["id"], "kind": "within",
+                                "a": {"completion": distinct[i], "member": "r0-sft"},
+                                "b": {"completion": distinct[j], "member": "r0-sft"}}, row, gold[row["id"]], noise)
+                    for n, (i, j) in enumerate(pairs)])
+    return out, ties
+
+
+def rubric_spread(rows: list[dict], samples: list[list[str]], gold: dict) -> dict:
+    """Per open-ended domain: the mean of each gold rubric part over the samples, and on how many prompts the
+    samples differ in it (which part an RM must see to rank them)."""
+    from committee.gold_store import gold_parts
+
+    out: dict = {}
+    for row, answers in zip(rows, samples):
+        parts = [gold_parts(row["domain"], a, gold[row["id"]]) for a in answers]
+        dom = out.setdefault(row["domain"], {"prompts": 0, "mean": {}, "prompts_differing": {}})
+        dom["prompts"] += 1
+        for key in parts[0]:
+            values = [p[key] for p in parts]
+            dom["mean"][key] = dom["mean"].get(key, 0.0) + sum(values) / len(values)
+            dom["prompts_differing"][key] = dom["prompts_differing"].get(key, 0) + (max(values) > min(values))
+    for dom in out.values():
+        dom["mean"] = {k: round(v / dom["prompts"], 4) for k, v in dom["mean"].items()}
+    return out
+
+
+def cluster_interval(hits_by_prompt: list[list[int]], n_boot: int = 1000, seed: int = 0) -> list[float]:
+    """95% bootstrap interval of the pooled accuracy, resampling prompts (their pairs are not independent)."""
+    rng = random.Random(seed)
+    stats = []
+    for _ in range(n_boot):
+        pick = [hits_by_prompt[rng.randrange(len(hits_by_prompt))] for _ in hits_by_prompt]
+        n = sum(len(h) for h in pick)
+        stats.append(sum(sum(h) for h in pick) / n if n else 0.0)
+    stats.sort()
+    return [round(stats[int(0.025 * n_boot)], 4), round(stats[int(0.975 * n_boot) - 1], 4)]
+
+
+def dev_report(rm_dir: Path, dev: list[dict], samples: list[list[str]], dev_gold: dict) -> dict:
+    """Accuracy on noiseless gold-labelled dev pairs (with its prompt-cluster interval) and RS gold with this RM."""
+    from alignment.rewards import load_rm
+    from rm_claims import gold_of
+
+    scorer = load_rm(rm_dir)
+    flat = scorer([r["prompt"] for r, answers in zip(dev, samples) for _ in answers],
+                  [a for answers in samples for a in answers])
+    hits, picks, at = [], [], 0
+    for row, answers in zip(dev, samples):
+        scores = flat[at:at + len(answers)]
+        at += len(answers)
+        picks.append(answers[max(range(len(answers)), key=lambda i: scores[i])])
+        golds = gold_of([row] * len(answers), answers, dev_gold)
+        seen = {}
+        for i, a in enumerate(answers):
+            if a.strip() and a not in seen:
+                seen[a] = i
+        idx = list(seen.values())
+        pairs = [(i, j) for x, i in enumerate(idx) for j in idx[x + 1:] if golds[i] != golds[j]][:3]
+        mine = [int((scores[i] > scores[j]) == (golds[i] > golds[j])) for i, j in pairs]
+        if mine:
+            hits.append(mine)
+    n = sum(len(h) for h in hits)
+    return {"dev_gold_pairs": n, "dev_gold_pair_accuracy": round(sum(map(sum, hits)) / n, 4) if n else None,
+            "ci95": cluster_interval(hits) if n else None,
+            "rs_gold": round(statistics.fmean(gold_of(dev, picks, dev_gold)), 4)}
+
+
+def train_rm(run: Path, rows: list[dict], out: Path, seed: int, init: str, overrides: list[str]) -> float:
+    """An RM from the run's `init` (base or r0-sft) on `rows` with round 1's RM settings and `overrides`; returns
+    its training minutes."""
+    from afm_align.store import write_dataset
+    from reward_model import recipe
+
+    start = time.perf_counter()
+    data = out.parent / f"{out.name}-data"
+    write_dataset(rows, "preference", data, producer="benchmarks.rm_onpolicy", config={"run": str(run)})
+    settings = json.loads((run / "round_1" / "manifest.json").read_text())["config"]["recipes"].get("rm", [])
+    start_from = run / "base" if init == "base" else run / "round_0" / "members" / init
+    cfg = replace(recipe.load("tiny", overrides=[*settings, *overrides]), data=str(data),
+                  from_checkpoint=str(start_from), out=str(out), seed=seed)
+    recipe.main(cfg)
+    return round((time.perf_counter() - start) / 60, 2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True, help="a finished iterate run (round 1 done, open-ended families on)")
+    parser.add_argument("--prompts", type=int, default=300, help="fresh train prompts per open-ended family")
+    parser.add_argument("--k", type=int, default=4, help="r0-sft samples per train prompt")
+    parser.add_argument("--n", type=int, default=8, help="r0-sft samples per dev prompt")
+    parser.add_argument("--sizes", default="0,400,1600,-1", help="on-policy pairs added to round 1's RM data")
+    parser.add_argument("--init", choices=("base", "r0-sft"), default="base", help="the RMs' starting checkpoint")
+    parser.add_argument("--samples", help="a JSON file keeping the r0-sft samples: read when present, else written")
+    parser.add_argument("--json", default=str(HERE / "results" / "rm_onpolicy.json"))
+    parser.add_argument("rm_overrides", nargs="*", help="key=value RM settings on top of round 1's (e.g. epochs=3)")
+    args = parser.parse_args()
+    import torch
+
+    from afm_align.store import read_rows
+    from iterate_round3 import matmul_gflops
+    from rm_claims import generate, gold_of, open_ended_rows
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    os.environ["AFM_ALIGN_THREADS"] = str(torch.get_num_threads())
+    peak_before = matmul_gflops()
+    print(f"machine: 2-thread fp32 matmul peak {peak_before} GFLOP/s (budgets assume ~200)", flush=True)
+    start = time.perf_counter()
+    run = Path(args.run)
+    cfg = run_config(run)
+    sft = run / "round_0" / "members" / "r0-sft"
+    rows, gold = train_prompts(cfg, args.prompts)
+    dev, dev_gold = open_ended_rows(run, "dev")
+    kept = Path(args.samples) if args.samples else None
+    if kept and kept.is_file():
+        train_samples, samples = json.loads(kept.read_text())
+    else:
+        train_samples = generate(sft, rows, args.k, 1.0, 4242 + cfg.seed)
+        samples = generate(sft, dev, args.n, 1.0, 1000 + cfg.seed)
+        if kept:
+            kept.write_text(json.dumps([train_samples, samples]))
+    by_prompt, ties = onpolicy_pairs(rows, train_samples, gold, cfg)
+    random.Random(cfg.seed).shuffle(by_prompt)
+    flat = [p for group in by_prompt for p in group]
+    one = statistics.fmean(gold_of(dev, [s[0] for s in samples], dev_gold))
+    ceiling = statistics.fmean(max(gold_of([r] * len(s), s, dev_gold)) for r, s in zip(dev, samples))
+    base_rows = read_rows(run / "round_1" / "rm-data", "preference")
+    spread = rubric_spread(dev, samples, dev_gold)
+    print("dev samples' gold rubric parts:", json.dumps(spread), flush=True)
+    print(f"{len(flat)} on-policy pairs ({ties} of equal gold) from {len(rows)} train prompts; dev: {len(dev)} "
+          f"prompts, one-sample gold {one:.4f}, gold's own best of {args.n} {ceiling:.4f}", flush=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="rm_onpolicy_") as tmp:
+        for size in (int(s) for s in args.sizes.split(",")):
+            added = flat if size < 0 else flat[:size]
+            minutes = train_rm(run, base_rows + added, Path(tmp) / f"rm-{len(added)}", cfg.seed, args.init,
+                               args.rm_overrides)
+            report = {"onpolicy_pairs": len(added), "rm_rows": len(base_rows) + len(added), "train_minutes": minutes,
+                      **dev_report(Path(tmp) / f"rm-{len(added)}", dev, samples, dev_gold)}
+            results.append(report)
+            print(json.dumps(report), flush=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE.parent, capture_output=True, text=True).stdout.strip()
+    out = {"benchmark": "rm_onpolicy", "date": datetime.now().isoformat(timespec="seconds"), "commit": commit,
+           "command": "python benchmarks/rm_onpolicy.py " + " ".join(sys.argv[1:]), "run": str(run),
+           "seed": cfg.seed, "init": args.init,
+           "rm_overrides": args.rm_overrides, "matmul_gflops": {"before": peak_before, "after": matmul_gflops()},
+           "minutes": round((time.perf_counter() - start) / 60, 2), "split": "dev",
+           "train_prompts": len(rows), "onpolicy_pairs": len(flat), "onpolicy_ties": ties,
+           "round1_rm_rows": len(base_rows), "dev_prompts": len(dev), "dev_one_sample_gold": round(one, 4),
+           "dev_gold_best_of_n": round(ceiling, 4), "n": args.n,
+           "dev_rubric_spread": spread, "results": results}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

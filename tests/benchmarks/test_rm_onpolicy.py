@@ -1,0 +1,57 @@
+"""The on-policy RM benchmark's pure parts: fresh train prompts disjoint from dev and test, gold-oracle pairs of
+distinct answers with their equal-gold count, and the prompt-cluster interval of a pooled accuracy."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from benchmarks.rm_onpolicy import cluster_interval, onpolicy_pairs, rubric_spread, train_prompts  # noqa: E402
+from committee.round_config import load  # noqa: E402
+from committee.round_data import eval_split_rows  # noqa: E402
+
+
+def _cfg():
+    return load("tiny", overrides=["families=[general,summarize]", "eval_prompts=20"])
+
+
+def test_train_prompts_are_train_split_with_gold_and_disjoint_from_eval():
+    cfg = _cfg()
+    rows, gold = train_prompts(cfg, 12)
+    assert {r["domain"] for r in rows} == {"general", "summarize"} and len(rows) == 24
+    assert all(r["split"] == "train" and "reference" not in r and "_gold" not in r for r in rows)
+    assert set(gold) == {r["id"] for r in rows}
+    held = {r["identity"] for f in cfg.families for s in ("dev", "test") for r in eval_split_rows(cfg, f, s)}
+    assert not held & {r["identity"] for r in rows}
+
+
+def test_onpolicy_pairs_label_every_distinct_pair_and_count_ties():
+    from committee.gold_store import split_gold
+    from committee.round_data import _family_rows
+
+    rows, gold = split_gold(_family_rows("general", 2, 5, _cfg(), "train"))
+    samples = [[rows[0]["reference"], "x", "x", ""], ["a", "b", "c"]]  # the reference scores 1.0, the rest 0
+    groups, ties = onpolicy_pairs(rows, samples, gold, _cfg())
+    assert [len(g) for g in groups] == [1, 3]  # pairs of the distinct non-empty answers: 2 of them, then 3
+    assert ties == 3  # "a", "b", "c" all score 0; the reference against "x" is no tie
+    assert all(p["split"] == "train" and p["annotator"] == "gold-oracle" for g in groups for p in g)
+    assert groups[0][0]["chosen"][0]["content"] == rows[0]["reference"]  # a gap of 1.0: called right
+
+
+def test_cluster_interval_is_honest_at_the_extremes():
+    assert cluster_interval([[1, 1], [1], [1, 1, 1]]) == [1.0, 1.0]
+    assert cluster_interval([[0], [0, 0]]) == [0.0, 0.0]
+    low, high = cluster_interval([[1, 0]] * 20 + [[1, 1]] * 20, seed=3)
+    assert low < 0.75 < high and high - low < 0.3
+
+
+def test_rubric_spread_counts_the_parts_that_differ_between_samples():
+    from committee.gold_store import split_gold
+    from committee.round_data import _family_rows
+
+    rows, gold = split_gold(_family_rows("general", 2, 5, _cfg(), "train"))
+    ref0, ref1 = rows[0]["reference"], rows[1]["reference"]
+    spread = rubric_spread(rows, [[ref0, ref0], [ref1, "x"]], gold)["general"]
+    assert spread["prompts"] == 2 and spread["mean"]["score"] == 0.75  # (1 + 1) / 2 and (1 + 0) / 2, over prompts
+    assert spread["prompts_differing"]["score"] == 1 and spread["prompts_differing"]["coverage"] == 1
+    assert spread["prompts_differing"]["harmlessness"] == 0
