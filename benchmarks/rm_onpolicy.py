@@ -12,7 +12,8 @@ more of them buys, on one finished iterate run (round 1 done, open-ended familie
    gold gap, level jitter; ties are labelled too, as people label them);
 2. RMs from the run's base (or `--init r0-sft`: the SFT member, the usual RM start), each on round 1's RM data
    (what the round's RM trained on) plus the first `--sizes` of those on-policy pairs (shuffled by prompt), with
-   round 1's RM settings and any `key=value` RM overrides (e.g. `epochs=3`);
+   round 1's RM settings and any `key=value` RM overrides (e.g. `epochs=3`), seeded with the pipeline seed (so
+   the 0-pair RM is round 1's RM data retrained, not round 1's RM itself);
 3. on DEV open-ended prompts, `--n` samples each from r0-sft: each RM's accuracy on noiseless gold-labelled
    pairs of distinct answers whose gold differs (up to 3 a prompt; 95% interval by a prompt-cluster bootstrap),
    and the mean gold of rejection sampling with it (best of `--n` by the RM) against one sample and against
@@ -155,6 +156,7 @@ def dev_report(rm_dir: Path, dev: list[dict], samples: list[list[str]], dev_gold
 def train_rm(run: Path, rows: list[dict], out: Path, seed: int, init: str, overrides: list[str]) -> float:
     """An RM from the run's `init` (base or r0-sft) on `rows` with round 1's RM settings and `overrides`; returns
     its training minutes."""
+    from afm_align.rundir import RunDir
     from afm_align.store import write_dataset
     from reward_model import recipe
 
@@ -162,7 +164,7 @@ def train_rm(run: Path, rows: list[dict], out: Path, seed: int, init: str, overr
     data = out.parent / f"{out.name}-data"
     write_dataset(rows, "preference", data, producer="benchmarks.rm_onpolicy", config={"run": str(run)})
     settings = json.loads((run / "round_1" / "manifest.json").read_text())["config"]["recipes"].get("rm", [])
-    start_from = run / "base" if init == "base" else run / "round_0" / "members" / init
+    start_from = RunDir(run).base_model_path() if init == "base" else run / "round_0" / "members" / init
     cfg = replace(recipe.load("tiny", overrides=[*settings, *overrides]), data=str(data),
                   from_checkpoint=str(start_from), out=str(out), seed=seed)
     recipe.main(cfg)
@@ -198,13 +200,19 @@ def main() -> int:
     rows, gold = train_prompts(cfg, args.prompts)
     dev, dev_gold = open_ended_rows(run, "dev")
     kept = Path(args.samples) if args.samples else None
+    ids = {"run": str(run.resolve()), "train": [r["id"] for r in rows], "dev": [r["id"] for r in dev],
+           "k": args.k, "n": args.n}
     if kept and kept.is_file():
-        train_samples, samples = json.loads(kept.read_text())
+        loaded = json.loads(kept.read_text())
+        if len(loaded) != 3 or loaded[2] != ids:
+            raise SystemExit(f"rm_onpolicy: {kept} holds samples of another run, prompt set, --k or --n; "
+                             "give another --samples file")
+        train_samples, samples = loaded[:2]
     else:
         train_samples = generate(sft, rows, args.k, 1.0, 4242 + cfg.seed)
         samples = generate(sft, dev, args.n, 1.0, 1000 + cfg.seed)
         if kept:
-            kept.write_text(json.dumps([train_samples, samples]))
+            kept.write_text(json.dumps([train_samples, samples, ids]))
     by_prompt, ties = onpolicy_pairs(rows, train_samples, gold, cfg)
     random.Random(cfg.seed).shuffle(by_prompt)
     flat = [p for group in by_prompt for p in group]

@@ -6,7 +6,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from benchmarks.rm_onpolicy import cluster_interval, onpolicy_pairs, rubric_spread, train_prompts  # noqa: E402
+from benchmarks.rm_onpolicy import (cluster_interval, dev_report, onpolicy_pairs, rubric_spread,  # noqa: E402
+                                    train_prompts)
 from committee.round_config import load  # noqa: E402
 from committee.round_data import eval_split_rows  # noqa: E402
 
@@ -55,3 +56,18 @@ def test_rubric_spread_counts_the_parts_that_differ_between_samples():
     assert spread["prompts"] == 2 and spread["mean"]["score"] == 0.75  # (1 + 1) / 2 and (1 + 0) / 2, over prompts
     assert spread["prompts_differing"]["score"] == 1 and spread["prompts_differing"]["coverage"] == 1
     assert spread["prompts_differing"]["harmlessness"] == 0
+
+
+def test_dev_report_scores_the_rm_order_against_the_gold_order(monkeypatch, tmp_path):
+    import alignment.rewards
+    from committee.gold_store import split_gold
+    from committee.round_data import _family_rows
+
+    rows, gold = split_gold(_family_rows("general", 1, 5, _cfg(), "train"))
+    samples = [[rows[0]["reference"], "x", "yy"]]  # gold 1, 0, 0: two pairs of unequal gold, ("x", "yy") is no pair
+    for sign, accuracy, rs_gold in ((1, 1.0, 1.0), (-1, 0.0, 0.0)):  # an RM scoring by length, then its opposite
+        monkeypatch.setattr(alignment.rewards, "load_rm",
+                            lambda _dir, s=sign: (lambda prompts, texts: [s * len(t) for t in texts]))
+        report = dev_report(tmp_path, rows, samples, gold)
+        assert report["dev_gold_pairs"] == 2 and report["dev_gold_pair_accuracy"] == accuracy
+        assert report["rs_gold"] == rs_gold and report["ci95"] == [accuracy, accuracy]
