@@ -113,7 +113,10 @@ def rubric_spread(rows: list[dict], samples: list[list[str]], gold: dict) -> dic
 
 
 def cluster_interval(hits_by_prompt: list[list[int]], n_boot: int = 1000, seed: int = 0) -> list[float]:
-    """95% bootstrap interval of the pooled accuracy, resampling prompts (their pairs are not independent)."""
+    """95% bootstrap interval of the pooled accuracy, resampling prompts (their pairs are not independent).
+
+    The same estimator as `committee.eval_stats.cluster_bootstrap` with one domain, on Python's random stream:
+    kept so that the committed results' intervals reproduce; a re-run of the results may switch to that one."""
     rng = random.Random(seed)
     stats = []
     for _ in range(n_boot):
@@ -124,33 +127,31 @@ def cluster_interval(hits_by_prompt: list[list[int]], n_boot: int = 1000, seed: 
     return [round(stats[int(0.025 * n_boot)], 4), round(stats[int(0.975 * n_boot) - 1], 4)]
 
 
-def dev_report(rm_dir: Path, dev: list[dict], samples: list[list[str]], dev_gold: dict) -> dict:
-    """Accuracy on noiseless gold-labelled dev pairs (with its prompt-cluster interval) and RS gold with this RM."""
+def dev_report(rm_dir: Path, dev: list[dict], samples: list[list[str]], golds: list[list[float]]) -> dict:
+    """Accuracy on noiseless gold-labelled dev pairs (with its prompt-cluster interval) and RS gold with this RM;
+    `golds[p][i]` is the gold of `samples[p][i]`, scored once for every RM."""
     from alignment.rewards import load_rm
-    from rm_claims import gold_of
 
     scorer = load_rm(rm_dir)
     flat = scorer([r["prompt"] for r, answers in zip(dev, samples) for _ in answers],
                   [a for answers in samples for a in answers])
-    hits, picks, at = [], [], 0
-    for row, answers in zip(dev, samples):
+    hits, picked, at = [], [], 0
+    for answers, gold in zip(samples, golds):
         scores = flat[at:at + len(answers)]
         at += len(answers)
-        picks.append(answers[max(range(len(answers)), key=lambda i: scores[i])])
-        golds = gold_of([row] * len(answers), answers, dev_gold)
-        seen = {}
+        picked.append(gold[max(range(len(answers)), key=lambda i: scores[i])])
+        first = {}  # each distinct non-empty answer at its first index
         for i, a in enumerate(answers):
-            if a.strip() and a not in seen:
-                seen[a] = i
-        idx = list(seen.values())
-        pairs = [(i, j) for x, i in enumerate(idx) for j in idx[x + 1:] if golds[i] != golds[j]][:3]
-        mine = [int((scores[i] > scores[j]) == (golds[i] > golds[j])) for i, j in pairs]
+            if a.strip():
+                first.setdefault(a, i)
+        idx = list(first.values())
+        pairs = [(i, j) for x, i in enumerate(idx) for j in idx[x + 1:] if gold[i] != gold[j]][:3]
+        mine = [int((scores[i] > scores[j]) == (gold[i] > gold[j])) for i, j in pairs]
         if mine:
             hits.append(mine)
     n = sum(len(h) for h in hits)
     return {"dev_gold_pairs": n, "dev_gold_pair_accuracy": round(sum(map(sum, hits)) / n, 4) if n else None,
-            "ci95": cluster_interval(hits) if n else None,
-            "rs_gold": round(statistics.fmean(gold_of(dev, picks, dev_gold)), 4)}
+            "ci95": cluster_interval(hits) if n else None, "rs_gold": round(statistics.fmean(picked), 4)}
 
 
 def train_rm(run: Path, rows: list[dict], out: Path, seed: int, init: str, overrides: list[str]) -> float:
@@ -216,8 +217,9 @@ def main() -> int:
     by_prompt, ties = onpolicy_pairs(rows, train_samples, gold, cfg)
     random.Random(cfg.seed).shuffle(by_prompt)
     flat = [p for group in by_prompt for p in group]
-    one = statistics.fmean(gold_of(dev, [s[0] for s in samples], dev_gold))
-    ceiling = statistics.fmean(max(gold_of([r] * len(s), s, dev_gold)) for r, s in zip(dev, samples))
+    golds = [gold_of([r] * len(s), s, dev_gold) for r, s in zip(dev, samples)]
+    one = statistics.fmean(g[0] for g in golds)
+    ceiling = statistics.fmean(max(g) for g in golds)
     base_rows = read_rows(run / "round_1" / "rm-data", "preference")
     spread = rubric_spread(dev, samples, dev_gold)
     print("dev samples' gold rubric parts:", json.dumps(spread), flush=True)
@@ -230,7 +232,7 @@ def main() -> int:
             minutes = train_rm(run, base_rows + added, Path(tmp) / f"rm-{len(added)}", cfg.seed, args.init,
                                args.rm_overrides)
             report = {"onpolicy_pairs": len(added), "rm_rows": len(base_rows) + len(added), "train_minutes": minutes,
-                      **dev_report(Path(tmp) / f"rm-{len(added)}", dev, samples, dev_gold)}
+                      **dev_report(Path(tmp) / f"rm-{len(added)}", dev, samples, golds)}
             results.append(report)
             print(json.dumps(report), flush=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE.parent, capture_output=True, text=True).stdout.strip()

@@ -61,13 +61,15 @@ def test_rubric_spread_counts_the_parts_that_differ_between_samples():
 def test_dev_report_scores_the_rm_order_against_the_gold_order(monkeypatch, tmp_path):
     import alignment.rewards
     from committee.gold_store import split_gold
+    from rm_claims import gold_of
     from committee.round_data import _family_rows
 
     rows, gold = split_gold(_family_rows("general", 1, 5, _cfg(), "train"))
     samples = [[rows[0]["reference"], "x", "yy"]]  # gold 1, 0, 0: two pairs of unequal gold, ("x", "yy") is no pair
+    assert gold_of(rows * 3, samples[0], gold) == [1.0, 0.0, 0.0]
     for sign, accuracy, rs_gold in ((1, 1.0, 1.0), (-1, 0.0, 0.0)):  # an RM scoring by length, then its opposite
         monkeypatch.setattr(alignment.rewards, "load_rm",
                             lambda _dir, s=sign: (lambda prompts, texts: [s * len(t) for t in texts]))
-        report = dev_report(tmp_path, rows, samples, gold)
+        report = dev_report(tmp_path, rows, samples, [[1.0, 0.0, 0.0]])
         assert report["dev_gold_pairs"] == 2 and report["dev_gold_pair_accuracy"] == accuracy
         assert report["rs_gold"] == rs_gold and report["ci95"] == [accuracy, accuracy]
