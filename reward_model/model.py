@@ -4,8 +4,10 @@ What it does:
 - `MultiHeadRewardConfig` stores the backbone's config inside (`lm_config`, any HF decoder config; default
   Qwen3) plus the grading-head shape.
 - `MultiHeadRewardModel` runs the backbone (`AutoModel.from_config`), takes the final hidden state of the
-  last non-padding token of each row (found from `attention_mask`, so left and right padding both work),
-  and applies one linear head -> scalar reward and four MLP heads (hidden -> hidden -> 3, SiLU) -> 3-way
+  last non-padding token of each row (found from `attention_mask`, so left and right padding both work;
+  `pooling="attention"` instead takes a learned softmax-weighted mean of every non-padding token's state, so
+  a feature found at one answer token, a name the prompt does not hold, need not be carried to the last
+  token first), and applies one linear head -> scalar reward and four MLP heads (hidden -> hidden -> 3, SiLU) -> 3-way
   grading logits for `instruction_following`, `verbosity`, `truthfulness`, `harmlessness`.
   It returns `rewards` `[B]`, `grade_logits` `[B, 4, 3]` and `logits` = `rewards[:, None]` (TRL reads that).
 - Both are registered with `AutoConfig`, `AutoModel` and `AutoModelForSequenceClassification`, so
@@ -14,7 +16,8 @@ What it does:
 - `check_rm_dir(path, what)` reads a saved folder's config.json and refuses anything but a trained RM, with
   one line naming the option (`what`), before any weights are loaded.
 
-What it simplifies: the MLP depth/width is not given by the paper (afm-spec §14 q4): one hidden layer of the
+What it simplifies: `pooling="attention"` is our option, not the paper's (AFM reads one token); its scorer starts
+at zero, so an untrained pool is the plain mean of the tokens. The MLP depth/width is not given by the paper (afm-spec §14 q4): one hidden layer of the
 backbone's width. The reward head is linear with a bias, as in the paper (r = w^T h + b).
 
 Run: `python -m pytest tests/reward_model/test_model.py`.
@@ -42,6 +45,7 @@ from afm_align.schema import GRADE_DIMENSIONS
 from reward_model.data import NUM_GRADE_LEVELS
 
 MODEL_TYPE = "afm_multihead_rm"
+POOLINGS = ("last", "attention")  # how a row's token states become the one vector the heads read
 
 
 class MultiHeadRewardConfig(PretrainedConfig):
@@ -55,10 +59,12 @@ class MultiHeadRewardConfig(PretrainedConfig):
     num_grade_levels: int = NUM_GRADE_LEVELS  # classes per grading head
     head_hidden_size: int | None = None  # MLP width of the grading heads; None = backbone hidden size
     initializer_range: float = 0.02  # std of the heads' initial weights
+    pooling: str = "last"  # "last": the last non-padding token (AFM); "attention": learned weights over all tokens
 
     def __post_init__(self, **kwargs):
         kwargs.setdefault("num_labels", 1)  # one scalar reward: TRL's RewardTrainer checks num_labels == 1
         super().__post_init__(**kwargs)
+        check_pooling(self.pooling)
 
 
 @dataclass
@@ -74,6 +80,20 @@ def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
     """Index of the last non-padding position in each row (works for left and right padding)."""
     positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
     return (attention_mask.long() * positions).argmax(dim=1)
+
+
+def check_pooling(pooling: str) -> str:
+    """`pooling` when it is one of POOLINGS; else a one-line UserError."""
+    if pooling not in POOLINGS:
+        raise UserError(f"pooling={pooling!r}: choose one of {', '.join(POOLINGS)}")
+    return pooling
+
+
+def attention_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """The softmax(`scores`)-weighted mean of `hidden` [B, T, H] over each row's non-padding positions."""
+    scores = scores.masked_fill(attention_mask == 0, torch.finfo(scores.dtype).min)
+    weights = torch.softmax(scores, dim=1)
+    return torch.einsum("bt,bth->bh", weights, hidden)
 
 
 class MultiHeadRewardModel(PreTrainedModel):
@@ -94,6 +114,7 @@ class MultiHeadRewardModel(PreTrainedModel):
         hidden = config.lm_config.hidden_size
         width = config.head_hidden_size or hidden
         self.reward_head = nn.Linear(hidden, 1)
+        self.pool_scorer = nn.Linear(hidden, 1) if config.pooling == "attention" else None
         self.grade_heads = nn.ModuleDict(
             {
                 dim: nn.Sequential(nn.Linear(hidden, width), nn.SiLU(), nn.Linear(width, config.num_grade_levels))
@@ -101,6 +122,9 @@ class MultiHeadRewardModel(PreTrainedModel):
             }
         )
         self.post_init()
+        if self.pool_scorer is not None:  # zero: an untrained attention pool is the plain mean of the tokens
+            nn.init.zeros_(self.pool_scorer.weight)
+            nn.init.zeros_(self.pool_scorer.bias)
 
     def get_input_embeddings(self):
         return self.model.get_input_embeddings()
@@ -119,11 +143,15 @@ class MultiHeadRewardModel(PreTrainedModel):
         kwargs["use_cache"] = False
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
         hidden = out.last_hidden_state  # [B, T, H]
-        if attention_mask is None:
-            index = torch.full((hidden.shape[0],), hidden.shape[1] - 1, device=hidden.device, dtype=torch.long)
+        if self.pool_scorer is not None:
+            mask = torch.ones(hidden.shape[:2], device=hidden.device) if attention_mask is None else attention_mask
+            pooled = attention_pool(hidden, mask.to(hidden.device), self.pool_scorer(hidden).squeeze(-1))
         else:
-            index = last_token_index(attention_mask.to(hidden.device))
-        pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), index]  # [B, H]
+            if attention_mask is None:
+                index = torch.full((hidden.shape[0],), hidden.shape[1] - 1, device=hidden.device, dtype=torch.long)
+            else:
+                index = last_token_index(attention_mask.to(hidden.device))
+            pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), index]  # [B, H]
         rewards = self.reward_head(pooled).squeeze(-1)
         grade_logits = torch.stack([head(pooled) for head in self.grade_heads.values()], dim=1)
         return MultiHeadRewardOutput(logits=rewards[:, None], rewards=rewards, grade_logits=grade_logits)

@@ -98,11 +98,12 @@ def main(cfg: RMTrainConfig) -> dict:
     import reward_model  # noqa: F401  (registers the Auto classes)
     from afm_align.base_model import check_base_dir
     from afm_align.store import read_rows
-    from reward_model.model import MultiHeadRewardModel
+    from reward_model.model import MultiHeadRewardModel, check_pooling
     from reward_model.trainer import train_reward_model
 
     if not cfg.data:
         raise UserError("rm train needs --data DIR (a preference dataset folder)")
+    check_pooling(cfg.pooling)
     check_report_to(cfg.report_to)  # a tracker that is not installed fails now, not after the data and model load
     rows = read_rows(cfg.data, "preference")
     backbone = check_base_dir(cfg.from_checkpoint or RunDir.named(cfg.run).base_model_path())
@@ -110,7 +111,8 @@ def main(cfg: RMTrainConfig) -> dict:
     with staged_dir(cfg.out, required="meta.json", drop=WORK_DIR) as staging:
         torch.manual_seed(cfg.seed)
         tokenizer = AutoTokenizer.from_pretrained(backbone, local_files_only=True)
-        model = load_init(cfg.init_from) if cfg.init_from else MultiHeadRewardModel.from_backbone(backbone)
+        model = (load_init(cfg.init_from) if cfg.init_from
+                 else MultiHeadRewardModel.from_backbone(backbone, pooling=cfg.pooling))
         metrics = train_reward_model(model, tokenizer, to_dataset(train_rows), to_dataset(held_rows),
                                      replace(cfg, out=str(staging)), work_dir=staging / WORK_DIR)
         evals = {k[len("eval_"):]: v for k, v in metrics.items() if k.startswith("eval_")}

@@ -48,6 +48,7 @@ class RMTrainConfig:
     data: str = ""  # preference dataset folder (rows whose split is not 'train' are the evaluation set)
     from_checkpoint: str = ""  # backbone checkpoint directory ('' = the run's base model)
     run: str = "default"  # run whose base model is the backbone when `from_checkpoint` is empty
+    pooling: str = "last"  # new heads read the "last" token (AFM) or an "attention" pool of all (model.POOLINGS)
     init_from: str = ""  # an RM directory to continue training (backbone and heads); '' = new heads on the backbone
     heldout_fraction: float = 0.1  # evaluation share when every row is 'train' or has no split
     learning_rate: float = 1e-4  # AdamW peak learning rate (linear decay)

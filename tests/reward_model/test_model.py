@@ -2,7 +2,7 @@
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, Qwen3ForCausalLM
 
-from reward_model.model import MultiHeadRewardConfig, MultiHeadRewardModel, last_token_index
+from reward_model.model import MultiHeadRewardConfig, MultiHeadRewardModel, attention_pool, last_token_index
 
 
 def test_last_token_index_left_and_right_padding():
@@ -73,3 +73,52 @@ def test_config_roundtrip_dict(backbone_config):
     again = MultiHeadRewardConfig.from_dict(cfg.to_dict())
     assert again.lm_config.hidden_size == 32 and again.head_hidden_size == 8 and again.num_labels == 1
     assert again.grading_dims == ["instruction_following", "verbosity", "truthfulness", "harmlessness"]
+
+
+def attention_rm(backbone_config):
+    torch.manual_seed(0)
+    return MultiHeadRewardModel(MultiHeadRewardConfig(lm_config=backbone_config, pooling="attention")).eval()
+
+
+def test_untrained_attention_pool_is_the_mean_of_the_non_padding_tokens(backbone_config):
+    rm = attention_rm(backbone_config)
+    ids = torch.randint(5, 90, (2, 6))
+    mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
+    hidden = rm.model(input_ids=ids, attention_mask=mask).last_hidden_state
+    means = torch.stack([hidden[0].mean(0), hidden[1, :4].mean(0)])
+    got = rm(input_ids=ids, attention_mask=mask)
+    assert torch.allclose(got.rewards, rm.reward_head(means).squeeze(-1), atol=1e-5)
+
+
+def test_attention_pool_ignores_padding_and_weights_by_score(backbone_config):
+    rm = attention_rm(backbone_config)
+    with torch.no_grad():  # a scorer that is not zero, so the weights are not uniform
+        rm.pool_scorer.weight.normal_(0, 3.0)
+    ids = torch.randint(5, 90, (1, 6))
+    alone = rm(input_ids=ids, attention_mask=torch.ones_like(ids)).rewards
+    right = rm(input_ids=torch.cat([ids, torch.zeros(1, 3, dtype=torch.long)], 1),
+               attention_mask=torch.tensor([[1] * 6 + [0] * 3])).rewards
+    assert torch.allclose(alone, right, atol=1e-5)
+    hidden = torch.randn(1, 3, 4)
+    pooled = attention_pool(hidden, torch.tensor([[1, 1, 0]]), torch.tensor([[0.0, 50.0, 100.0]]))
+    assert torch.allclose(pooled, hidden[:, 1], atol=1e-5)  # the padded position's score counts for nothing
+
+
+def test_attention_pooling_survives_save_and_reload(backbone_config, tmp_path):
+    rm = attention_rm(backbone_config)
+    with torch.no_grad():
+        rm.pool_scorer.weight.normal_()
+    rm.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert loaded.config.pooling == "attention"
+    ids = torch.randint(5, 90, (2, 5))
+    assert torch.allclose(loaded(input_ids=ids).rewards, rm(input_ids=ids).rewards, atol=1e-5)
+
+
+def test_unknown_pooling_is_a_one_line_error(backbone_config):
+    import pytest
+
+    from afm_align.errors import UserError
+
+    with pytest.raises(UserError, match="pooling='max': choose one of last, attention"):
+        MultiHeadRewardConfig(lm_config=backbone_config, pooling="max")

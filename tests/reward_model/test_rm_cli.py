@@ -101,3 +101,24 @@ def test_min_level_kept_count_is_in_meta_and_metrics(prefs, tiny_base_dir, tmp_p
     assert meta["min_level"]["dropped"] > 0 and meta["heldout_pairs"] == len(held)  # held-out pairs unfiltered
     final = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][-1]
     assert final["kept_min_level"] == expected_kept and final["below_min_level"] == meta["min_level"]["dropped"]
+
+
+def test_attention_pooling_trains_and_is_kept_in_the_saved_rm(prefs, tiny_base_dir, tmp_path):
+    import torch
+    from transformers import AutoModel
+
+    out = tmp_path / "rm"
+    assert cli_main(["rm", "train", "--data", str(prefs), "--out", str(out), "--base", str(tiny_base_dir),
+                     "epochs=1", "batch_size=8", "max_length=512", "pooling=attention"]) == 0
+    rm = AutoModel.from_pretrained(out)
+    assert rm.config.pooling == "attention"
+    assert rm.pool_scorer.weight.abs().sum() > 0  # started at zero; training moved it
+    assert json.loads((out / "meta.json").read_text())["heldout"]["n_pairs"] > 0
+    assert torch.isfinite(rm.pool_scorer.bias).all()
+
+
+def test_unknown_pooling_fails_before_training(prefs, tiny_base_dir, tmp_path, capsys):
+    assert cli_main(["rm", "train", "--data", str(prefs), "--out", str(tmp_path / "o"), "--base", str(tiny_base_dir),
+                     "pooling=max"]) == 2
+    assert "pooling='max': choose one of last, attention" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
