@@ -19,11 +19,19 @@ more of them buys, on one finished iterate run (round 1 done, open-ended familie
    and the mean gold of rejection sampling with it (best of `--n` by the RM) against one sample and against
    the gold's own best of `--n` (the ceiling any RM could reach).
 
+Two diagnostics tell the RM's limits from the labels': `--oracle-temperature 0` labels the on-policy pairs
+without noise (the rounds' 0.1 on a gold gap of 0.025, the median between r0-sft's answers on the tiny default,
+agrees with the gold on 59% of the unequal pairs), and `--swaps S` adds S value-swap probe pairs a train prompt
+(`swap_pairs`: the reference against itself with one value the prompt does not hold) to every RM's data and
+reports each RM's accuracy on swaps of 200 fresh dev prompts' references: whether it can learn the one check
+that ranks these answers at all. RM settings such as `pooling=attention` go in as `key=value`.
+
 Nothing here chooses a setting for the rounds; dev is read because this measures a lever for later tuning.
 Also prints the 2-thread fp32 matmul peak before and after.
 
 Run: `python benchmarks/rm_onpolicy.py --run DIR [--prompts 300] [--k 4] [--n 8] [--sizes 0,400,1600,-1]
-[--init base|r0-sft] [--samples FILE] [--json benchmarks/results/rm_onpolicy.json] [key=value ...]` (-1 in sizes:
+[--init base|r0-sft] [--oracle-temperature T] [--swaps S] [--samples FILE] [--json benchmarks/results/rm_onpolicy.json]
+[key=value ...]` (-1 in sizes:
 every on-policy pair; `--samples` keeps the r0-sft samples in FILE so that other RM settings reuse them; about
 7 minutes with 4 sizes on 2 cores).
 """
@@ -59,8 +67,9 @@ def run_config(run: Path):
     return replace(load("tiny"), **{k: recorded[k] for k in KEYS})
 
 
-def train_prompts(cfg, per_family: int) -> tuple[list[dict], dict]:
-    """(fresh train-split open-ended prompt rows, their gold), from a seed no round draws from."""
+def train_prompts(cfg, per_family: int, split: str = "train") -> tuple[list[dict], dict]:
+    """(fresh `split` open-ended prompt rows, their gold), from a seed no round draws from; each row keeps its
+    `reference` (the swap probe's chosen answer; nothing else reads it)."""
     from committee.annotators import pair_seed
     from committee.gold_store import split_gold
     from committee.round_data import _family_rows
@@ -68,9 +77,33 @@ def train_prompts(cfg, per_family: int) -> tuple[list[dict], dict]:
 
     rows = []
     for family in (f for f in cfg.families if f in OPEN_ENDED):
-        rows += _family_rows(family, per_family, pair_seed(cfg.seed, f"rm-onpolicy-{family}") % 2 ** 31, cfg, "train")
-    rows, gold = split_gold(rows)
-    return [{k: v for k, v in r.items() if k != "reference"} for r in rows], gold
+        tag = f"rm-onpolicy-{family}" if split == "train" else f"rm-onpolicy-{split}-{family}"
+        rows += _family_rows(family, per_family, pair_seed(cfg.seed, tag) % 2 ** 31, cfg, split)
+    return split_gold(rows)
+
+
+def swap_pairs(rows: list[dict], per_prompt: int, seed: int, split: str = "train") -> list[dict]:
+    """The probe of one skill the policy's answers need checked: `per_prompt` noiseless pairs a prompt, its
+    reference against the reference with one name / day / city / time / amount swapped for a same-type value
+    the prompt does not hold (synth.summarize_tasks._invent, the summarize family's invented-fact corruption,
+    in place). Graded as that corruption is: truthfulness poor, the rest good; level significantly better."""
+    from synth.summarize_tasks import _invent
+
+    rng = random.Random(seed)
+    good = {"instruction_following": 2, "verbosity": 2, "truthfulness": 2, "harmlessness": 2}
+    out = []
+    for row in rows:
+        text = row["prompt"][-1]["content"]
+        swapped = list(dict.fromkeys(x for x in (_invent(row["reference"], text, rng) for _ in range(4 * per_prompt))
+                                     if x and x != row["reference"]))[:per_prompt]
+        out += [{"id": f"{row['id']}-swap{n}", "prompt": row["prompt"],
+                 "chosen": [{"role": "assistant", "content": row["reference"]}],
+                 "rejected": [{"role": "assistant", "content": x}],
+                 "level": 3, "grades_chosen": good, "grades_rejected": {**good, "truthfulness": 0},
+                 "domain": row["domain"], "identity": row["identity"], "kind": "value_swap",
+                 "annotator": "synth", "guideline_version": "synth-v1", "source": "synthetic", "split": split}
+                for n, x in enumerate(swapped)]
+    return out
 
 
 def onpolicy_pairs(rows: list[dict], samples: list[list[str]], gold: dict, cfg) -> tuple[list[list[dict]], int]:
@@ -154,6 +187,20 @@ def dev_report(rm_dir: Path, dev: list[dict], samples: list[list[str]], golds: l
             "ci95": cluster_interval(hits) if n else None, "rs_gold": round(statistics.fmean(picked), 4)}
 
 
+def swap_report(rm_dir: Path, pairs: list[dict]) -> dict:
+    """The RM's accuracy on value-swap probe pairs (reference above its swap), with its interval; {} for none."""
+    if not pairs:
+        return {}
+    from alignment.rewards import load_rm
+
+    scorer = load_rm(rm_dir)
+    chosen = scorer([p["prompt"] for p in pairs], [p["chosen"][0]["content"] for p in pairs])
+    rejected = scorer([p["prompt"] for p in pairs], [p["rejected"][0]["content"] for p in pairs])
+    hits = [[int(c > r)] for c, r in zip(chosen, rejected)]
+    return {"dev_swap_pairs": len(hits), "dev_swap_accuracy": round(sum(h[0] for h in hits) / len(hits), 4),
+            "dev_swap_ci95": cluster_interval(hits)}
+
+
 def train_rm(run: Path, rows: list[dict], out: Path, seed: int, init: str, overrides: list[str]) -> float:
     """An RM from the run's `init` (base or r0-sft) on `rows` with round 1's RM settings and `overrides`; returns
     its training minutes."""
@@ -180,6 +227,12 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=8, help="r0-sft samples per dev prompt")
     parser.add_argument("--sizes", default="0,400,1600,-1", help="on-policy pairs added to round 1's RM data")
     parser.add_argument("--init", choices=("base", "r0-sft"), default="base", help="the RMs' starting checkpoint")
+    parser.add_argument("--oracle-temperature", type=float, default=None,
+                        help="the on-policy pairs' Bradley-Terry temperature (default: the run's gold_temperature; "
+                             "0: noiseless, to tell label noise from what the RM can learn)")
+    parser.add_argument("--swaps", type=int, default=0,
+                        help="value-swap probe pairs a train prompt added to every RM's data (0: none); the report "
+                             "then adds the RM's accuracy on swaps of 200 fresh dev prompts' references")
     parser.add_argument("--samples", help="a JSON file keeping the r0-sft samples: read when present, else written")
     parser.add_argument("--json", default=str(HERE / "results" / "rm_onpolicy.json"))
     parser.add_argument("rm_overrides", nargs="*", help="key=value RM settings on top of round 1's (e.g. epochs=3)")
@@ -197,8 +250,13 @@ def main() -> int:
     start = time.perf_counter()
     run = Path(args.run)
     cfg = run_config(run)
+    if args.oracle_temperature is not None:
+        cfg = replace(cfg, gold_temperature=args.oracle_temperature)
     sft = run / "round_0" / "members" / "r0-sft"
     rows, gold = train_prompts(cfg, args.prompts)
+    swaps = swap_pairs(rows, args.swaps, cfg.seed)
+    swap_dev = swap_pairs(train_prompts(cfg, 100, "dev")[0], 1, cfg.seed + 1, "dev") if args.swaps else []
+    rows = [{k: v for k, v in r.items() if k != "reference"} for r in rows]
     dev, dev_gold = open_ended_rows(run, "dev")
     kept = Path(args.samples) if args.samples else None
     ids = {"run": str(run.resolve()), "train": [r["id"] for r in rows], "dev": [r["id"] for r in dev],
@@ -229,16 +287,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rm_onpolicy_") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
             added = flat if size < 0 else flat[:size]
-            minutes = train_rm(run, base_rows + added, Path(tmp) / f"rm-{len(added)}", cfg.seed, args.init,
+            minutes = train_rm(run, base_rows + swaps + added, Path(tmp) / f"rm-{len(added)}", cfg.seed, args.init,
                                args.rm_overrides)
-            report = {"onpolicy_pairs": len(added), "rm_rows": len(base_rows) + len(added), "train_minutes": minutes,
-                      **dev_report(Path(tmp) / f"rm-{len(added)}", dev, samples, golds)}
+            report = {"onpolicy_pairs": len(added), "swap_pairs": len(swaps),
+                      "rm_rows": len(base_rows) + len(swaps) + len(added), "train_minutes": minutes,
+                      **dev_report(Path(tmp) / f"rm-{len(added)}", dev, samples, golds),
+                      **swap_report(Path(tmp) / f"rm-{len(added)}", swap_dev)}
             results.append(report)
             print(json.dumps(report), flush=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE.parent, capture_output=True, text=True).stdout.strip()
     out = {"benchmark": "rm_onpolicy", "date": datetime.now().isoformat(timespec="seconds"), "commit": commit,
            "command": "python benchmarks/rm_onpolicy.py " + " ".join(sys.argv[1:]), "run": str(run),
-           "seed": cfg.seed, "init": args.init,
+           "seed": cfg.seed, "init": args.init, "oracle_temperature": cfg.gold_temperature,
            "rm_overrides": args.rm_overrides, "matmul_gflops": {"before": peak_before, "after": matmul_gflops()},
            "minutes": round((time.perf_counter() - start) / 60, 2), "split": "dev",
            "train_prompts": len(rows), "onpolicy_pairs": len(flat), "onpolicy_ties": ties,

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from benchmarks.rm_onpolicy import (cluster_interval, dev_report, onpolicy_pairs, rubric_spread,  # noqa: E402
-                                    train_prompts)
+                                    swap_pairs, train_prompts)
 from committee.round_config import load  # noqa: E402
 from committee.round_data import eval_split_rows  # noqa: E402
 
@@ -20,10 +20,37 @@ def test_train_prompts_are_train_split_with_gold_and_disjoint_from_eval():
     cfg = _cfg()
     rows, gold = train_prompts(cfg, 12)
     assert {r["domain"] for r in rows} == {"general", "summarize"} and len(rows) == 24
-    assert all(r["split"] == "train" and "reference" not in r and "_gold" not in r for r in rows)
+    assert all(r["split"] == "train" and r["reference"] and "_gold" not in r for r in rows)
     assert set(gold) == {r["id"] for r in rows}
     held = {r["identity"] for f in cfg.families for s in ("dev", "test") for r in eval_split_rows(cfg, f, s)}
     assert not held & {r["identity"] for r in rows}
+
+
+def test_swap_pairs_put_the_reference_above_one_value_the_prompt_does_not_hold():
+    from committee.gold_store import gold_scores
+    from synth.summarize_tasks import mentions
+
+    rows, gold = train_prompts(_cfg(), 6)
+    pairs = swap_pairs(rows, 2, seed=0)
+    assert len(pairs) >= len(rows) and {p["split"] for p in pairs} == {"train"}
+    by_id = {r["id"]: r for r in rows}
+    for p in pairs:
+        row = by_id[p["id"].rsplit("-swap", 1)[0]]
+        chosen, rejected = p["chosen"][0]["content"], p["rejected"][0]["content"]  # assistant turns, as the rounds'
+        assert chosen == row["reference"] and rejected != chosen
+        new = set(rejected.split()) - set(chosen.split())
+        assert new and not all(mentions(row["prompt"][-1]["content"], w.strip(".,;")) for w in new)
+        scores = gold_scores([{"prompt_id": row["id"], "domain": row["domain"], "completion": c}
+                              for c in (chosen, rejected)], gold)
+        assert scores[0] > scores[1]  # the hidden rubric agrees: the swap is worse
+    assert swap_pairs(rows, 0, seed=0) == []
+    from afm_align.schema import validate_row
+
+    for n, p in enumerate(pairs):  # valid preference rows, as the RM recipe's store reads them
+        validate_row("preference", p, f"swap {n}")
+    from reward_model.recipe import to_dataset
+
+    assert len(to_dataset(pairs + _round_like_rows())) == len(pairs) + 1  # one table with the rounds' rows
 
 
 def test_onpolicy_pairs_label_every_distinct_pair_and_count_ties():
@@ -73,3 +100,11 @@ def test_dev_report_scores_the_rm_order_against_the_gold_order(monkeypatch, tmp_
         report = dev_report(tmp_path, rows, samples, [[1.0, 0.0, 0.0]])
         assert report["dev_gold_pairs"] == 2 and report["dev_gold_pair_accuracy"] == accuracy
         assert report["rs_gold"] == rs_gold and report["ci95"] == [accuracy, accuracy]
+
+
+def _round_like_rows():
+    """One preference row shaped as a round's RM data holds them (assistant turns as message lists)."""
+    turn = lambda text: [{"role": "assistant", "content": text}]  # noqa: E731
+    grades = {"instruction_following": 2, "verbosity": 2, "truthfulness": 2, "harmlessness": 2}
+    return [{"prompt": [{"role": "user", "content": "q"}], "chosen": turn("a"), "rejected": turn("b"), "level": 1,
+             "grades_chosen": grades, "grades_rejected": grades}]
