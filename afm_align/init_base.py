@@ -58,6 +58,8 @@ class InitConfig:
     # an answer keeps its tokens (afm_align.base_model.train_tokenizer, with what it cost on the tiny preset)
     drill_problems: int = 60000  # arithmetic drill lines in the corpus
     drill_max_operand: int = 100  # operands below this; a tenth of the drill goes to 3 digits
+    recall_problems: int = 0  # recall drill lines (synth.corpus.recall_lines: copy a value from earlier in the
+    # line) packed with the arithmetic drill, so they share its `drill_fraction` of a batch; 0 = none
     family_items: int = 2000  # chat-formatted synthetic items per synth family
     math_items: int = 0  # chat-formatted math items (0 = family_items): many teach copying numbers from a question
     # per-family item counts over family_items (e.g. {tool: 6000}): more conversations of a family the base
@@ -121,11 +123,20 @@ def drill_lines(cfg: InitConfig, exclude: set[str], keep=None) -> list[str]:
     return lines
 
 
+def answer_split(line: str) -> tuple[str, str]:
+    """(question with its mark, answer) of a drill line: the answer follows the last "= " of an arithmetic line
+    or the last "? " of a recall line (its own mark, so "= " never asks for a copied value)."""
+    mark = "= " if "= " in line else "? "
+    head, _, tail = line.rpartition(mark)
+    return head + mark, tail
+
+
 def drill_tokens(tokenizer, drill: list[str]) -> tuple[list[int], list[bool]]:
     """The drill as one token stream; the mask marks answer tokens (and the newline after them)."""
     newline = tokenizer.convert_tokens_to_ids("\u010a")  # byte-level BPE's "\n"
-    prompts = tokenizer([line.rsplit("= ", 1)[0] + "= " for line in drill], add_special_tokens=False)["input_ids"]
-    answers = tokenizer([line.rsplit("= ", 1)[1] for line in drill], add_special_tokens=False)["input_ids"]
+    heads, tails = zip(*(answer_split(line) for line in drill)) if drill else ((), ())
+    prompts = tokenizer(list(heads), add_special_tokens=False)["input_ids"]
+    answers = tokenizer(list(tails), add_special_tokens=False)["input_ids"]
     ids, mask = [], []
     for head, tail in zip(prompts, answers):
         ids += head + tail + [newline]
@@ -294,12 +305,13 @@ def check_rebuild(run: RunDir, force: bool) -> None:
                     f"or use a new --run")
 
 
-def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_keep=None) -> dict:
+def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_keep=None,
+         recall: list[str] | None = None) -> dict:
     """Build, pre-train, evaluate and save the base model of `cfg.run`; returns the report.
 
-    `conversations` and `drill_keep` come from the data layer (`synth.corpus.pretraining_corpus(cfg)`): the
-    train-split chat corpus and the predicate that keeps dev/test arithmetic facts out of the drill. The core
-    does not import synth.
+    `conversations`, `drill_keep` and `recall` come from the data layer (`synth.corpus.pretraining_corpus(cfg)`):
+    the train-split chat corpus, the predicate that keeps dev/test arithmetic facts out of the drill, and the
+    recall drill's lines (`recall_problems` of them). The core does not import synth.
     """
     import torch
 
@@ -323,6 +335,7 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_k
     drill = drill_lines(cfg, exclude={p for p, _ in probes}, keep=drill_keep)
     tokenizer = train_tokenizer(drill[:5000] + _chat_texts_raw(conversations or []), cfg.vocab_size,
                                 cfg.isolate_spaces)
+    drill += recall or []  # after the tokenizer's sample: the tokenizer is the same with or without them
     chats = [tokenizer.apply_chat_template(c, tokenize=False) for c in conversations or []]
     drill_ids, drill_mask = pack(*drill_tokens(tokenizer, drill), cfg.seq_len, cfg.seed)
     chat_ids, chat_mask = chat_rows(tokenizer, chats, cfg.chat_seq_len, cfg.seed)

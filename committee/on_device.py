@@ -132,8 +132,7 @@ def build_teacher(track: Track) -> Path:
     cfg = load_config(init_base.InitConfig, preset=track.preset, recipe="init",
                       config_file=preset_file(track.preset, "teacher"), overrides=list(track.cfg.teacher))
     cfg = replace(cfg, run=str(track.path("teacher")))
-    conversations, keep = pretraining_corpus(cfg)
-    init_base.main(cfg, conversations, keep)
+    init_base.main(cfg, *pretraining_corpus(cfg))
     track.results["seconds"]["teacher"] = round(time.perf_counter() - start, 1)
     track.results["teacher"] = json.loads((base / "meta.json").read_text())
     track.save()

@@ -17,8 +17,9 @@ What it does:
   one line naming the option (`what`), before any weights are loaded.
 
 What it simplifies: `pooling="attention"` is our option, not the paper's (AFM reads one token); its scorer starts
-at zero, so an untrained pool is the plain mean of the tokens. The MLP depth/width is not given by the paper (afm-spec §14 q4): one hidden layer of the
-backbone's width. The reward head is linear with a bias, as in the paper (r = w^T h + b).
+at zero, so an untrained pool is the plain mean of the tokens. The MLP depth/width is not given by the paper
+(afm-spec §14 q4): one hidden layer of the backbone's width. The reward head is linear with a bias, as in the
+paper (r = w^T h + b).
 
 Run: `python -m pytest tests/reward_model/test_model.py`.
 """

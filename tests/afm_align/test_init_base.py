@@ -181,3 +181,17 @@ def test_isolated_spaces_give_a_copied_word_the_same_tokens():
     for tok in (default, isolated):
         for text in texts[:2] + ["a  b\n\n c\t d"]:
             assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+
+
+def test_drill_loss_covers_each_lines_answer_after_its_own_mark():
+    from afm_align.base_model import train_tokenizer
+    from afm_align.init_base import drill_tokens
+    from synth.corpus import recall_lines
+
+    recall = recall_lines(3, seed=0)
+    lines = ["12 + 30 = 42", *recall]
+    tokenizer = train_tokenizer(lines * 20, vocab_size=300)
+    ids, mask = drill_tokens(tokenizer, lines)
+    answers = [tokenizer.decode([i for i, m in zip(ids, mask) if m])]
+    assert answers[0] == "42\n" + "".join(line.rsplit("? ", 1)[1] + "\n" for line in recall)
+    assert "= " not in "".join(recall)  # a recall answer never follows the arithmetic drill's mark
