@@ -24,14 +24,16 @@ without noise (the rounds' 0.1 on a gold gap of 0.025, the median between r0-sft
 agrees with the gold on 59% of the unequal pairs), and `--swaps S` adds S value-swap probe pairs a train prompt
 (`swap_pairs`: the reference against itself with one value the prompt does not hold) to every RM's data and
 reports each RM's accuracy on swaps of 200 fresh dev prompts' references: whether it can learn the one check
-that ranks these answers at all. RM settings such as `pooling=attention` go in as `key=value`.
+that ranks these answers at all. `--likelihood` scores the same dev pairs, best-of-n and swaps with the base's and
+r0-sft's own log-likelihood of the answer (no RM): whether the backbone knows what the RM should learn. RM settings
+such as `pooling=attention` go in as `key=value`.
 
 Nothing here chooses a setting for the rounds; dev is read because this measures a lever for later tuning.
 Also prints the 2-thread fp32 matmul peak before and after.
 
 Run: `python benchmarks/rm_onpolicy.py --run DIR [--prompts 300] [--k 4] [--n 8] [--sizes 0,400,1600,-1]
 [--init base|r0-sft] [--oracle-temperature T] [--swaps S] [--samples FILE] [--json benchmarks/results/rm_onpolicy.json]
-[key=value ...]` (-1 in sizes:
+[--likelihood] [key=value ...]` (-1 in sizes:
 every on-policy pair; `--samples` keeps the r0-sft samples in FILE so that other RM settings reuse them; about
 7 minutes with 4 sizes on 2 cores).
 """
@@ -160,12 +162,10 @@ def cluster_interval(hits_by_prompt: list[list[int]], n_boot: int = 1000, seed: 
     return [round(stats[int(0.025 * n_boot)], 4), round(stats[int(0.975 * n_boot) - 1], 4)]
 
 
-def dev_report(rm_dir: Path, dev: list[dict], samples: list[list[str]], golds: list[list[float]]) -> dict:
-    """Accuracy on noiseless gold-labelled dev pairs (with its prompt-cluster interval) and RS gold with this RM;
-    `golds[p][i]` is the gold of `samples[p][i]`, scored once for every RM."""
-    from alignment.rewards import load_rm
-
-    scorer = load_rm(rm_dir)
+def dev_report(scorer, dev: list[dict], samples: list[list[str]], golds: list[list[float]]) -> dict:
+    """Accuracy on noiseless gold-labelled dev pairs (with its prompt-cluster interval) and RS gold with `scorer`
+    (prompts, answers) -> scores (an RM's, `alignment.rewards.load_rm`); `golds[p][i]` is the gold of
+    `samples[p][i]`, scored once for every scorer."""
     flat = scorer([r["prompt"] for r, answers in zip(dev, samples) for _ in answers],
                   [a for answers in samples for a in answers])
     hits, picked, at = [], [], 0
@@ -187,18 +187,45 @@ def dev_report(rm_dir: Path, dev: list[dict], samples: list[list[str]], golds: l
             "ci95": cluster_interval(hits) if n else None, "rs_gold": round(statistics.fmean(picked), 4)}
 
 
-def swap_report(rm_dir: Path, pairs: list[dict]) -> dict:
-    """The RM's accuracy on value-swap probe pairs (reference above its swap), with its interval; {} for none."""
+def swap_report(scorer, pairs: list[dict]) -> dict:
+    """`scorer`'s accuracy on value-swap probe pairs (reference above its swap), with its interval; {} for none."""
     if not pairs:
         return {}
-    from alignment.rewards import load_rm
-
-    scorer = load_rm(rm_dir)
     chosen = scorer([p["prompt"] for p in pairs], [p["chosen"][0]["content"] for p in pairs])
     rejected = scorer([p["prompt"] for p in pairs], [p["rejected"][0]["content"] for p in pairs])
     hits = [[int(c > r)] for c, r in zip(chosen, rejected)]
     return {"dev_swap_pairs": len(hits), "dev_swap_accuracy": round(sum(h[0] for h in hits) / len(hits), 4),
             "dev_swap_ci95": cluster_interval(hits)}
+
+
+def answer_logps(member: Path, prompts: list, answers: list[str], batch: int = 32) -> list[float]:
+    """The summed log-probability of each answer given its prompt (chat template) under the causal LM `member`."""
+    import torch
+
+    from afm_align.member_io import load
+    from alignment.online_dpo import sequence_logps
+
+    model, tokenizer = load(member, stage="benchmark")
+    heads = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True) for p in prompts]
+    heads = [list(h["input_ids"]) if isinstance(h, dict) or hasattr(h, "keys") else list(h) for h in heads]
+    tails = [tokenizer(a, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for a in answers]
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(heads), batch):
+            logp, _ = sequence_logps(model, heads[i:i + batch], tails[i:i + batch], tokenizer.pad_token_id, 1 << 16)
+            out += logp.tolist()
+    return out
+
+
+def likelihood_report(member: Path, dev: list[dict], samples: list[list[str]], golds: list[list[float]],
+                      swaps: list[dict]) -> dict:
+    """`dev_report` and `swap_report` with an LM's own likelihood of the answer as the score instead of an RM's
+    (no training: does the backbone already tell a copied value from an invented one?)."""
+    def scorer(prompts, answers):
+        return answer_logps(member, prompts, answers)
+
+    return {"scorer": f"log-likelihood under {member.name}", **dev_report(scorer, dev, samples, golds),
+            **swap_report(scorer, swaps)}
 
 
 def train_rm(run: Path, rows: list[dict], out: Path, seed: int, init: str, overrides: list[str]) -> float:
@@ -233,13 +260,17 @@ def main() -> int:
     parser.add_argument("--swaps", type=int, default=0,
                         help="value-swap probe pairs a train prompt added to every RM's data (0: none); the report "
                              "then adds the RM's accuracy on swaps of 200 fresh dev prompts' references")
+    parser.add_argument("--likelihood", action="store_true",
+                        help="also score with the base's and r0-sft's own log-likelihood of the answer (no RM)")
     parser.add_argument("--samples", help="a JSON file keeping the r0-sft samples: read when present, else written")
     parser.add_argument("--json", default=str(HERE / "results" / "rm_onpolicy.json"))
     parser.add_argument("rm_overrides", nargs="*", help="key=value RM settings on top of round 1's (e.g. epochs=3)")
     args = parser.parse_args()
     import torch
 
+    from afm_align.rundir import RunDir
     from afm_align.store import read_rows
+    from alignment.rewards import load_rm
     from iterate_round3 import matmul_gflops
     from rm_claims import generate, gold_of, open_ended_rows
 
@@ -255,7 +286,8 @@ def main() -> int:
     sft = run / "round_0" / "members" / "r0-sft"
     rows, gold = train_prompts(cfg, args.prompts)
     swaps = swap_pairs(rows, args.swaps, cfg.seed)
-    swap_dev = swap_pairs(train_prompts(cfg, 100, "dev")[0], 1, cfg.seed + 1, "dev") if args.swaps else []
+    swap_dev = swap_pairs(train_prompts(cfg, 100, "dev")[0], 1, cfg.seed + 1, "dev") if args.swaps or args.likelihood \
+        else []
     rows = [{k: v for k, v in r.items() if k != "reference"} for r in rows]
     dev, dev_gold = open_ended_rows(run, "dev")
     kept = Path(args.samples) if args.samples else None
@@ -284,15 +316,19 @@ def main() -> int:
     print(f"{len(flat)} on-policy pairs ({ties} of equal gold) from {len(rows)} train prompts; dev: {len(dev)} "
           f"prompts, one-sample gold {one:.4f}, gold's own best of {args.n} {ceiling:.4f}", flush=True)
     results = []
+    if args.likelihood:
+        for member in (RunDir(run).base_model_path(), sft):
+            results.append(likelihood_report(Path(member), dev, samples, golds, swap_dev))
+            print(json.dumps(results[-1]), flush=True)
     with tempfile.TemporaryDirectory(prefix="rm_onpolicy_") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
             added = flat if size < 0 else flat[:size]
             minutes = train_rm(run, base_rows + swaps + added, Path(tmp) / f"rm-{len(added)}", cfg.seed, args.init,
                                args.rm_overrides)
+            scorer = load_rm(Path(tmp) / f"rm-{len(added)}")
             report = {"onpolicy_pairs": len(added), "swap_pairs": len(swaps),
                       "rm_rows": len(base_rows) + len(swaps) + len(added), "train_minutes": minutes,
-                      **dev_report(Path(tmp) / f"rm-{len(added)}", dev, samples, golds),
-                      **swap_report(Path(tmp) / f"rm-{len(added)}", swap_dev)}
+                      **dev_report(scorer, dev, samples, golds), **swap_report(scorer, swap_dev)}
             results.append(report)
             print(json.dumps(report), flush=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE.parent, capture_output=True, text=True).stdout.strip()

@@ -85,8 +85,7 @@ def test_rubric_spread_counts_the_parts_that_differ_between_samples():
     assert spread["prompts_differing"]["harmlessness"] == 0
 
 
-def test_dev_report_scores_the_rm_order_against_the_gold_order(monkeypatch, tmp_path):
-    import alignment.rewards
+def test_dev_report_scores_the_rm_order_against_the_gold_order():
     from committee.gold_store import split_gold
     from rm_claims import gold_of
     from committee.round_data import _family_rows
@@ -95,9 +94,8 @@ def test_dev_report_scores_the_rm_order_against_the_gold_order(monkeypatch, tmp_
     samples = [[rows[0]["reference"], "x", "yy"]]  # gold 1, 0, 0: two pairs of unequal gold, ("x", "yy") is no pair
     assert gold_of(rows * 3, samples[0], gold) == [1.0, 0.0, 0.0]
     for sign, accuracy, rs_gold in ((1, 1.0, 1.0), (-1, 0.0, 0.0)):  # an RM scoring by length, then its opposite
-        monkeypatch.setattr(alignment.rewards, "load_rm",
-                            lambda _dir, s=sign: (lambda prompts, texts: [s * len(t) for t in texts]))
-        report = dev_report(tmp_path, rows, samples, [[1.0, 0.0, 0.0]])
+        report = dev_report(lambda prompts, texts, s=sign: [s * len(t) for t in texts], rows, samples,
+                            [[1.0, 0.0, 0.0]])
         assert report["dev_gold_pairs"] == 2 and report["dev_gold_pair_accuracy"] == accuracy
         assert report["rs_gold"] == rs_gold and report["ci95"] == [accuracy, accuracy]
 
@@ -108,3 +106,18 @@ def _round_like_rows():
     grades = {"instruction_following": 2, "verbosity": 2, "truthfulness": 2, "harmlessness": 2}
     return [{"prompt": [{"role": "user", "content": "q"}], "chosen": turn("a"), "rejected": turn("b"), "level": 1,
              "grades_chosen": grades, "grades_rejected": grades}]
+
+
+def test_swap_report_and_answer_logps(tiny_base_dir):
+    from benchmarks.rm_onpolicy import answer_logps, swap_report
+
+    rows, _ = train_prompts(_cfg(), 3)
+    pairs = swap_pairs(rows, 1, seed=0, split="dev")
+    by_text = lambda prompts, texts: [-len(t) for t in texts]  # noqa: E731
+    report = swap_report(lambda prompts, texts: [1.0 if t in {r["reference"] for r in rows} else 0.0 for t in texts],
+                         pairs)
+    assert report["dev_swap_accuracy"] == 1.0 and report["dev_swap_pairs"] == len(pairs)
+    assert swap_report(by_text, []) == {}
+    prompt = rows[0]["prompt"]
+    short, longer = answer_logps(tiny_base_dir, [prompt, prompt], ["Hi", "Hi there, how are you today?"])
+    assert short < 0 and longer < 0 and longer != short
