@@ -191,39 +191,43 @@ def swap_report(scorer, pairs: list[dict]) -> dict:
     """`scorer`'s accuracy on value-swap probe pairs (reference above its swap), with its interval; {} for none."""
     if not pairs:
         return {}
-    chosen = scorer([p["prompt"] for p in pairs], [p["chosen"][0]["content"] for p in pairs])
-    rejected = scorer([p["prompt"] for p in pairs], [p["rejected"][0]["content"] for p in pairs])
-    hits = [[int(c > r)] for c, r in zip(chosen, rejected)]
+    scores = scorer([p["prompt"] for p in pairs] * 2,
+                    [p[side][0]["content"] for side in ("chosen", "rejected") for p in pairs])
+    hits = [[int(c > r)] for c, r in zip(scores[:len(pairs)], scores[len(pairs):])]
     return {"dev_swap_pairs": len(hits), "dev_swap_accuracy": round(sum(h[0] for h in hits) / len(hits), 4),
             "dev_swap_ci95": cluster_interval(hits)}
 
 
-def answer_logps(member: Path, prompts: list, answers: list[str], batch: int = 32) -> list[float]:
-    """The summed log-probability of each answer given its prompt (chat template) under the causal LM `member`."""
+def likelihood_scorer(member: Path, batch: int = 32):
+    """A scorer (prompts, answers) -> the summed log-probability of each answer given its chat-rendered prompt
+    under the causal LM `member`, loaded once for every call."""
     import torch
 
+    from afm_align.generation import render
     from afm_align.member_io import load
     from alignment.online_dpo import sequence_logps
 
     model, tokenizer = load(member, stage="benchmark")
-    heads = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True) for p in prompts]
-    heads = [list(h["input_ids"]) if isinstance(h, dict) or hasattr(h, "keys") else list(h) for h in heads]
-    tails = [tokenizer(a, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for a in answers]
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(heads), batch):
-            logp, _ = sequence_logps(model, heads[i:i + batch], tails[i:i + batch], tokenizer.pad_token_id, 1 << 16)
-            out += logp.tolist()
-    return out
+
+    def scorer(prompts: list, answers: list[str]) -> list[float]:
+        heads = render(tokenizer, prompts)
+        tails = [tokenizer(a, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for a in answers]
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(heads), batch):
+                logp, _ = sequence_logps(model, heads[i:i + batch], tails[i:i + batch], tokenizer.pad_token_id,
+                                         1 << 16)
+                out += logp.tolist()
+        return out
+
+    return scorer
 
 
 def likelihood_report(member: Path, dev: list[dict], samples: list[list[str]], golds: list[list[float]],
                       swaps: list[dict]) -> dict:
     """`dev_report` and `swap_report` with an LM's own likelihood of the answer as the score instead of an RM's
     (no training: does the backbone already tell a copied value from an invented one?)."""
-    def scorer(prompts, answers):
-        return answer_logps(member, prompts, answers)
-
+    scorer = likelihood_scorer(member)
     return {"scorer": f"log-likelihood under {member.name}", **dev_report(scorer, dev, samples, golds),
             **swap_report(scorer, swaps)}
 
@@ -246,7 +250,8 @@ def train_rm(run: Path, rows: list[dict], out: Path, seed: int, init: str, overr
     return round((time.perf_counter() - start) / 60, 2)
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a finished iterate run (round 1 done, open-ended families on)")
     parser.add_argument("--prompts", type=int, default=300, help="fresh train prompts per open-ended family")
@@ -265,14 +270,37 @@ def main() -> int:
     parser.add_argument("--samples", help="a JSON file keeping the r0-sft samples: read when present, else written")
     parser.add_argument("--json", default=str(HERE / "results" / "rm_onpolicy.json"))
     parser.add_argument("rm_overrides", nargs="*", help="key=value RM settings on top of round 1's (e.g. epochs=3)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def r0_sft_samples(args, sft: Path, ids: dict, rows: list[dict], dev: list[dict], seed: int) -> tuple[list, list]:
+    """(`--k` r0-sft samples a train prompt, `--n` a dev prompt): read from `--samples` when that file holds this
+    run's (`ids`), else generated (and kept there when `--samples` is given); another run's file is refused."""
+    from rm_claims import generate
+
+    kept = Path(args.samples) if args.samples else None
+    if kept and kept.is_file():
+        loaded = json.loads(kept.read_text())
+        if len(loaded) != 3 or loaded[2] != ids:
+            raise SystemExit(f"rm_onpolicy: {kept} holds samples of another run, prompt set, --k or --n; "
+                             "give another --samples file")
+        return loaded[0], loaded[1]
+    train_samples = generate(sft, rows, args.k, 1.0, 4242 + seed)
+    samples = generate(sft, dev, args.n, 1.0, 1000 + seed)
+    if kept:
+        kept.write_text(json.dumps([train_samples, samples, ids]))
+    return train_samples, samples
+
+
+def main() -> int:
+    args = parse_args()
     import torch
 
     from afm_align.rundir import RunDir
     from afm_align.store import read_rows
     from alignment.rewards import load_rm
     from iterate_round3 import matmul_gflops
-    from rm_claims import generate, gold_of, open_ended_rows
+    from rm_claims import gold_of, open_ended_rows
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     os.environ["AFM_ALIGN_THREADS"] = str(torch.get_num_threads())
@@ -290,20 +318,9 @@ def main() -> int:
         else []
     rows = [{k: v for k, v in r.items() if k != "reference"} for r in rows]
     dev, dev_gold = open_ended_rows(run, "dev")
-    kept = Path(args.samples) if args.samples else None
     ids = {"run": str(run.resolve()), "train": [r["id"] for r in rows], "dev": [r["id"] for r in dev],
            "k": args.k, "n": args.n}
-    if kept and kept.is_file():
-        loaded = json.loads(kept.read_text())
-        if len(loaded) != 3 or loaded[2] != ids:
-            raise SystemExit(f"rm_onpolicy: {kept} holds samples of another run, prompt set, --k or --n; "
-                             "give another --samples file")
-        train_samples, samples = loaded[:2]
-    else:
-        train_samples = generate(sft, rows, args.k, 1.0, 4242 + cfg.seed)
-        samples = generate(sft, dev, args.n, 1.0, 1000 + cfg.seed)
-        if kept:
-            kept.write_text(json.dumps([train_samples, samples, ids]))
+    train_samples, samples = r0_sft_samples(args, sft, ids, rows, dev, cfg.seed)
     by_prompt, ties = onpolicy_pairs(rows, train_samples, gold, cfg)
     random.Random(cfg.seed).shuffle(by_prompt)
     flat = [p for group in by_prompt for p in group]

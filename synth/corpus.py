@@ -91,7 +91,7 @@ def pretraining_corpus(cfg) -> tuple[list[list[dict]] | None, object, list[str] 
     if cfg.base:
         return None, None, None
     return (chat_corpus(cfg.family_items, cfg.seed, corpus_counts(cfg), PRETRAINING_FAMILIES), train_arithmetic,
-            recall_lines(getattr(cfg, "recall_problems", 0), cfg.seed))
+            recall_lines(cfg.recall_problems, cfg.seed))
 
 
 def corpus_counts(cfg) -> dict[str, int] | None:

@@ -109,7 +109,7 @@ def _round_like_rows():
 
 
 def test_swap_report_and_answer_logps(tiny_base_dir):
-    from benchmarks.rm_onpolicy import answer_logps, swap_report
+    from benchmarks.rm_onpolicy import likelihood_scorer, swap_report
 
     rows, _ = train_prompts(_cfg(), 3)
     pairs = swap_pairs(rows, 1, seed=0, split="dev")
@@ -119,5 +119,5 @@ def test_swap_report_and_answer_logps(tiny_base_dir):
     assert report["dev_swap_accuracy"] == 1.0 and report["dev_swap_pairs"] == len(pairs)
     assert swap_report(by_text, []) == {}
     prompt = rows[0]["prompt"]
-    short, longer = answer_logps(tiny_base_dir, [prompt, prompt], ["Hi", "Hi there, how are you today?"])
+    short, longer = likelihood_scorer(tiny_base_dir)([prompt, prompt], ["Hi", "Hi there, how are you today?"])
     assert short < 0 and longer < 0 and longer != short
