@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from afm_align.errors import NothingToTrain, UserError
+from afm_align.length_batches import group_by_length
 from afm_align.member_io import trainer_args
 from afm_align.store import read_rows
 from alignment.lora import lora_config_or_none, merged
@@ -73,6 +74,7 @@ class PreferenceConfig:
     batch_size: int = 8  # pairs per device per step
     gradient_accumulation_steps: int = 1  # micro-batches per optimiser step
     max_length: int = 512  # token cap of prompt + response (longer pairs are truncated)
+    group_by_length: bool = False  # batches of pairs of similar length in random order (afm_align.length_batches)
     lora_rank: int = 0  # 0 = full fine-tuning; 8, 16 or 32 = LoRA adapters, merged before saving
     logging_steps: int = 1  # log the loss every this many steps
     bf16: bool = False  # bf16 mixed precision (GPU presets; off on CPU)
@@ -192,10 +194,13 @@ def build_trainer(model, tokenizer, pairs: list[dict], cfg: PreferenceConfig, ou
     )
     ref_model = None if cfg.lora_rank else copy.deepcopy(model).eval()
     collator = special_mask_collator(tokenizer, args) if cfg.mask_special_tokens else None
-    return DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=Dataset.from_list(pairs),
-                      processing_class=tokenizer, peft_config=lora_config_or_none(cfg.lora_rank),
-                      data_collator=collator,
-                      optimizers=recipe_optimizers(model, cfg, cfg.learning_rate, cfg.weight_decay))
+    trainer = DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=Dataset.from_list(pairs),
+                         processing_class=tokenizer, peft_config=lora_config_or_none(cfg.lora_rank),
+                         data_collator=collator,
+                         optimizers=recipe_optimizers(model, cfg, cfg.learning_rate, cfg.weight_decay))
+    if cfg.group_by_length:
+        group_by_length(trainer)
+    return trainer
 
 
 # ---- the recipe ---------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from afm_align.errors import NothingToTrain, UserError
+from afm_align.length_batches import group_by_length
 from afm_align.member_io import is_main_process, place, trainer_args
 from afm_align.store import read_rows
 from afm_align.tracking import MetricsLog
@@ -64,6 +65,7 @@ class SFTRecipeConfig:
     batch_size: int = 8  # rows per device per step
     gradient_accumulation_steps: int = 1  # micro-batches per optimiser step
     max_length: int = 512  # token cap of prompt + completion (longer rows are truncated)
+    group_by_length: bool = False  # batches of similar length in random order (afm_align.length_batches)
     lora_rank: int = 0  # 0 = full fine-tuning; 8, 16 or 32 = LoRA adapters, merged before saving
     logging_steps: int = 1  # log the loss every this many steps
     num_checkpoints: int = 3  # checkpoints saved evenly over training and compared by the selection rule
@@ -128,8 +130,11 @@ def build_trainer(model, tokenizer, rows: list[dict], cfg: SFTRecipeConfig, outp
         max_length=cfg.max_length, completion_only_loss=True, packing=False, dataset_num_proc=None, **saves,
     )
     set_dropout(model, cfg.dropout)
-    return SFTTrainer(model=model, args=args, train_dataset=sft_dataset(rows), processing_class=tokenizer,
-                      peft_config=lora_config_or_none(cfg.lora_rank))
+    trainer = SFTTrainer(model=model, args=args, train_dataset=sft_dataset(rows), processing_class=tokenizer,
+                         peft_config=lora_config_or_none(cfg.lora_rank))
+    if cfg.group_by_length:
+        group_by_length(trainer)
+    return trainer
 
 
 # ---- checkpoint evaluation and selection ------------------------------------------------------------

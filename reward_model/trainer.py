@@ -31,6 +31,7 @@ import torch
 from datasets import Dataset
 from trl import RewardConfig, RewardTrainer
 
+from afm_align.length_batches import group_by_length
 from afm_align.member_io import trainer_args
 from reward_model.data import PreferenceCollator, keep_min_level, validate_preferences
 from reward_model.losses import DEFAULT_LEVEL_PROBS, level_to_prob, rm_loss
@@ -58,6 +59,7 @@ class RMTrainConfig:
     eval_batch_size: int = 16  # sequences per scoring batch at evaluation
     gradient_accumulation_steps: int = 1  # micro-batches per optimizer step
     max_length: int | None = 512  # pairs with a side longer than this many tokens are dropped
+    group_by_length: bool = False  # batches of pairs of similar length in random order (afm_align.length_batches)
     level_probs: tuple[float, ...] = DEFAULT_LEVEL_PROBS  # target p_l for level 0..3 (negligibly..significantly)
     hard_labels: bool = False  # ablation: p = 1 for every pair (plain Bradley-Terry)
     min_level: int = 0  # train only on pairs labelled at least this (Llama 3.1: drop near-ties); no level = kept
@@ -195,6 +197,8 @@ def train_reward_model(model, tokenizer, train_ds, eval_ds, cfg: RMTrainConfig, 
         train_dataset=train_ds,
         processing_class=tokenizer,
     )
+    if cfg.group_by_length:
+        group_by_length(trainer)
     result = trainer.train()
     metrics = {
         "train_loss": float(result.training_loss),
