@@ -15,7 +15,7 @@ round 0 includes `init`), then reads the round files and reports what the evalua
 Ablations: `--members dpo` (or any list) runs the same rounds with other candidates.
 
 Run: `python benchmarks/iterate_round3.py --seeds 3 [--round 3] [--members ...] [--keep DIR] [--json FILE]
-[key=value ...]` (about 20 minutes a seed on 2 CPU cores). The JSON goes to
+[key=value ...]` (13-17 minutes a seed on the 2-core machine, base included). The JSON goes to
 `benchmarks/results/iterate_round3.json` (committed, so the README's figures have an artefact).
 """
 from __future__ import annotations
@@ -145,6 +145,7 @@ def run_seed(seed: int, args, runs: Path) -> dict:
     print(f"seed {seed}: {' '.join(cmd[2:])}  (runs in {runs})", flush=True)
     peak_file = runs / f".peak-seed{seed}"
     runs.mkdir(parents=True, exist_ok=True)
+    gflops_before = matmul_gflops()  # the machine as this seed finds it (a shared host drifts between seeds)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", WRAP, str(peak_file), *cmd], check=False, env=env, cwd=HERE.parent,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -154,7 +155,7 @@ def run_seed(seed: int, args, runs: Path) -> dict:
         print("\n".join(proc.stdout.splitlines()[-30:]))
         raise RuntimeError(f"seed {seed}: iterate failed with exit code {proc.returncode}")
     run = runs / f"seed{seed}"
-    result = {"seed": seed, "minutes": round(minutes, 2),
+    result = {"seed": seed, "minutes": round(minutes, 2), "matmul_gflops_before": gflops_before,
               "peak_gb": round(peak_kb / 1024 ** 2, 2),
               "stages": stage_seconds(run, args.round), **outcome(run, args.round)}
     print(f"seed {seed}: {minutes:.1f} min, peak {result['peak_gb']} GB; {result['member']} test "

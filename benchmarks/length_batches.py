@@ -104,15 +104,18 @@ def main() -> int:
     rm_cfg = load_config(RMTrainConfig, preset="tiny", recipe="rm", overrides=list(cfg0.recipes.get("rm", [])))
     sft_cfg = recipes.load("sft", preset="tiny", overrides=list(cfg0.recipes.get("sft", [])))
     train_side = [r for r in rm_rows if r["split"] == "train"]
-    rm_lengths = token_lengths(tok, [r["prompt"] + s for r in train_side for s in (r["chosen"], r["rejected"])],
-                               rm_cfg.max_length)
+    # the RM trainer drops a pair with a side over max_length (SFT truncates: its lengths are capped)
+    sides = token_lengths(tok, [r["prompt"] + s for r in train_side for s in (r["chosen"], r["rejected"])], 10 ** 9)
+    kept = [i for i in range(len(train_side)) if max(sides[2 * i], sides[2 * i + 1]) <= rm_cfg.max_length]
+    rm_lengths = [sides[2 * i + j] for i in kept for j in (0, 1)]
     sft_lengths = token_lengths(tok, [r["prompt"] + ([{"role": "assistant", "content": r["completion"]}]
                                                      if isinstance(r["completion"], str) else r["completion"])
                                       for r in sft_rows], sft_cfg.max_length)
     result = {"benchmark": "length_batches", "date": datetime.now().isoformat(timespec="seconds"),
               "run": str(run.root), "round": args.round, "machine": {"cpus": os.cpu_count(),
               "torch_threads": torch.get_num_threads(), "platform": platform.platform()}, "matmul_gflops": peak,
-              "rm": {"pairs": len(train_side), "batch_size": rm_cfg.batch_size,
+              "rm": {"pairs": len(kept), "pairs_over_max_length": len(train_side) - len(kept),
+                     "batch_size": rm_cfg.batch_size,
                      "real_tokens": padding_report(rm_lengths, rm_cfg.batch_size, rows_per_item=2)},
               "sft": {"rows": len(sft_rows), "batch_size": sft_cfg.batch_size,
                       "real_tokens": padding_report(sft_lengths, sft_cfg.batch_size)}}
