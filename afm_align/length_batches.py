@@ -18,6 +18,10 @@ Each epoch draws a new order from one generator seeded once; `set_epoch` (which 
 epoch) replays the earlier epochs' draws when asked for a later epoch than the next, so a run resumed from a
 checkpoint gets the batches an unbroken run had.
 
+Under DDP the groups are global batches (per-device batch x processes), cut by accelerate into per-device
+slices: a 2-process run steps on the same rows as a 1-process run with the same global batch
+(tests/scaleout/test_multiprocess.py).
+
 `group_by_length(trainer)` installs it as the trainer's train sampler (the `_get_train_sampler` hook of
 transformers' Trainer, which SFTTrainer, DPOTrainer and RewardTrainer all keep); the recipes call it when their
 config's `group_by_length` is on. It is seeded from the trainer's `seed`, so a run is repeatable.
@@ -111,7 +115,10 @@ def group_by_length(trainer) -> None:
     `LengthBatchSampler` over its train dataset, seeded with its `args.seed`."""
     def sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
-        batch_size = getattr(self, "_train_batch_size", None) or self.args.train_batch_size
-        return LengthBatchSampler(dataset_lengths(dataset), batch_size, seed=self.args.seed)
+        per_device = getattr(self, "_train_batch_size", None) or self.args.train_batch_size
+        # grouped by the global batch: under DDP accelerate hands consecutive per-device batches of this one order
+        # to the ranks in turn, so a step's rows are one group, the same rows a 1-process run with that batch sees
+        return LengthBatchSampler(dataset_lengths(dataset), per_device * max(1, self.args.world_size),
+                                  seed=self.args.seed)
 
     trainer._get_train_sampler = types.MethodType(sampler, trainer)
