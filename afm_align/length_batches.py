@@ -87,8 +87,8 @@ class LengthBatchSampler:
         for start in range(0, len(order), self.megabatch):
             mega = sorted(order[start:start + self.megabatch], key=lambda i: self.lengths[i], reverse=True)
             for b in range(0, len(mega), self.batch_size):
-                (full if len(mega[b:b + self.batch_size]) == self.batch_size else short).append(
-                    mega[b:b + self.batch_size])
+                batch = mega[b:b + self.batch_size]
+                (full if len(batch) == self.batch_size else short).append(batch)
         # only the last megabatch can end short (megabatch is a multiple of batch_size)
         shuffled = [full[i] for i in torch.randperm(len(full), generator=self.generator).tolist()]
         return shuffled + short

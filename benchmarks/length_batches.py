@@ -64,6 +64,28 @@ def timed(fn) -> tuple[object, float]:
     return out, round(time.perf_counter() - start, 1)
 
 
+def padding_parts(cfg, tok, rm_rows: list[dict], sft_rows: list[dict]) -> tuple[dict, dict]:
+    """The RM's and the SFT member's real-token shares under the round's settings (`cfg.recipes`): the RM trainer
+    drops a pair with a side over max_length, SFT truncates a row to it."""
+    from afm_align.config import load_config
+    from alignment import recipes
+    from reward_model.trainer import RMTrainConfig
+
+    rm_cfg = load_config(RMTrainConfig, preset="tiny", recipe="rm", overrides=list(cfg.recipes.get("rm", [])))
+    sft_cfg = recipes.load("sft", preset="tiny", overrides=list(cfg.recipes.get("sft", [])))
+    train_side = [r for r in rm_rows if r["split"] == "train"]
+    sides = token_lengths(tok, [r["prompt"] + s for r in train_side for s in (r["chosen"], r["rejected"])], 10 ** 9)
+    kept = [i for i in range(len(train_side)) if max(sides[2 * i], sides[2 * i + 1]) <= rm_cfg.max_length]
+    rm_lengths = [sides[2 * i + j] for i in kept for j in (0, 1)]
+    sft_lengths = token_lengths(tok, [r["prompt"] + ([{"role": "assistant", "content": r["completion"]}]
+                                                     if isinstance(r["completion"], str) else r["completion"])
+                                      for r in sft_rows], sft_cfg.max_length)
+    return ({"pairs": len(kept), "pairs_over_max_length": len(train_side) - len(kept), "batch_size": rm_cfg.batch_size,
+             "real_tokens": padding_report(rm_lengths, rm_cfg.batch_size, rows_per_item=2)},
+            {"rows": len(sft_rows), "batch_size": sft_cfg.batch_size,
+             "real_tokens": padding_report(sft_lengths, sft_cfg.batch_size)})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a run directory with a finished round")
@@ -97,28 +119,11 @@ def main() -> int:
     sft_rows = read_rows(run.round(args.round) / "sft-data", "sft")
     start = member_path(run, m["start"])
 
-    from afm_align.config import load_config
-    from alignment import recipes
-    from reward_model.trainer import RMTrainConfig
-
-    rm_cfg = load_config(RMTrainConfig, preset="tiny", recipe="rm", overrides=list(cfg0.recipes.get("rm", [])))
-    sft_cfg = recipes.load("sft", preset="tiny", overrides=list(cfg0.recipes.get("sft", [])))
-    train_side = [r for r in rm_rows if r["split"] == "train"]
-    # the RM trainer drops a pair with a side over max_length (SFT truncates: its lengths are capped)
-    sides = token_lengths(tok, [r["prompt"] + s for r in train_side for s in (r["chosen"], r["rejected"])], 10 ** 9)
-    kept = [i for i in range(len(train_side)) if max(sides[2 * i], sides[2 * i + 1]) <= rm_cfg.max_length]
-    rm_lengths = [sides[2 * i + j] for i in kept for j in (0, 1)]
-    sft_lengths = token_lengths(tok, [r["prompt"] + ([{"role": "assistant", "content": r["completion"]}]
-                                                     if isinstance(r["completion"], str) else r["completion"])
-                                      for r in sft_rows], sft_cfg.max_length)
+    rm_part, sft_part = padding_parts(cfg0, tok, rm_rows, sft_rows)
     result = {"benchmark": "length_batches", "date": datetime.now().isoformat(timespec="seconds"),
               "run": str(run.root), "round": args.round, "machine": {"cpus": os.cpu_count(),
               "torch_threads": torch.get_num_threads(), "platform": platform.platform()}, "matmul_gflops": peak,
-              "rm": {"pairs": len(kept), "pairs_over_max_length": len(train_side) - len(kept),
-                     "batch_size": rm_cfg.batch_size,
-                     "real_tokens": padding_report(rm_lengths, rm_cfg.batch_size, rows_per_item=2)},
-              "sft": {"rows": len(sft_rows), "batch_size": sft_cfg.batch_size,
-                      "real_tokens": padding_report(sft_lengths, sft_cfg.batch_size)}}
+              "rm": rm_part, "sft": sft_part}
     print(f"real tokens, random -> grouped: RM {result['rm']['real_tokens']}, SFT {result['sft']['real_tokens']}",
           flush=True)
     seed = 0
