@@ -47,6 +47,7 @@ class CandidateInputs:
     preferences: Path  # the round's labelled pairs
     rm: Path  # the round's refreshed RM
     earlier_rs: list[Path] = field(default_factory=list)  # the RS data of earlier rounds (rs_accumulate)
+    earlier_sft: list[Path] = field(default_factory=list)  # the reference data of rounds 1..N-1 (sft_accumulate)
     this_round: dict[str, Path] = field(default_factory=dict)  # {candidate: member dir} of this round's members
     run: object = None  # the RunDir (a distill candidate's teacher lives in it)
     sft0_data: Path | None = None  # round 0's reference SFT data (the teacher's SFT data)
@@ -172,4 +173,19 @@ def candidate_distill(cfg: IterateConfig, spec, inputs: CandidateInputs, member:
 
 
 # round adapters: only where a round differs from `afm-align train <recipe>`, keyed by recipe
-ADAPTERS = {"rs": candidate_rs, "merge": candidate_merge, "distill": candidate_distill}
+def candidate_sft(cfg: IterateConfig, spec, inputs: CandidateInputs, member: str, out: Path, seed: int) -> None:
+    """SFT on the round's reference answers; with `sft_accumulate` on every round's so far, round 0's included
+    (a later round's SFT member then keeps training on what r0-sft learnt from, instead of 100 new prompts a
+    family drawing it away from them)."""
+    fields = round_fields("sft", inputs, member, out, seed)
+    if cfg.sft_accumulate:
+        earlier = [r for path in [inputs.sft0_data, *inputs.earlier_sft] if path for r in read_rows(path, "sft")]
+        data = inputs.round_dir / "sft-data-accumulated"
+        write_dataset(accumulated_rows(earlier, read_rows(inputs.sft_data, "sft")), "sft", data,
+                      producer="committee.candidates/sft", config={"round": inputs.round_n})
+        fields["data"] = str(data)
+    recipes.main_of("sft")(recipes.load("sft", preset=cfg.preset, overrides=spec_overrides(cfg, spec), **fields))
+    return None
+
+
+ADAPTERS = {"sft": candidate_sft, "rs": candidate_rs, "merge": candidate_merge, "distill": candidate_distill}

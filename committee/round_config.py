@@ -80,6 +80,8 @@ class IterateConfig:
     rs_min_score: float = 0.5  # rs: a prompt's best sample needs at least this score to be kept
     rs_verifier_min: float = 1.0  # rs: an answer its verifier scored below this is never kept (0 = no gate)
     rs_accumulate: bool = False  # rs: train on the answers kept in every round so far, not this round's only
+    sft_accumulate: bool = False  # sft: train on every round's reference answers so far (round 0's included),
+    # not this round's only
     eval_max_new_tokens: int = 64  # evaluation: greedy answer length
     eval_batch_size: int = 32  # evaluation: sequences per generate call
     eval_bootstrap: int = 1000  # evaluation: bootstrap resamples of every interval

@@ -368,6 +368,7 @@ def member_stage(candidate: str):
             responses=m.output("responses", "responses"), preferences=m.output("preferences", "preferences"),
             rm=m.output("rm", "rm"),
             earlier_rs=[d for d in (rnd.run.round(k) / "rs-data" for k in range(1, rnd.n)) if d.is_dir()],
+            earlier_sft=[d for d in (rnd.run.round(k) / "sft-data" for k in range(1, rnd.n)) if d.is_dir()],
             this_round={c: rnd.run.member(rnd.n, member_name(rnd.n, c)) for c in m.data["config"]["members"]},
             run=rnd.run, sft0_data=rnd.round0().output("data", "sft_data"))
         skipped = skipped or train_candidate(rnd.cfg, spec, inputs, name, out, seed)

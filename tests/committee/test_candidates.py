@@ -23,3 +23,39 @@ def test_accumulated_rows_keep_every_round_once_in_order():
     r3 = [{"id": "rs-r3-a", "round": 3}]
     assert [r["id"] for r in accumulated_rows(r1 + r2, r3)] == ["rs-r1-a", "rs-r1-b", "rs-r2-c", "rs-r3-a"]
     assert accumulated_rows([], r3) == r3
+
+
+def _sft_rows(ids, round_n):
+    return [{"id": i, "prompt": [{"role": "user", "content": f"q {i}"}],
+             "completion": [{"role": "assistant", "content": f"a {i}"}], "round": round_n} for i in ids]
+
+
+def _sft_round(tmp_path, monkeypatch, accumulate: bool) -> list[str]:
+    """The ids of the rows the sft candidate of round 3 trains on (the recipe's main replaced by a recorder)."""
+    from afm_align.store import read_rows, write_dataset
+    from alignment import recipes
+    from committee import candidates
+    from committee.round_config import IterateConfig
+    from committee.systems import candidate_spec
+
+    paths = {}
+    for name, ids, n in (("r0", ["a", "b"], 0), ("r1", ["c"], 1), ("r2", ["d", "a"], 2), ("r3", ["e"], 3)):
+        paths[name] = tmp_path / name
+        write_dataset(_sft_rows(ids, n), "sft", paths[name], producer="test", config={})
+    seen = []
+    monkeypatch.setattr(recipes, "main_of", lambda name: lambda rc: seen.append(rc.data))
+    cfg = IterateConfig(sft_accumulate=accumulate)
+    inputs = candidates.CandidateInputs(
+        round_n=3, round_dir=tmp_path / "round_3", start=tmp_path / "start", committee=[], prompts=tmp_path,
+        sft_data=paths["r3"], responses=tmp_path, preferences=tmp_path, rm=tmp_path,
+        earlier_sft=[paths["r1"], paths["r2"]], sft0_data=paths["r0"])
+    assert candidates.train_candidate(cfg, candidate_spec(cfg, "sft"), inputs, "r3-sft", tmp_path / "out", 0) is None
+    return [r["id"] for r in read_rows(seen[0], "sft")]
+
+
+def test_sft_member_trains_on_its_round_only_by_default(tmp_path, monkeypatch):
+    assert _sft_round(tmp_path, monkeypatch, accumulate=False) == ["e"]
+
+
+def test_sft_accumulate_trains_on_every_round_so_far_round_0_included_each_row_once(tmp_path, monkeypatch):
+    assert _sft_round(tmp_path, monkeypatch, accumulate=True) == ["a", "b", "c", "d", "e"]
