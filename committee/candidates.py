@@ -25,6 +25,7 @@ Run: called by `committee.rounds` (`afm-align iterate`).
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -176,12 +177,16 @@ def candidate_distill(cfg: IterateConfig, spec, inputs: CandidateInputs, member:
 # round adapters: only where a round differs from `afm-align train <recipe>`, keyed by recipe
 def candidate_sft(cfg: IterateConfig, spec, inputs: CandidateInputs, member: str, out: Path, seed: int) -> None:
     """SFT on the round's reference answers; with `sft_accumulate` on every round's so far, round 0's included,
-    each row once (as `rs_accumulate` does for RS): a later round's SFT member keeps seeing what r0-sft learnt
-    from rather than only the round's fresh prompts (on the tiny preset's seed-0 dev split the round-3 top member
-    went from 0.320 to 0.336, configs/tiny/iterate.yaml)."""
+    each row once (as `rs_accumulate` does for RS; `sft_replay` < 1 keeps that share of the earlier ones): a
+    later round's SFT member keeps seeing what r0-sft learnt from rather than only the round's fresh prompts (on
+    the tiny preset's seed-0 dev split the round-3 top member went from 0.320 to 0.336, configs/tiny/iterate.yaml)."""
     fields = round_fields("sft", inputs, member, out, seed)
     if cfg.sft_accumulate:
         earlier = [r for path in [inputs.sft0_data, *inputs.earlier_sft] if path for r in read_rows(path, "sft")]
+        if cfg.sft_replay < 1.0:  # a seeded share of the distinct earlier rows, in order, as the RM's rm_replay
+            earlier = accumulated_rows(earlier, [])
+            keep = set(random.Random(seed).sample(range(len(earlier)), round(len(earlier) * cfg.sft_replay)))
+            earlier = [r for i, r in enumerate(earlier) if i in keep]
         data = inputs.round_dir / "sft-data-accumulated"
         write_dataset(accumulated_rows(earlier, read_rows(inputs.sft_data, "sft")), "sft", data,
                       producer="committee.candidates/sft", config={"round": inputs.round_n})

@@ -82,6 +82,8 @@ class IterateConfig:
     rs_accumulate: bool = False  # rs: train on the answers kept in every round so far, not this round's only
     sft_accumulate: bool = False  # sft: train on every round's reference answers so far (round 0's included),
     # not this round's only
+    sft_replay: float = 1.0  # sft_accumulate: share of the earlier rounds' reference answers trained on again
+    # (1 = all of them; the round's own always)
     eval_max_new_tokens: int = 64  # evaluation: greedy answer length
     eval_batch_size: int = 32  # evaluation: sequences per generate call
     eval_bootstrap: int = 1000  # evaluation: bootstrap resamples of every interval

@@ -30,7 +30,7 @@ def _sft_rows(ids, round_n):
              "completion": [{"role": "assistant", "content": f"a {i}"}], "round": round_n} for i in ids]
 
 
-def _sft_round(tmp_path, monkeypatch, accumulate: bool) -> list[str]:
+def _sft_round(tmp_path, monkeypatch, accumulate: bool, replay: float = 1.0) -> list[str]:
     """The ids of the rows the sft candidate of round 3 trains on (the recipe's main replaced by a recorder)."""
     from afm_align.store import read_rows, write_dataset
     from alignment import recipes
@@ -44,7 +44,7 @@ def _sft_round(tmp_path, monkeypatch, accumulate: bool) -> list[str]:
         write_dataset(_sft_rows(ids, n), "sft", paths[name], producer="test", config={})
     seen = []
     monkeypatch.setattr(recipes, "main_of", lambda name: lambda rc: seen.append(rc.data))
-    cfg = IterateConfig(sft_accumulate=accumulate)
+    cfg = IterateConfig(sft_accumulate=accumulate, sft_replay=replay)
     inputs = candidates.CandidateInputs(
         round_n=3, round_dir=tmp_path / "round_3", start=tmp_path / "start", committee=[], prompts=tmp_path,
         sft_data=paths["r3"], responses=tmp_path, preferences=tmp_path, rm=tmp_path,
@@ -59,3 +59,9 @@ def test_sft_member_trains_on_its_round_only_by_default(tmp_path, monkeypatch):
 
 def test_sft_accumulate_trains_on_every_round_so_far_round_0_included_each_row_once(tmp_path, monkeypatch):
     assert _sft_round(tmp_path, monkeypatch, accumulate=True) == ["a", "b", "c", "d", "e"]
+
+
+def test_sft_replay_keeps_a_seeded_share_of_the_earlier_rounds_and_all_of_this_one(tmp_path, monkeypatch):
+    ids = _sft_round(tmp_path, monkeypatch, accumulate=True, replay=0.5)
+    assert len(ids) == 3 and ids[-1] == "e" and set(ids[:-1]) < {"a", "b", "c", "d"}  # 2 of the 4 distinct earlier
+    assert ids == _sft_round(tmp_path, monkeypatch, accumulate=True, replay=0.5)  # the same rows again
