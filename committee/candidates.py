@@ -174,7 +174,6 @@ def candidate_distill(cfg: IterateConfig, spec, inputs: CandidateInputs, member:
     return None
 
 
-# round adapters: only where a round differs from `afm-align train <recipe>`, keyed by recipe
 def candidate_sft(cfg: IterateConfig, spec, inputs: CandidateInputs, member: str, out: Path, seed: int) -> None:
     """SFT on the round's reference answers; with `sft_accumulate` on every round's so far, round 0's included,
     each row once (as `rs_accumulate` does for RS; `sft_replay` < 1 keeps that share of the earlier ones): a
@@ -195,4 +194,5 @@ def candidate_sft(cfg: IterateConfig, spec, inputs: CandidateInputs, member: str
     return None
 
 
+# round adapters: only where a round differs from `afm-align train <recipe>`, keyed by recipe
 ADAPTERS = {"sft": candidate_sft, "rs": candidate_rs, "merge": candidate_merge, "distill": candidate_distill}
