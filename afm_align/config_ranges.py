@@ -172,6 +172,7 @@ RANGES: dict[str, Range] = {
     "rm_round_pairs": closed(0, MAX_ITEMS),
     "rm_eval_pairs": closed(1, MAX_ITEMS),
     "rm_replay": closed(0, 1),
+    "sft_replay": closed(0, 1),
     "eval_bootstrap": closed(1, 10**7),
     "top_k": closed(1, 1000),
     "min_improvement": closed(-1, 1),  # a difference of dev means (solved shares)
