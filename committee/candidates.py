@@ -25,7 +25,6 @@ Run: called by `committee.rounds` (`afm-align iterate`).
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from afm_align.errors import NothingToTrain
 from afm_align.store import read_rows, write_dataset
 from alignment import recipes
 from committee.round_config import IterateConfig, overrides_of, recipe_config
+from committee.round_data import replay_indices
 
 
 @dataclass
@@ -184,7 +184,7 @@ def candidate_sft(cfg: IterateConfig, spec, inputs: CandidateInputs, member: str
         earlier = [r for path in [inputs.sft0_data, *inputs.earlier_sft] if path for r in read_rows(path, "sft")]
         if cfg.sft_replay < 1.0:  # a seeded share of the distinct earlier rows, in order, as the RM's rm_replay
             earlier = accumulated_rows(earlier, [])
-            keep = set(random.Random(seed).sample(range(len(earlier)), round(len(earlier) * cfg.sft_replay)))
+            keep = set(replay_indices(len(earlier), cfg.sft_replay, seed))
             earlier = [r for i, r in enumerate(earlier) if i in keep]
         data = inputs.round_dir / "sft-data-accumulated"
         write_dataset(accumulated_rows(earlier, read_rows(inputs.sft_data, "sft")), "sft", data,

@@ -15,7 +15,7 @@ which the round stages move into the gold side-store (`committee.gold_store`) be
 - `round_synthetic_pairs(cfg, n)`: `rm_round_pairs` fresh train-split synthetic pairs for round n's RM data
   (each round brings new labelled data of the kind the RM is scored on, not only the committee's pairs).
 - `rm_rows(earlier, new, replay, seed)`: a round's RM data; a warm-started RM replays only a share of the
-  pairs it has already trained on.
+  pairs it has already trained on (`replay_indices`, the seeded draw the SFT members' `sft_replay` uses too).
 - `committee_responses(cfg, committee, prompts, n, seed)`: K samples per prompt from each committee member
   through the one member I/O path (`afm_align.member_io.generate_from`: the member's device, vLLM when
   configured; member i samples with seed + i), graded by the families' verifiers.
@@ -124,6 +124,16 @@ def round_synthetic_pairs(cfg: IterateConfig, round_n: int) -> list[dict]:
     return [r for r in pairs if r["split"] == "train"][: cfg.rm_round_pairs]
 
 
+def replay_indices(n: int, share: float, seed: int) -> list[int]:
+    """Which of `n` earlier rows a round trains on again: a seeded draw of round(n * share), in draw order.
+
+    The one rule of `rm_replay` (the RM's earlier pairs) and `sft_replay` (the SFT members' earlier references).
+    """
+    import random
+
+    return random.Random(seed).sample(range(n), round(n * share))
+
+
 def rm_rows(earlier: list[dict], new: list[dict], replay: float, seed: int) -> list[dict]:
     """The RM's training data of a round: the new pairs, and a `replay` share of the earlier train pairs.
 
@@ -131,12 +141,10 @@ def rm_rows(earlier: list[dict], new: list[dict], replay: float, seed: int) -> l
     forgetting at a fraction of the cost of all of them (1.0 = all, in order). Pairs of another split (the
     fixed test pairs the RM is scored on) are always kept.
     """
-    import random
-
     if replay >= 1.0:
         return earlier + new
     seen = [r for r in earlier if r["split"] == "train"]
-    kept = random.Random(seed).sample(seen, round(len(seen) * replay))
+    kept = [seen[i] for i in replay_indices(len(seen), replay, seed)]
     return [r for r in earlier if r["split"] != "train"] + kept + new
 
 

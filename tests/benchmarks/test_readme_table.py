@@ -63,3 +63,23 @@ def test_systems_summary_means_and_intervals_over_seeds():
               "plot": "p.png", "base_note": "b", "round0_minutes": [1.0, 1.1], "gold_note": "g"}
     text = readme_section(result)
     assert "| AFM | 0.300 -> 0.330 | +3.0 [" in text and "| Qwen2 |" in text and "+2.0, +4.0" in text
+
+
+def test_the_round_time_is_judged_at_the_budgets_reference_peak_per_seed():
+    """The 20-minute budget is for a 200 GFLOP/s machine: each seed's wall minutes are scaled by the matmul peak
+    read before it, so a slow host's 24 minutes can meet it and a fast host's 21 cannot."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from readme_table import round_row, scaled_minutes
+
+    def data(*seeds):
+        return {"command": "c", "date": "d", "commit": "abc", "matmul_gflops": 150.0, "peak_gb": [1.2] * len(seeds),
+                "minutes": [m for m, _ in seeds],
+                "per_seed": [{"seed": i, "minutes": m, "matmul_gflops_before": g} for i, (m, g) in enumerate(seeds)]}
+
+    slow = data((24.0, 130.0), (22.0, None))  # the second seed falls back to the run's own reading, 150
+    assert scaled_minutes(slow) == [15.6, 16.5]
+    assert round_row(slow).endswith("| met |") and "15.6 min, 16.5 min" in round_row(slow)
+    assert round_row(data((21.0, 200.0), (10.0, 130.0))).endswith("| **not met** |")
+    heavy = data((10.0, 200.0))
+    heavy["peak_gb"] = [6.5]
+    assert round_row(heavy).endswith("| **not met** |")
