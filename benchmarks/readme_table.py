@@ -101,7 +101,7 @@ def scaled_minutes(data: dict) -> list[float]:
 def round_row(data: dict) -> str:
     if not data:
         return "| `afm-align iterate --round 3`, tiny default | not measured | ≤ 20 min, ≤ 6 GB | |"
-    minutes, peaks, scaled = data.get("minutes") or [], data.get("peak_gb") or [], scaled_minutes(data)
+    peaks, scaled = data.get("peak_gb") or [], scaled_minutes(data)
     met = "met" if scaled and max(scaled) <= 20 and max(peaks or [0]) <= 6 else "**not met**"
     seeds = data.get("per_seed", [])
     walls = ", ".join(f"{s['minutes']} min at {s.get('matmul_gflops_before') or data.get('matmul_gflops')} GFLOP/s"

@@ -184,8 +184,7 @@ def candidate_sft(cfg: IterateConfig, spec, inputs: CandidateInputs, member: str
         earlier = [r for path in [inputs.sft0_data, *inputs.earlier_sft] if path for r in read_rows(path, "sft")]
         if cfg.sft_replay < 1.0:  # a seeded share of the distinct earlier rows, in order, as the RM's rm_replay
             earlier = accumulated_rows(earlier, [])
-            keep = set(replay_indices(len(earlier), cfg.sft_replay, seed))
-            earlier = [r for i, r in enumerate(earlier) if i in keep]
+            earlier = [earlier[i] for i in sorted(replay_indices(len(earlier), cfg.sft_replay, seed))]
         data = inputs.round_dir / "sft-data-accumulated"
         write_dataset(accumulated_rows(earlier, read_rows(inputs.sft_data, "sft")), "sft", data,
                       producer="committee.candidates/sft", config={"round": inputs.round_n})
