@@ -17,7 +17,7 @@ interval lies above zero beats the committee; below zero, the committee wins; el
 Run: `python benchmarks/iterate_round3.py --seeds 3 --keep DIR` first, then
 `python benchmarks/committee_vs_single.py --committee-runs DIR [--recipes sft,rs] [--seeds 3] [--keep DIR2]`
 (about 6 minutes per recipe and seed on 2 CPU cores; a run finished in `--keep DIR2` is read, not run again).
-The JSON goes to `benchmarks/results/committee_vs_single.json`.
+The JSON goes to `benchmarks/results/committee_vs_single.json`; `--table` prints the README's table from it.
 """
 from __future__ import annotations
 
@@ -101,15 +101,48 @@ def compare(committee: list[dict], single: list[dict]) -> dict:
             "per_seed": single}
 
 
+def _cell(mean: float, ci95: list | None) -> str:
+    return f"{mean:+.1f}" + (f" [{ci95[0]:+.1f}, {ci95[1]:+.1f}]" if ci95 else "")
+
+
+def markdown_table(result: dict) -> str:
+    """The README's claim-3 table from a saved result (so its figures are the JSON's, never typed by hand)."""
+    from committee.eval_stats import seed_interval
+
+    gain = result["committee"]["gain"]
+    ci = seed_interval(gain["per_seed"]) if len(gain["per_seed"]) > 1 else None
+    rows = ["| candidates of rounds 1-3 | top member (dev), per seed | test gain per seed | mean [95% CI] "
+            "| committee minus it [95% CI] | verdict |", "|---|---|---|---|---|---|",
+            f"| all five (the committee) | {', '.join(result['committee']['top_members'])} "
+            f"| {', '.join(f'{g:+.1f}' for g in gain['per_seed'])} "
+            f"| {_cell(gain['mean'], ci)} | | |"]
+    for name, r in result["recipes"].items():
+        a = r["committee_advantage"]
+        rows.append(f"| {name} alone | {', '.join(r['top_members'])} "
+                    f"| {', '.join(f'{g:+.1f}' for g in r['gain']['per_seed'])} "
+                    f"| {_cell(r['gain']['mean'], r['gain']['ci95'])} | {_cell(a['mean'], a['ci95'])} "
+                    f"| {a['verdict']} |")
+    return "\n".join(rows)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--committee-runs", required=True, help="runs folder of iterate_round3.py --keep")
+    parser.add_argument("--committee-runs", help="runs folder of iterate_round3.py --keep (required unless --table)")
     parser.add_argument("--recipes", default="sft,rs,dpo,ipo,mdloo")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--round", type=int, default=3)
     parser.add_argument("--keep", default=None, help="folder for the single-recipe runs (default: a temporary one)")
     parser.add_argument("--json", default=str(HERE / "results" / "committee_vs_single.json"))
+    parser.add_argument("--table", action="store_true",
+                        help="print the README table of the saved --json and exit (runs nothing)")
     args = parser.parse_args()
+    if args.table:
+        if not Path(args.json).is_file():
+            parser.error(f"{args.json}: no saved result to print (run the benchmark first)")
+        print(markdown_table(json.loads(Path(args.json).read_text())))
+        return 0
+    if not args.committee_runs:
+        parser.error("--committee-runs DIR is required (the runs folder of iterate_round3.py --keep)")
     committee_runs = Path(args.committee_runs)
     seeds = range(args.seeds)
     unfinished = [s for s in seeds if not finished(committee_runs / f"seed{s}", args.round)]

@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.committee_vs_single import ROUND0, compare, seed_from  # noqa: E402
+from benchmarks.committee_vs_single import ROUND0, compare, markdown_table, seed_from  # noqa: E402
 
 
 def _outcome(gain, member="r3-x"):
@@ -46,3 +46,15 @@ def test_seed_from_copies_round_0_and_refuses_an_existing_folder(tmp_path):
         seed_from(committee, run)
     with pytest.raises(SystemExit, match="missing base"):
         seed_from(tmp_path / "nothing", tmp_path / "other")
+
+
+def test_markdown_table_prints_the_saved_figures():
+    committee = [_outcome(0.05, "r3-sft"), _outcome(0.06, "r3-rs"), _outcome(0.04, "r2-sft")]
+    result = {"committee": {"gain": {"mean": 5.0, "per_seed": [5.0, 6.0, 4.0]},
+                            "top_members": ["r3-sft", "r3-rs", "r2-sft"]},
+              "recipes": {"dpo": compare(committee, [_outcome(0.01, "r1-dpo"), _outcome(0.02), _outcome(0.00)])}}
+    lines = markdown_table(result).splitlines()
+    assert len(lines) == 4 and lines[1].startswith("|---")
+    assert "| r3-sft, r3-rs, r2-sft | +5.0, +6.0, +4.0 | +5.0 [+2.5, +7.5] |" in lines[2]  # t(2) = 4.30, se 0.577
+    assert lines[3].startswith("| dpo alone | r1-dpo, r3-x, r3-x | +1.0, +2.0, +0.0 | +1.0 [")
+    assert "| +4.0 [+4.0, +4.0] | committee better |" in lines[3]
