@@ -162,6 +162,7 @@ RANGES: dict[str, Range] = {
     "sft_items": closed(1, MAX_ITEMS),
     "eval_prompts": closed(1, MAX_ITEMS),
     "prompts_per_round": closed(1, MAX_ITEMS),
+    "sft_prompts_per_round": closed(0, MAX_ITEMS),
     "pairs_per_prompt": closed(1, 1024),
     "oracle_flip": closed(0, 0.5),
     "oracle_level_jitter": closed(0, 1),

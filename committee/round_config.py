@@ -57,6 +57,9 @@ class IterateConfig:
     sft_items: int = 200  # round 0: reference (prompt, answer) items per family for the SFT member
     eval_prompts: int = 20  # evaluation prompts per family in each of dev and test (fixed for the run)
     prompts_per_round: int = 24  # fresh train-split prompts per family in each round >= 1
+    sft_prompts_per_round: int = 0  # reference rows per family for the SFT members of a round: the round's
+    # prompts and, when this is larger, more fresh train-split prompts with their references (no committee
+    # answers, no labels: only the SFT data grows); 0 = the round's prompts only
     k: int = 2  # samples per prompt from each committee member
     temperature: float = 1.0  # committee sampling temperature
     top_p: float = 1.0  # committee sampling nucleus mass

@@ -8,7 +8,8 @@
   Each evaluation set holds distinct problem identities (one prompt per problem).
 - `round_prompts(cfg, n, seed)`: `prompts_per_round` fresh train-split prompts per family (a new seed per
   round; the split by problem identity keeps every dev and test problem out), each with its `reference`,
-  and the same as sft rows (the `sft` candidate's data). A family in `cfg.curriculum` draws round n's
+  and the same as sft rows (the `sft` candidate's data), topped up to `sft_prompts_per_round` sft rows per family
+  by a draw of their own (problems the round's prompts do not hold; nobody answers or labels them). A family in `cfg.curriculum` draws round n's
   prompts at that round's difficulty (e.g. tool: single calls, then parallel and multi-step ones).
 Open-ended families (synth.families.OPEN_ENDED) come with their items' hidden gold attached under a private key,
 which the round stages move into the gold side-store (`committee.gold_store`) before anything is written.
@@ -101,15 +102,23 @@ def run_datasets(cfg: IterateConfig) -> dict[str, tuple[str, list[dict]]]:
 
 
 def round_prompts(cfg: IterateConfig, round_n: int, seed: int) -> tuple[list[dict], list[dict]]:
-    """Fresh train-split prompt rows of every family (with `reference`), and the same as sft rows.
+    """Fresh train-split prompt rows of every family (with `reference`), and the same as sft rows (with the extra
+    reference rows of `sft_prompts_per_round` when it exceeds `prompts_per_round`).
 
     A family in `cfg.curriculum` takes that round's difficulty (`round_difficulty`); the rest `cfg.difficulty`.
     """
-    prompts = []
+    prompts, extra = [], []
     for family in cfg.families:
-        prompts += _family_rows(family, cfg.prompts_per_round, pair_seed(seed, family) % 2 ** 31, cfg, "train",
-                                difficulty=round_difficulty(cfg, family, round_n))
-    return prompts, [_as_sft(r, round_n) for r in prompts]
+        rows = _family_rows(family, cfg.prompts_per_round, pair_seed(seed, family) % 2 ** 31, cfg, "train",
+                            difficulty=round_difficulty(cfg, family, round_n))
+        prompts += rows
+        more = cfg.sft_prompts_per_round - len(rows)
+        if more > 0:  # the SFT members' extra references: a draw of its own, none of the round's problems
+            taken = {r["identity"] for r in rows}
+            drawn = _family_rows(family, more + len(rows), pair_seed(seed, f"sft-{family}") % 2 ** 31, cfg, "train",
+                                 difficulty=round_difficulty(cfg, family, round_n))
+            extra += [r for r in drawn if r["identity"] not in taken][:more]
+    return prompts, [_as_sft(r, round_n) for r in prompts + extra]
 
 
 def round_synthetic_pairs(cfg: IterateConfig, round_n: int) -> list[dict]:

@@ -77,3 +77,22 @@ def test_the_round_config_rejects_a_bad_curriculum(curriculum, says):
 
     with pytest.raises(UserError, match=says):
         check_config(replace(IterateConfig(), families=["math", "tool"], curriculum=curriculum))
+
+
+def test_sft_prompts_per_round_tops_up_the_sft_rows_only():
+    """The SFT members' extra references: the round's prompts stay as they were, the sft rows grow by fresh
+    train-split problems that the round's prompts do not hold (nobody answers them), deterministically."""
+    from committee.round_data import round_prompts
+
+    plain = replace(IterateConfig(), families=["math", "general"], difficulty=0, prompts_per_round=10)
+    more = replace(plain, sft_prompts_per_round=25)
+    prompts, sft = round_prompts(plain, 2, seed=5)
+    prompts_more, sft_more = round_prompts(more, 2, seed=5)
+    assert prompts_more == prompts and sft_more[:len(sft)] == sft and len(sft) == 20
+    assert [r["domain"] for r in sft_more].count("math") == 25 and len(sft_more) == 50
+    extra = sft_more[len(sft):]
+    assert {r["identity"] for r in extra}.isdisjoint({r["identity"] for r in prompts})
+    assert all(r["split"] == "train" and r["completion"][0]["content"] for r in extra)
+    assert all("gold" not in str(sorted(r)) for r in extra)  # the open-ended family's hidden gold stays out
+    assert round_prompts(more, 2, seed=5) == (prompts_more, sft_more)
+    assert round_prompts(replace(plain, sft_prompts_per_round=5), 2, seed=5) == (prompts, sft)  # never fewer
