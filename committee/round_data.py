@@ -9,8 +9,9 @@
 - `round_prompts(cfg, n, seed)`: `prompts_per_round` fresh train-split prompts per family (a new seed per
   round; the split by problem identity keeps every dev and test problem out), each with its `reference`,
   and the same as sft rows (the `sft` candidate's data), topped up to `sft_prompts_per_round` sft rows per family
-  by a draw of their own (problems the round's prompts do not hold; nobody answers or labels them). A family in `cfg.curriculum` draws round n's
-  prompts at that round's difficulty (e.g. tool: single calls, then parallel and multi-step ones).
+  by a draw of their own (problems the round's prompts do not hold; nobody answers or labels them). A family in
+  `cfg.curriculum` draws round n's prompts at that round's difficulty (e.g. tool: single calls, then parallel and
+  multi-step ones).
 Open-ended families (synth.families.OPEN_ENDED) come with their items' hidden gold attached under a private key,
 which the round stages move into the gold side-store (`committee.gold_store`) before anything is written.
 - `round_synthetic_pairs(cfg, n)`: `rm_round_pairs` fresh train-split synthetic pairs for round n's RM data
