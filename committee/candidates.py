@@ -107,7 +107,8 @@ def accumulated_rows(earlier: list[dict], rows: list[dict]) -> list[dict]:
     """This round's kept answers after every earlier round's, each row (by id) once.
 
     AFM: small models gain most from more distillation data. An earlier round's RS data may already hold the
-    rounds before it (it was accumulated too), so rows are deduplicated by id; the first copy wins.
+    rounds before it (it was accumulated too), so rows are deduplicated by id: a row keeps the first copy's place
+    and takes the last copy's content.
     """
     return list({r["id"]: r for r in [*earlier, *rows]}.values())
 

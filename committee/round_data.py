@@ -8,8 +8,8 @@
   Each evaluation set holds distinct problem identities (one prompt per problem).
 - `round_prompts(cfg, n, seed)`: `prompts_per_round` fresh train-split prompts per family (a new seed per
   round; the split by problem identity keeps every dev and test problem out), each with its `reference`,
-  and the same as sft rows (the `sft` candidate's data), topped up to `sft_prompts_per_round` sft rows per family
-  by a draw of their own (problems the round's prompts do not hold; nobody answers or labels them). A family in
+  and the same as sft rows (the `sft` candidate's data), topped up to at most `sft_prompts_per_round` sft rows per
+  family by a draw of their own (problems the round's prompts do not hold; nobody answers or labels them). A family in
   `cfg.curriculum` draws round n's prompts at that round's difficulty (e.g. tool: single calls, then parallel and
   multi-step ones).
 Open-ended families (synth.families.OPEN_ENDED) come with their items' hidden gold attached under a private key,
@@ -114,7 +114,11 @@ def round_prompts(cfg: IterateConfig, round_n: int, seed: int) -> tuple[list[dic
                             difficulty=round_difficulty(cfg, family, round_n))
         prompts += rows
         more = cfg.sft_prompts_per_round - len(rows)
-        if more > 0:  # the SFT members' extra references: a draw of its own, none of the round's problems
+        if more > 0:  # the SFT members' extra references: a draw of its own, none of the round's problems.
+            # Up to `more`: the draw asks for `more` problems besides the round's, and what repeats them is dropped
+            # (tool keeps 291-300 a round on the tiny preset). An if problem's identity is its reference, so an
+            # extra may repeat a round prompt with another reference (3-6 a round); its id is the prompt's, and the
+            # SFT members' accumulation (candidates.accumulated_rows) keeps one row per id
             taken = {r["identity"] for r in rows}
             drawn = _family_rows(family, more + len(rows), pair_seed(seed, f"sft-{family}") % 2 ** 31, cfg, "train",
                                  difficulty=round_difficulty(cfg, family, round_n))

@@ -60,9 +60,8 @@ def training_rows(cfg: IterateConfig, rounds: int) -> dict[str, list[dict]]:
     rows = [(r, "r0 sft") for r in data["sft_data"][1]] + [(r, "r0 rm pairs") for r in data["rm_pairs"][1]
                                                            if r["split"] == "train"]
     for n in range(1, rounds + 1):
-        prompts, sft = round_prompts(cfg, n, stage_seed(cfg.seed, n, "prompts"))
-        asked = {r["id"] for r in prompts}
-        rows += ([(r, f"r{n} prompts") for r in prompts] + [(r, f"r{n} sft") for r in sft if r["id"] not in asked]
+        prompts, sft = round_prompts(cfg, n, stage_seed(cfg.seed, n, "prompts"))  # sft: the prompts', then extras
+        rows += ([(r, f"r{n} prompts") for r in prompts] + [(r, f"r{n} sft") for r in sft[len(prompts):]]
                  + [(r, f"r{n} rm pairs") for r in round_synthetic_pairs(cfg, n)])
     for row, source in rows:
         out[row["domain"]].append({"identity": row["identity"], "prompt": row["prompt"],

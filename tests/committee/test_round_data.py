@@ -96,3 +96,15 @@ def test_sft_prompts_per_round_tops_up_the_sft_rows_only():
     assert all("gold" not in str(sorted(r)) for r in extra)  # the open-ended family's hidden gold stays out
     assert round_prompts(more, 2, seed=5) == (prompts_more, sft_more)
     assert round_prompts(replace(plain, sft_prompts_per_round=5), 2, seed=5) == (prompts, sft)  # never fewer
+
+
+def test_sft_extras_of_a_round_fill_up_to_the_share_without_the_rounds_problems():
+    """Tool's draw loses the problems the round's prompts hold and keeps at most what was asked."""
+    from committee.round_data import round_prompts
+
+    cfg = replace(IterateConfig(), families=["if", "tool"], difficulty=0, prompts_per_round=100,
+                  sft_prompts_per_round=300)
+    prompts, sft = round_prompts(cfg, 1, seed=3)
+    extra = sft[len(prompts):]
+    assert {r["identity"] for r in extra}.isdisjoint({r["identity"] for r in prompts})
+    assert all(200 * 0.9 <= sum(r["domain"] == d for r in extra) <= 200 for d in ("if", "tool"))
