@@ -60,6 +60,8 @@ class IterateConfig:
     sft_prompts_per_round: int = 0  # reference rows per family for the SFT members of a round: the round's
     # prompts and, when this is larger, more fresh train-split prompts with their references (no committee
     # answers, no labels: only the SFT data grows); 0 = the round's prompts only
+    sft_prompts_by_family: dict[str, int] = field(default_factory=dict)  # per-family sft_prompts_per_round,
+    # e.g. {tool: 600}: the families the rounds leave furthest behind get more references; the rest the default
     k: int = 2  # samples per prompt from each committee member
     temperature: float = 1.0  # committee sampling temperature
     top_p: float = 1.0  # committee sampling nucleus mass
@@ -134,6 +136,7 @@ def check_config(cfg: IterateConfig) -> IterateConfig:
     if bad_family or not cfg.families or len(set(cfg.families)) != len(cfg.families):
         raise UserError(f"families must be some of {', '.join(ALL_FAMILIES)}, each once (got {cfg.families})")
     check_curriculum(cfg)
+    check_sft_prompts(cfg)
     check_ranges(cfg)  # every numeric knob against afm_align.config.RANGES (load_config does it too)
     from synth.splits import check_fractions
 
@@ -156,6 +159,21 @@ def check_curriculum(cfg: IterateConfig) -> None:
                 or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 3 for d in levels)):
             raise UserError(f"curriculum.{family} must be a list of difficulties 0-3, one per round "
                             f"(got {levels!r})")
+
+
+def check_sft_prompts(cfg: IterateConfig) -> None:
+    """One sentence for an `sft_prompts_by_family` entry that names a family the run lacks or is not a count."""
+    for family, n in cfg.sft_prompts_by_family.items():
+        if family not in cfg.families:
+            raise UserError(f"sft_prompts_by_family names '{family}', which is not one of the run's families "
+                            f"({', '.join(cfg.families)})")
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 100_000:
+            raise UserError(f"sft_prompts_by_family.{family} must be a whole number of rows, 0-100000 (got {n!r})")
+
+
+def sft_prompts_of(cfg: IterateConfig, family: str) -> int:
+    """How many reference rows `family` gives a round's SFT members (`sft_prompts_by_family`, else the default)."""
+    return cfg.sft_prompts_by_family.get(family, cfg.sft_prompts_per_round)
 
 
 def round_difficulty(cfg: IterateConfig, family: str, round_n: int) -> int:

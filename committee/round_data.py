@@ -35,7 +35,7 @@ from pathlib import Path
 from afm_align.errors import UserError
 from committee.annotators import pair_seed
 from committee.gold_store import PRIVATE
-from committee.round_config import IterateConfig, round_difficulty
+from committee.round_config import IterateConfig, round_difficulty, sft_prompts_of
 
 
 def split_share(cfg: IterateConfig, split: str) -> float:
@@ -104,7 +104,8 @@ def run_datasets(cfg: IterateConfig) -> dict[str, tuple[str, list[dict]]]:
 
 def round_prompts(cfg: IterateConfig, round_n: int, seed: int) -> tuple[list[dict], list[dict]]:
     """Fresh train-split prompt rows of every family (with `reference`), and the same as sft rows (with the extra
-    reference rows of `sft_prompts_per_round` when it exceeds `prompts_per_round`).
+    reference rows of `sft_prompts_per_round`, or the family's `sft_prompts_by_family`, when it exceeds
+    `prompts_per_round`).
 
     A family in `cfg.curriculum` takes that round's difficulty (`round_difficulty`); the rest `cfg.difficulty`.
     """
@@ -113,7 +114,7 @@ def round_prompts(cfg: IterateConfig, round_n: int, seed: int) -> tuple[list[dic
         rows = _family_rows(family, cfg.prompts_per_round, pair_seed(seed, family) % 2 ** 31, cfg, "train",
                             difficulty=round_difficulty(cfg, family, round_n))
         prompts += rows
-        more = cfg.sft_prompts_per_round - len(rows)
+        more = sft_prompts_of(cfg, family) - len(rows)
         if more > 0:  # the SFT members' extra references: a draw of its own, none of the round's problems.
             # Up to `more`: the draw asks for `more` problems besides the round's, and what repeats them is dropped
             # (tool keeps 291-300 a round on the tiny preset). An if problem's identity is its reference, so an

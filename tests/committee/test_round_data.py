@@ -108,3 +108,23 @@ def test_sft_extras_of_a_round_fill_up_to_the_share_without_the_rounds_problems(
     extra = sft[len(prompts):]
     assert {r["identity"] for r in extra}.isdisjoint({r["identity"] for r in prompts})
     assert all(200 * 0.9 <= sum(r["domain"] == d for r in extra) <= 200 for d in ("if", "tool"))
+
+
+def test_sft_prompts_by_family_gives_one_family_more_and_names_only_run_families():
+    """A per-family share replaces the default for that family only; an unknown family or a non-count is refused."""
+    from afm_align.errors import UserError
+    from committee.round_config import check_config
+    from committee.round_data import round_prompts
+
+    cfg = replace(IterateConfig(), families=["math", "code"], difficulty=0, prompts_per_round=10,
+                  sft_prompts_per_round=15)
+    _, sft = round_prompts(cfg, 1, seed=2)
+    _, sft_code = round_prompts(replace(cfg, sft_prompts_by_family={"code": 30}), 1, seed=2)
+    count = lambda rows, d: sum(r["domain"] == d for r in rows)  # noqa: E731
+    assert (count(sft, "math"), count(sft, "code")) == (15, 15)
+    assert (count(sft_code, "math"), count(sft_code, "code")) == (15, 30)
+    assert [r for r in sft_code if r["domain"] == "math"] == [r for r in sft if r["domain"] == "math"]
+    with pytest.raises(UserError, match="not one of the run's families"):
+        check_config(replace(cfg, sft_prompts_by_family={"tool": 30}))
+    with pytest.raises(UserError, match="whole number"):
+        check_config(replace(cfg, sft_prompts_by_family={"code": -1}))
