@@ -46,9 +46,10 @@ SYSTEMS = ("afm", "llama3.1", "qwen2", "gemma2")
 LABELS = {"afm": "AFM", "llama3.1": "Llama 3.1", "qwen2": "Qwen2", "gemma2": "Gemma 2"}
 # the quick scale: every system's rounds at the same smaller size (iterate.yaml when the table below was measured:
 # 150 prompts a family a round, 200 dev + 200 test problems a family, 500 fresh synthetic RM pairs a round; the
-# SFT and distillation members on the round's prompts only, as iterate.yaml's later sft_prompts_per_round 300 is not)
+# SFT and distillation members on the round's prompts only, as iterate.yaml's later sft_prompts_per_round 300 and
+# sft_prompts_by_family are not)
 QUICK = ["prompts_per_round=60", "eval_prompts=100", "rm_round_pairs=200", "rm_eval_pairs=100", "sft_items=200",
-         "sft_prompts_per_round=0"]
+         "sft_prompts_per_round=0", "sft_prompts_by_family.tool=0", "sft_prompts_by_family.code=0"]
 README = HERE.parent / "README.md"
 START, END = "<!-- systems:start -->", "<!-- systems:end -->"
 DEFAULT_JSON = HERE / "results" / "systems.json"

@@ -162,11 +162,12 @@ def check_curriculum(cfg: IterateConfig) -> None:
 
 
 def check_sft_prompts(cfg: IterateConfig) -> None:
-    """One sentence for an `sft_prompts_by_family` entry that names a family the run lacks or is not a count."""
+    """One sentence for an `sft_prompts_by_family` entry that names no family or is not a count (an entry for a
+    family the run leaves out does nothing: the preset's stay valid when `families` is narrowed)."""
     for family, n in cfg.sft_prompts_by_family.items():
-        if family not in cfg.families:
-            raise UserError(f"sft_prompts_by_family names '{family}', which is not one of the run's families "
-                            f"({', '.join(cfg.families)})")
+        if family not in ALL_FAMILIES:
+            raise UserError(f"sft_prompts_by_family names '{family}', which is not a family "
+                            f"({', '.join(ALL_FAMILIES)})")
         if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 100_000:
             raise UserError(f"sft_prompts_by_family.{family} must be a whole number of rows, 0-100000 (got {n!r})")
 

@@ -111,7 +111,8 @@ def test_sft_extras_of_a_round_fill_up_to_the_share_without_the_rounds_problems(
 
 
 def test_sft_prompts_by_family_gives_one_family_more_and_names_only_run_families():
-    """A per-family share replaces the default for that family only; an unknown family or a non-count is refused."""
+    """A per-family share replaces the default for that family only (one the run leaves out: nothing); a name that is
+    no family or a non-count is refused."""
     from afm_align.errors import UserError
     from committee.round_config import check_config
     from committee.round_data import round_prompts
@@ -124,7 +125,8 @@ def test_sft_prompts_by_family_gives_one_family_more_and_names_only_run_families
     assert (count(sft, "math"), count(sft, "code")) == (15, 15)
     assert (count(sft_code, "math"), count(sft_code, "code")) == (15, 30)
     assert [r for r in sft_code if r["domain"] == "math"] == [r for r in sft if r["domain"] == "math"]
-    with pytest.raises(UserError, match="not one of the run's families"):
-        check_config(replace(cfg, sft_prompts_by_family={"tool": 30}))
+    assert round_prompts(replace(cfg, sft_prompts_by_family={"tool": 30}), 1, seed=2)[1] == sft  # not in the run
+    with pytest.raises(UserError, match="'tol', which is not a family"):
+        check_config(replace(cfg, sft_prompts_by_family={"tol": 30}))
     with pytest.raises(UserError, match="whole number"):
         check_config(replace(cfg, sft_prompts_by_family={"code": -1}))
