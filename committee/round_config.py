@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from afm_align.config import check_ranges, load_config
+from afm_align.config_ranges import MAX_ITEMS
 from afm_align.errors import UserError
 from alignment.recipes import DEFAULT_MEMBERS, ROUND_CANDIDATES, check_overrides
 from synth.families import ALL_FAMILIES, FAMILIES
@@ -61,7 +62,8 @@ class IterateConfig:
     # prompts and, when this is larger, more fresh train-split prompts with their references (no committee
     # answers, no labels: only the SFT data grows); 0 = the round's prompts only
     sft_prompts_by_family: dict[str, int] = field(default_factory=dict)  # per-family sft_prompts_per_round,
-    # e.g. {tool: 600}: the families the rounds leave furthest behind get more references; the rest the default
+    # e.g. {tool: 600}: the families the rounds leave furthest behind get more references; the rest the default.
+    # An entry for a family the run leaves out does nothing; 0 means the round's prompts only (not the default)
     k: int = 2  # samples per prompt from each committee member
     temperature: float = 1.0  # committee sampling temperature
     top_p: float = 1.0  # committee sampling nucleus mass
@@ -168,8 +170,8 @@ def check_sft_prompts(cfg: IterateConfig) -> None:
         if family not in ALL_FAMILIES:
             raise UserError(f"sft_prompts_by_family names '{family}', which is not a family "
                             f"({', '.join(ALL_FAMILIES)})")
-        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 100_000:
-            raise UserError(f"sft_prompts_by_family.{family} must be a whole number of rows, 0-100000 (got {n!r})")
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_ITEMS:
+            raise UserError(f"sft_prompts_by_family.{family} must be a whole number of rows, 0-{MAX_ITEMS} (got {n!r})")
 
 
 def sft_prompts_of(cfg: IterateConfig, family: str) -> int:

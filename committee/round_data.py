@@ -9,9 +9,9 @@
 - `round_prompts(cfg, n, seed)`: `prompts_per_round` fresh train-split prompts per family (a new seed per
   round; the split by problem identity keeps every dev and test problem out), each with its `reference`,
   and the same as sft rows (the `sft` candidate's data), topped up to at most `sft_prompts_per_round` sft rows per
-  family by a draw of their own (problems the round's prompts do not hold; nobody answers or labels them). A family in
-  `cfg.curriculum` draws round n's prompts at that round's difficulty (e.g. tool: single calls, then parallel and
-  multi-step ones).
+  family (or the family's `sft_prompts_by_family`) by a draw of their own (problems the round's prompts do not
+  hold; nobody answers or labels them). A family in `cfg.curriculum` draws round n's prompts at that round's
+  difficulty (e.g. tool: single calls, then parallel and multi-step ones).
 Open-ended families (synth.families.OPEN_ENDED) come with their items' hidden gold attached under a private key,
 which the round stages move into the gold side-store (`committee.gold_store`) before anything is written.
 - `round_synthetic_pairs(cfg, n)`: `rm_round_pairs` fresh train-split synthetic pairs for round n's RM data
@@ -117,9 +117,10 @@ def round_prompts(cfg: IterateConfig, round_n: int, seed: int) -> tuple[list[dic
         more = sft_prompts_of(cfg, family) - len(rows)
         if more > 0:  # the SFT members' extra references: a draw of its own, none of the round's problems.
             # Up to `more`: the draw asks for `more` problems besides the round's, and what repeats them is dropped
-            # (tool keeps 291-300 a round on the tiny preset). An if problem's identity is its reference, so an
-            # extra may repeat a round prompt with another reference (3-6 a round); its id is the prompt's, and the
-            # SFT members' accumulation (candidates.accumulated_rows) keeps one row per id
+            # (on the tiny preset tool keeps 274-300 of 300 a round and 476-545 of 600: its difficulty-0 problems
+            # repeat). An if problem's identity is its reference, so an extra may repeat a round prompt with another
+            # reference (3-6 a round); its id is the prompt's, and the SFT members' accumulation
+            # (candidates.accumulated_rows) keeps one row per id
             taken = {r["identity"] for r in rows}
             drawn = _family_rows(family, more + len(rows), pair_seed(seed, f"sft-{family}") % 2 ** 31, cfg, "train",
                                  difficulty=round_difficulty(cfg, family, round_n))

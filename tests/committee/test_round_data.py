@@ -110,7 +110,7 @@ def test_sft_extras_of_a_round_fill_up_to_the_share_without_the_rounds_problems(
     assert all(200 * 0.9 <= sum(r["domain"] == d for r in extra) <= 200 for d in ("if", "tool"))
 
 
-def test_sft_prompts_by_family_gives_one_family_more_and_names_only_run_families():
+def test_sft_prompts_by_family_gives_one_family_more_and_ignores_families_not_in_the_run():
     """A per-family share replaces the default for that family only (one the run leaves out: nothing); a name that is
     no family or a non-count is refused."""
     from afm_align.errors import UserError
