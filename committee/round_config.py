@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from afm_align.config import check_ranges, load_config
-from afm_align.config_ranges import MAX_ITEMS
+from afm_align.config_ranges import range_for
 from afm_align.errors import UserError
 from alignment.recipes import DEFAULT_MEMBERS, ROUND_CANDIDATES, check_overrides
 from synth.families import ALL_FAMILIES, FAMILIES
@@ -165,13 +165,16 @@ def check_curriculum(cfg: IterateConfig) -> None:
 
 def check_sft_prompts(cfg: IterateConfig) -> None:
     """One sentence for an `sft_prompts_by_family` entry that names no family or is not a count (an entry for a
-    family the run leaves out does nothing: the preset's stay valid when `families` is narrowed)."""
+    family the run leaves out does nothing: the preset's stay valid when `families` is narrowed). An entry has
+    `sft_prompts_per_round`'s range (afm_align.config_ranges)."""
+    allowed = range_for("IterateConfig", "sft_prompts_per_round")
     for family, n in cfg.sft_prompts_by_family.items():
         if family not in ALL_FAMILIES:
             raise UserError(f"sft_prompts_by_family names '{family}', which is not a family "
                             f"({', '.join(ALL_FAMILIES)})")
-        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_ITEMS:
-            raise UserError(f"sft_prompts_by_family.{family} must be a whole number of rows, 0-{MAX_ITEMS} (got {n!r})")
+        if not isinstance(n, int) or isinstance(n, bool) or n not in allowed:
+            raise UserError(f"sft_prompts_by_family.{family} must be a whole number of rows {allowed.describe()} "
+                            f"(got {n!r})")
 
 
 def sft_prompts_of(cfg: IterateConfig, family: str) -> int:
