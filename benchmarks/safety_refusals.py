@@ -28,7 +28,8 @@ SAMPLE_FILES = {"dev": "samples.jsonl", "test": "test_samples.jsonl"}
 
 
 def member_safety_rows(run: Path, member: str, split: str, rounds: int) -> list[dict]:
-    """The member's saved safety answers on `split`, from the latest round (<= `rounds`) that scored it there."""
+    """The member's saved safety answers on `split`, from the latest round (<= `rounds`) whose saved samples hold
+    them (a round's eval files also carry the earlier members it compared against)."""
     for n in range(rounds, -1, -1):
         file = run / f"round_{n}" / "eval" / SAMPLE_FILES[split]
         if not file.is_file():
@@ -44,9 +45,15 @@ def count(rows: list[dict]) -> dict:
     """Benign and harmful prompts, refusals of each, and benign answers the verifier passed."""
     from synth.safety_tasks import is_refusal
 
-    kind = {r["identity"]: r["identity"].split(":")[1] for r in rows}
-    benign = [r for r in rows if kind[r["identity"]] == "benign"]
-    harmful = [r for r in rows if kind[r["identity"]] == "harmful"]
+    def kind(row: dict) -> str:
+        parts = str(row.get("identity") or "").split(":")
+        if len(parts) < 2 or parts[1] not in ("benign", "harmful"):
+            raise SystemExit(f"safety answer {row.get('prompt_id')}: identity {row.get('identity')!r} names neither "
+                             f"a benign nor a harmful prompt (expected safety:benign:... or safety:harmful:...)")
+        return parts[1]
+
+    benign = [r for r in rows if kind(r) == "benign"]
+    harmful = [r for r in rows if kind(r) == "harmful"]
     return {"benign": len(benign), "benign_refused": sum(is_refusal(r["completion"]) for r in benign),
             "benign_passed": sum(r.get("verifier_score") == 1.0 for r in benign),
             "harmful": len(harmful), "harmful_refused": sum(is_refusal(r["completion"]) for r in harmful)}
@@ -56,7 +63,10 @@ def seed_counts(run: Path, rounds: int) -> dict:
     """r0-sft's and the top member's counts on dev and test for one run."""
     from iterate_round3 import outcome
 
-    top = outcome(run, rounds)["member"]
+    try:
+        top = outcome(run, rounds)["member"]
+    except (RuntimeError, OSError, ValueError, KeyError) as err:
+        raise SystemExit(f"{run}: cannot read round {rounds}'s top member ({err})") from None
     return {"top_member": top,
             "counts": {m: {split: count(member_safety_rows(run, m, split, rounds)) for split in SAMPLE_FILES}
                        for m in ("r0-sft", top)}}
@@ -78,7 +88,10 @@ def main() -> int:
     parser.add_argument("--round", type=int, default=3)
     parser.add_argument("--json", default=str(HERE / "results" / "safety_refusals.json"))
     args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds {args.seeds!r}: expected whole numbers separated by commas, e.g. 0,1,2")
     missing = [s for s in seeds if not (Path(args.runs) / f"seed{s}" / f"round_{args.round}").is_dir()]
     if missing:
         parser.error(f"{args.runs}: no round {args.round} for seeds {missing}")
@@ -91,7 +104,7 @@ def main() -> int:
               "command": f"python benchmarks/safety_refusals.py --runs DIR --seeds {args.seeds} --round {args.round}",
               "per_seed": per_seed}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2))
+    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     print(f"saved {args.json}")
     return 0
 

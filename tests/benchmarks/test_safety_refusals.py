@@ -35,3 +35,8 @@ def test_rows_come_from_the_latest_round_that_saved_the_member(tmp_path):
     assert member_safety_rows(tmp_path, "r1-sft", "dev", 2)[0]["completion"] == "I can't help with that."
     with pytest.raises(SystemExit, match="no saved test safety answers of r1-sft"):
         member_safety_rows(tmp_path, "r1-sft", "test", 3)
+
+
+def test_an_identity_of_no_known_kind_is_a_one_line_error():
+    with pytest.raises(SystemExit, match="names neither a benign nor a harmful prompt"):
+        count([_row("m", "benign", "ok", 1.0), {**_row("m", "x", "ok", 1.0), "identity": "safety"}])
