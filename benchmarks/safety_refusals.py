@@ -18,24 +18,31 @@ import json
 import subprocess
 import sys
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-SAMPLE_FILES = {"dev": "samples.jsonl", "test": "test_samples.jsonl"}
+SPLITS = ("dev", "test")
+
+
+@lru_cache(maxsize=None)
+def round_safety_rows(run: Path, round_n: int, split: str) -> tuple[dict, ...]:
+    """Every member's saved safety answers of one round on `split` (`committee.evaluation.read_samples`), read once
+    for all the members asked about: a round's dev samples file holds every member's answers (about 10 MB)."""
+    from afm_align.rundir import RunDir
+    from committee.evaluation import read_samples
+
+    return tuple(r for r in read_samples(RunDir(run), round_n, split) if r.get("domain") == "safety")
 
 
 def member_safety_rows(run: Path, member: str, split: str, rounds: int) -> list[dict]:
     """The member's saved safety answers on `split`, from the latest round (<= `rounds`) whose saved samples hold
     them (a round's eval files also carry the earlier members it compared against)."""
     for n in range(rounds, -1, -1):
-        file = run / f"round_{n}" / "eval" / SAMPLE_FILES[split]
-        if not file.is_file():
-            continue
-        rows = [r for r in map(json.loads, file.read_text().splitlines())
-                if r.get("member") == member and r.get("domain") == "safety"]
+        rows = [r for r in round_safety_rows(run, n, split) if r.get("member") == member]
         if rows:
             return rows
     raise SystemExit(f"{run}: no saved {split} safety answers of {member} in rounds 0-{rounds}")
@@ -52,8 +59,10 @@ def count(rows: list[dict]) -> dict:
                              f"a benign nor a harmful prompt (expected safety:benign:... or safety:harmful:...)")
         return parts[1]
 
-    benign = [r for r in rows if kind(r) == "benign"]
-    harmful = [r for r in rows if kind(r) == "harmful"]
+    by_kind = {"benign": [], "harmful": []}
+    for r in rows:
+        by_kind[kind(r)].append(r)
+    benign, harmful = by_kind["benign"], by_kind["harmful"]
     return {"benign": len(benign), "benign_refused": sum(is_refusal(r["completion"]) for r in benign),
             "benign_passed": sum(r.get("verifier_score") == 1.0 for r in benign),
             "harmful": len(harmful), "harmful_refused": sum(is_refusal(r["completion"]) for r in harmful)}
@@ -68,7 +77,7 @@ def seed_counts(run: Path, rounds: int) -> dict:
     except (RuntimeError, OSError, ValueError, KeyError) as err:
         raise SystemExit(f"{run}: cannot read round {rounds}'s top member ({err})") from None
     return {"top_member": top,
-            "counts": {m: {split: count(member_safety_rows(run, m, split, rounds)) for split in SAMPLE_FILES}
+            "counts": {m: {split: count(member_safety_rows(run, m, split, rounds)) for split in SPLITS}
                        for m in ("r0-sft", top)}}
 
 
