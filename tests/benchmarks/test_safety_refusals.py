@@ -7,7 +7,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.safety_refusals import count, member_safety_rows  # noqa: E402
+from benchmarks.safety_refusals import count  # noqa: E402
+from benchmarks.saved_runs import member_rows  # noqa: E402
 
 
 def _row(member, kind, completion, score, domain="safety"):
@@ -30,11 +31,11 @@ def test_rows_come_from_the_latest_round_that_saved_the_member(tmp_path):
         rows = [_row("r1-sft", "benign", text, 0.0), _row("r1-sft", "benign", "x", 0.0, domain="math"),
                 _row("r0-sft", "benign", "y", 0.0)]
         (tmp_path / f"round_{n}" / "eval" / "samples.jsonl").write_text("\n".join(map(json.dumps, rows)))
-    got = member_safety_rows(tmp_path, "r1-sft", "dev", 3)
+    got = member_rows(tmp_path, "r1-sft", "dev", 3, "safety")
     assert [r["completion"] for r in got] == ["Sure, here it is."]
-    assert member_safety_rows(tmp_path, "r1-sft", "dev", 2)[0]["completion"] == "I can't help with that."
+    assert member_rows(tmp_path, "r1-sft", "dev", 2, "safety")[0]["completion"] == "I can't help with that."
     with pytest.raises(SystemExit, match="no saved test safety answers of r1-sft"):
-        member_safety_rows(tmp_path, "r1-sft", "test", 3)
+        member_rows(tmp_path, "r1-sft", "test", 3, "safety")
 
 
 def test_an_identity_of_no_known_kind_is_a_one_line_error():

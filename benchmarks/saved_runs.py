@@ -1,0 +1,67 @@
+"""Read-only benchmarks over finished runs: their saved answers, their command line and their result file.
+
+`benchmarks/safety_refusals.py` and `benchmarks/gold_parts.py` run no model: they read the answers an
+`afm-align iterate` run saved (each round's `eval/samples.jsonl` on dev and `eval/test_samples.jsonl` on test)
+for r0-sft and the member on top after round N, over the seeds of an `iterate_round3.py --keep DIR` folder.
+This module holds what they share: reading a member's answers in one domain, the `--runs/--seeds/--round/--json`
+command line with its one-line errors, and the result JSON (date, commit, command).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+@lru_cache(maxsize=None)
+def round_domain_rows(run: Path, round_n: int, split: str, domain: str) -> tuple[dict, ...]:
+    """Every member's saved answers in `domain` of one round on `split` (`committee.evaluation.read_samples`), read
+    once for all the members asked about: a round's dev samples file holds every member's answers (about 10 MB)."""
+    from afm_align.rundir import RunDir
+    from committee.evaluation import read_samples
+
+    return tuple(r for r in read_samples(RunDir(run), round_n, split) if r.get("domain") == domain)
+
+
+def member_rows(run: Path, member: str, split: str, rounds: int, domain: str) -> list[dict]:
+    """The member's saved answers in `domain` on `split`, from the latest round (<= `rounds`) whose saved samples
+    hold them (a round's eval files also carry the earlier members it compared against)."""
+    for n in range(rounds, -1, -1):
+        rows = [r for r in round_domain_rows(run, n, split, domain) if r.get("member") == member]
+        if rows:
+            return rows
+    raise SystemExit(f"{run}: no saved {split} {domain} answers of {member} in rounds 0-{rounds}")
+
+
+def parse_runs_args(description: str, result_name: str) -> tuple[argparse.Namespace, list[int]]:
+    """--runs DIR [--seeds 0,1,2] [--round 3] [--json FILE]; every seed's round N must be there (else one line)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--runs", required=True, help="runs folder holding seed0, seed1, ... (iterate_round3 --keep)")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--round", type=int, default=3)
+    parser.add_argument("--json", default=str(HERE / "results" / f"{result_name}.json"))
+    args = parser.parse_args()
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds {args.seeds!r}: expected whole numbers separated by commas, e.g. 0,1,2")
+    missing = [s for s in seeds if not (Path(args.runs) / f"seed{s}" / f"round_{args.round}").is_dir()]
+    if missing:
+        parser.error(f"{args.runs}: no round {args.round} for seeds {missing}")
+    return args, seeds
+
+
+def save_result(name: str, args: argparse.Namespace, fields: dict) -> None:
+    """Write the result JSON (benchmark, date, commit, command, then `fields`) to --json and say where."""
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE.parent, capture_output=True, text=True).stdout
+    result = {"benchmark": name, "date": datetime.now().isoformat(timespec="seconds"), "commit": commit.strip(),
+              "command": f"python benchmarks/{name}.py --runs DIR --seeds {args.seeds} --round {args.round}",
+              **fields}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"saved {args.json}")
