@@ -136,6 +136,7 @@ RANGES: dict[str, Range] = {
     "vocab_size": closed(260, 1 << 22),  # at least the 256 bytes and 4 special tokens of the BPE
     "drill_problems": closed(100, MAX_ITEMS),
     "recall_problems": closed(0, MAX_ITEMS),
+    "copy_rows": closed(0, 1024),
     "drill_max_operand": closed(2, 10**9),
     "family_items": closed(0, MAX_ITEMS),
     "math_items": closed(0, MAX_ITEMS),  # 0 = family_items

@@ -58,6 +58,8 @@ class InitConfig:
     # an answer keeps its tokens (afm_align.base_model.train_tokenizer, with what it cost on the tiny preset)
     drill_problems: int = 60000  # arithmetic drill lines in the corpus
     drill_max_operand: int = 100  # operands below this; a tenth of the drill goes to 3 digits
+    copy_rows: int = 0  # rows of a random token sequence shown twice added to every pre-training step (loss on the
+    # repeat; afm_align.context_copy): the base then copies such sequences, at a cost in arithmetic (README); 0 = none
     recall_problems: int = 0  # recall drill lines (synth.corpus.recall_lines: copy a value from earlier in the
     # line) packed with the arithmetic drill, so they share its `drill_fraction` of a batch; 0 = none
     family_items: int = 2000  # chat-formatted synthetic items per synth family
@@ -216,10 +218,14 @@ def masked_lm_loss(model, parts):
     return total / max(1, count)
 
 
-def pretrain(model, drill, chat, cfg: InitConfig, log: MetricsLog) -> None:
+def pretrain(model, drill, chat, cfg: InitConfig, log: MetricsLog, vocab: tuple[int, int]) -> None:
     """AdamW on batches mixing drill rows and chat rows (`drill_fraction`); loss on the masked tokens. A
-    step's chat rows go in `chat_groups` length groups (`length_groups`; packed drill rows are all full)."""
+    step's chat rows go in `chat_groups` length groups (`length_groups`; packed drill rows are all full).
+    `copy_rows` > 0 adds that many copy rows of token ids in `vocab` = [low, high) to every step (drawn from the
+    same generator after the step's others, so the default's batches are unchanged by the option)."""
     import torch
+
+    from afm_align.context_copy import COPY_LENGTH, copy_batch
 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
@@ -229,11 +235,14 @@ def pretrain(model, drill, chat, cfg: InitConfig, log: MetricsLog) -> None:
     n_drill = cfg.batch_size if len(chat[0]) == 0 else round(cfg.batch_size * cfg.drill_fraction)
     sources = [(rows, n, groups) for rows, n, groups in
                ((drill, n_drill, 1), (chat, cfg.batch_size - n_drill, cfg.chat_groups)) if n]
+    device = next(model.parameters()).device
     for step in range(cfg.steps):
+        copies = ([tuple(t.to(device) for t in copy_batch(cfg.copy_rows, COPY_LENGTH, *vocab, gen))]
+                  if cfg.copy_rows else [])
         loss = masked_lm_loss(model, [part for (ids, mask), n, groups in sources
                                       for i in [torch.randint(0, len(ids), (n,), generator=gen)]
                                       for part in (length_groups(ids[i], mask[i], groups) if groups > 1
-                                                   else [(ids[i], mask[i])])])
+                                                   else [(ids[i], mask[i])])] + copies)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -315,7 +324,8 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_k
     """
     import torch
 
-    from afm_align.base_model import build_model, describe_architecture, train_tokenizer
+    from afm_align.base_model import SPECIAL_TOKENS, build_model, describe_architecture, train_tokenizer
+    from afm_align.context_copy import copy_score
 
     run = RunDir.named(cfg.run)
     run.check_format()
@@ -354,7 +364,9 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_k
     run.ensure()
     with staged_dir(run.base, required="meta.json") as staging:
         log = MetricsLog(staging / "metrics.jsonl")
-        pretrain(model, (drill_ids[held_d:], drill_mask[held_d:]), (chat_ids[held_c:], chat_mask[held_c:]), cfg, log)
+        vocab = {"low": len(SPECIAL_TOKENS), "high": len(tokenizer)}  # the ordinary tokens
+        pretrain(model, (drill_ids[held_d:], drill_mask[held_d:]), (chat_ids[held_c:], chat_mask[held_c:]), cfg, log,
+                 (vocab["low"], vocab["high"]))
         report = {
             "parameters": n_params,
             "architecture": describe_architecture(model.config),
@@ -362,6 +374,7 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_k
                 model, [(drill_ids[:held_d], drill_mask[:held_d]), (chat_ids[:held_c], chat_mask[:held_c])]), 4),
             "probe_exact_match": round(probe_accuracy(model, tokenizer, probes), 4),
             "probes": len(probes),
+            "copy_score": copy_score(model, **vocab),  # loss on a random sequence's first and second showing
             "threads": threads,
             "train_seconds": round(time.time() - start, 1),
         }
@@ -372,6 +385,8 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_k
         save_resolved(cfg, staging)
     print(f"init: held-out LM loss {report['heldout_lm_loss']:.3f}; greedy exact match on "
           f"{len(probes)} held-out two-operand +/- probes below 100: {100 * report['probe_exact_match']:.1f}%")
+    print(f"init: in-context copying: loss {report['copy_score']['repeat']:.2f} on a random token sequence's second "
+          f"showing against {report['copy_score']['first']:.2f} on its first (near 0 when the model copies)")
     print(f"init: saved {run.base} in {report['train_seconds']:.0f} s")
     return report
 

@@ -46,6 +46,7 @@ def test_init_reports_loss_and_probe_accuracy(tiny_run):
               if "loss" in r]
     assert losses[-1] < losses[0]  # pre-training made progress
     assert (tiny_run / "base" / "config.yaml").is_file()
+    assert set(meta["copy_score"]) == {"first", "repeat"}  # the in-context copying diagnostic (context_copy)
 
 
 def test_probes_are_held_out_of_the_drill():
