@@ -12,7 +12,8 @@ named in an instruction is not a repeat of an earlier sequence).
 
 What it does:
 - `copy_batch(n, length, low, high, generator)`: (ids, mask) of `n` rows, a random sequence of token ids in
-  [low, high) followed by itself, the loss mask on the second showing (the first is noise).
+  [low, high) followed by itself, the loss mask on the whole second showing (the first is noise; the repeat's
+  first token is noise too, kept in the mask as in the seed-0 try the README reports, and left out of the score).
 - `copy_score(model, ...)`: the mean next-token loss on the first and on the second showing of held-out rows
   (a generator of its own seed), recorded in the base's meta.json by `afm-align init`.
 

@@ -2,7 +2,8 @@
 
 Reads top to bottom: build the corpus -> train the digit-splitting BPE tokenizer -> build the Qwen3
 (AFM-architecture) model -> pre-train on packed sequences with AdamW and a warmup/cosine schedule ->
-report held-out LM loss and greedy exact-match on held-out two-operand arithmetic probes -> save with
+report held-out LM loss, greedy exact-match on held-out two-operand arithmetic probes and the in-context copy
+score (`afm_align.context_copy.copy_score`) -> save with
 `save_pretrained` (plus `meta.json`, `metrics.jsonl`, the resolved config) atomically into
 `runs/<run>/base/`.
 
@@ -221,8 +222,9 @@ def masked_lm_loss(model, parts):
 def pretrain(model, drill, chat, cfg: InitConfig, log: MetricsLog, vocab: tuple[int, int]) -> None:
     """AdamW on batches mixing drill rows and chat rows (`drill_fraction`); loss on the masked tokens. A
     step's chat rows go in `chat_groups` length groups (`length_groups`; packed drill rows are all full).
-    `copy_rows` > 0 adds that many copy rows of token ids in `vocab` = [low, high) to every step (drawn from the
-    same generator after the step's others, so the default's batches are unchanged by the option)."""
+    `copy_rows` > 0 adds that many copy rows of token ids in `vocab` = [low, high) to every step. They are drawn
+    from the step's generator before its drill and chat rows, so with the option every later draw, and the
+    batches, differ from the default's; at 0 nothing is drawn and the default's batches are as before."""
     import torch
 
     from afm_align.context_copy import COPY_LENGTH, copy_batch

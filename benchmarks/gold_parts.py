@@ -61,6 +61,9 @@ def seed_parts(run: Path, rounds: int) -> dict:
     from saved_runs import member_rows
     from synth.families import OPEN_ENDED
 
+    if not (run / "round_0" / GOLD_FILE).is_file():
+        raise SystemExit(f"{run}: no round_0/{GOLD_FILE} (the open-ended prompts' hidden gold; a run without the "
+                         f"general or summarize family has none)")
     try:
         top = outcome(run, rounds)["member"]
         gold = read_gold(run / "round_0" / GOLD_FILE)

@@ -19,20 +19,24 @@ HERE = Path(__file__).resolve().parent
 
 
 @lru_cache(maxsize=None)
-def round_domain_rows(run: Path, round_n: int, split: str, domain: str) -> tuple[dict, ...]:
-    """Every member's saved answers in `domain` of one round on `split` (`committee.evaluation.read_samples`), read
-    once for all the members asked about: a round's dev samples file holds every member's answers (about 10 MB)."""
+def round_rows(run: Path, round_n: int, split: str) -> dict[str, tuple[dict, ...]]:
+    """Every member's saved answers of one round on `split` by domain (`committee.evaluation.read_samples`), read
+    once for all the members and domains asked about: a round's dev samples file holds every member's answers
+    (about 10 MB)."""
     from afm_align.rundir import RunDir
     from committee.evaluation import read_samples
 
-    return tuple(r for r in read_samples(RunDir(run), round_n, split) if r.get("domain") == domain)
+    by_domain: dict[str, list[dict]] = {}
+    for r in read_samples(RunDir(run), round_n, split):
+        by_domain.setdefault(r.get("domain"), []).append(r)
+    return {d: tuple(rows) for d, rows in by_domain.items()}
 
 
 def member_rows(run: Path, member: str, split: str, rounds: int, domain: str) -> list[dict]:
     """The member's saved answers in `domain` on `split`, from the latest round (<= `rounds`) whose saved samples
     hold them (a round's eval files also carry the earlier members it compared against)."""
     for n in range(rounds, -1, -1):
-        rows = [r for r in round_domain_rows(run, n, split, domain) if r.get("member") == member]
+        rows = [r for r in round_rows(run, n, split).get(domain, ()) if r.get("member") == member]
         if rows:
             return rows
     raise SystemExit(f"{run}: no saved {split} {domain} answers of {member} in rounds 0-{rounds}")
