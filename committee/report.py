@@ -174,6 +174,7 @@ def write_report(run_dir, round_n: int) -> Path:
              *_rm_section(rm, manifests.get(round_n)),
              *_overoptimisation_section(_read_json(run.round(round_n) / "eval" / "overoptimisation.json")),
              *sample_section(samples(), _sample_members(entries, samples()), SAMPLE_PROMPTS),
+             *_base_section(_read_json(run.base / "meta.json")),
              *_timings_section(manifests.get(round_n)),
              "## Plots", "", *[x for figure in figures for x in (figure, "")],
              "## Training curves", "",
@@ -205,6 +206,28 @@ def _overoptimisation_section(curves: dict | None) -> list[str]:
                      f"{first['proxy']:+.3f} -> {last['proxy']:+.3f}, gold {first['gold']:.3f} -> {last['gold']:.3f}"
                      f"{kl} (one batch each: noisy)")
     return [*lines, "", "![over-optimisation](plots/overoptimisation.png)", ""]
+
+
+def _base_section(meta: dict | None) -> list[str]:
+    """What the run's base model can do before any post-training (its `afm-align init` report, base/meta.json):
+    the held-out loss, the arithmetic probes and the in-context copy score (afm_align.context_copy); a base
+    given with `--base PATH` has its path and size only."""
+    if not meta:
+        return []
+    lines = ["## Base model", ""]
+    if meta.get("base"):
+        lines.append(f"- `{meta['base']}` (given with --base)")
+    if meta.get("parameters"):
+        lines.append(f"- {meta['parameters']:,} parameters")
+    if meta.get("heldout_lm_loss") is not None:
+        lines.append(f"- held-out LM loss {meta['heldout_lm_loss']:.3f}; greedy exact match on "
+                     f"{meta.get('probes', '?')} held-out arithmetic probes {100 * meta['probe_exact_match']:.1f}%")
+    copy = meta.get("copy_score")
+    if copy:
+        verdict = "copies" if copy["repeat"] < copy["first"] / 2 else "does not copy"
+        lines.append(f"- in-context copying: loss {copy['repeat']:.2f} on a random token sequence's second showing "
+                     f"against {copy['first']:.2f} on its first: the base {verdict} from its context")
+    return [*lines, ""]
 
 
 def _sample_members(entries: list[dict], samples: list[dict]) -> list[str]:

@@ -136,3 +136,21 @@ def test_report_has_domain_intervals_training_curves_rounds_rm_heads_and_samples
     # sample outputs: the top members' answers, literal
     assert "## Sample outputs" in text and "```text\nr1-mdloo says <b>4</b>\n```" in text
     assert "**r0-sft** (verifier 0.00, RM 0.10):" in text
+
+
+@pytest.mark.parametrize("copy, verdict", [({"first": 16.7, "repeat": 16.8}, "does not copy"),
+                                           ({"first": 22.9, "repeat": 0.02}, "copies")])
+def test_report_says_what_the_base_model_can_do(tmp_path, copy, verdict):
+    run = make_run(tmp_path)
+    (run / "base").mkdir()
+    (run / "base" / "meta.json").write_text(json.dumps({
+        "parameters": 430896, "heldout_lm_loss": 0.341, "probe_exact_match": 0.9633, "probes": 300,
+        "copy_score": copy}))
+    text = write_report(run, 1).read_text()
+    assert "## Base model" in text and "430,896 parameters" in text
+    assert "300 held-out arithmetic probes 96.3%" in text
+    assert f"the base {verdict} from its context" in text
+
+
+def test_report_without_a_base_report_has_no_base_section(tmp_path):
+    assert "## Base model" not in write_report(make_run(tmp_path), 1).read_text()
