@@ -366,9 +366,9 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_k
     run.ensure()
     with staged_dir(run.base, required="meta.json") as staging:
         log = MetricsLog(staging / "metrics.jsonl")
-        vocab = {"low": len(SPECIAL_TOKENS), "high": len(tokenizer)}  # the ordinary tokens
+        low, high = len(SPECIAL_TOKENS), len(tokenizer)  # the ordinary tokens' ids
         pretrain(model, (drill_ids[held_d:], drill_mask[held_d:]), (chat_ids[held_c:], chat_mask[held_c:]), cfg, log,
-                 (vocab["low"], vocab["high"]))
+                 (low, high))
         report = {
             "parameters": n_params,
             "architecture": describe_architecture(model.config),
@@ -376,7 +376,7 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_k
                 model, [(drill_ids[:held_d], drill_mask[:held_d]), (chat_ids[:held_c], chat_mask[:held_c])]), 4),
             "probe_exact_match": round(probe_accuracy(model, tokenizer, probes), 4),
             "probes": len(probes),
-            "copy_score": copy_score(model, **vocab),  # loss on a random sequence's first and second showing
+            "copy_score": copy_score(model, low=low, high=high),  # loss on a random sequence's first and second showing
             "threads": threads,
             "train_seconds": round(time.time() - start, 1),
         }

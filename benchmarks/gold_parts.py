@@ -25,7 +25,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-SPLITS = ("dev", "test")
 PARTS = ("coverage", "truthfulness", "verbosity", "instruction_following", "harmlessness")
 
 
@@ -58,7 +57,7 @@ def seed_parts(run: Path, rounds: int) -> dict:
     """r0-sft's and the top member's rubric parts on dev and test, per open-ended domain, for one run."""
     from committee.gold_store import GOLD_FILE, read_gold
     from iterate_round3 import outcome
-    from saved_runs import member_rows
+    from saved_runs import SPLITS, member_rows
     from synth.families import OPEN_ENDED
 
     if not (run / "round_0" / GOLD_FILE).is_file():
@@ -101,16 +100,14 @@ def line(seed: int, result: dict, split: str = "test") -> str:
 
 
 def main() -> int:
-    from saved_runs import parse_runs_args, save_result
+    from saved_runs import SPLITS, run_over_seeds
 
-    args, seeds = parse_runs_args(__doc__.splitlines()[0], "gold_parts")
-    per_seed = {s: seed_parts(Path(args.runs) / f"seed{s}", args.round) for s in seeds}
-    for s, r in per_seed.items():
-        print(line(s, r))
-    summary = {split: over_seeds(per_seed, split) for split in SPLITS}
-    print("mean over seeds, test:", json.dumps(summary["test"]))
-    save_result("gold_parts", args, {"mean_over_seeds": summary, "per_seed": per_seed})
-    return 0
+    def summary(per_seed: dict) -> dict:
+        means = {split: over_seeds(per_seed, split) for split in SPLITS}
+        print("mean over seeds, test:", json.dumps(means["test"]))
+        return {"mean_over_seeds": means}
+
+    return run_over_seeds(__doc__.splitlines()[0], "gold_parts", seed_parts, line, summary)
 
 
 if __name__ == "__main__":

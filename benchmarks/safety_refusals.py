@@ -20,8 +20,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-SPLITS = ("dev", "test")
-
 
 def count(rows: list[dict]) -> dict:
     """Benign and harmful prompts, refusals of each, and benign answers the verifier passed."""
@@ -46,7 +44,7 @@ def count(rows: list[dict]) -> dict:
 def seed_counts(run: Path, rounds: int) -> dict:
     """r0-sft's and the top member's counts on dev and test for one run."""
     from iterate_round3 import outcome
-    from saved_runs import member_rows
+    from saved_runs import SPLITS, member_rows
 
     try:
         top = outcome(run, rounds)["member"]
@@ -67,14 +65,9 @@ def line(seed: int, result: dict) -> str:
 
 
 def main() -> int:
-    from saved_runs import parse_runs_args, save_result
+    from saved_runs import run_over_seeds
 
-    args, seeds = parse_runs_args(__doc__.splitlines()[0], "safety_refusals")
-    per_seed = {s: seed_counts(Path(args.runs) / f"seed{s}", args.round) for s in seeds}
-    for s, r in per_seed.items():
-        print(line(s, r))
-    save_result("safety_refusals", args, {"per_seed": per_seed})
-    return 0
+    return run_over_seeds(__doc__.splitlines()[0], "safety_refusals", seed_counts, line)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 `afm-align iterate` run saved (each round's `eval/samples.jsonl` on dev and `eval/test_samples.jsonl` on test)
 for r0-sft and the member on top after round N, over the seeds of an `iterate_round3.py --keep DIR` folder.
 This module holds what they share: reading a member's answers in one domain, the `--runs/--seeds/--round/--json`
-command line with its one-line errors, and the result JSON (date, commit, command).
+command line with its one-line errors, and `run_over_seeds`, their whole `main`: one result per seed, a line
+each, and the result JSON (date, commit, command).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SPLITS = ("dev", "test")  # the splits whose saved answers a read-only benchmark reports
 
 
 @lru_cache(maxsize=None)
@@ -69,3 +71,14 @@ def save_result(name: str, args: argparse.Namespace, fields: dict) -> None:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     print(f"saved {args.json}")
+
+
+def run_over_seeds(description: str, name: str, seed_result, line, summary=None) -> int:
+    """A read-only benchmark's `main`: parse the command line, `seed_result(run_dir, rounds)` for every seed,
+    print `line(seed, result)` for each, then save {per_seed} plus `summary(per_seed)`'s fields, if given."""
+    args, seeds = parse_runs_args(description, name)
+    per_seed = {s: seed_result(Path(args.runs) / f"seed{s}", args.round) for s in seeds}
+    for s, r in per_seed.items():
+        print(line(s, r))
+    save_result(name, args, {**(summary(per_seed) if summary else {}), "per_seed": per_seed})
+    return 0
