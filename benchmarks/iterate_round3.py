@@ -15,8 +15,9 @@ round 0 includes `init`), then reads the round files and reports what the evalua
 Ablations: `--members dpo` (or any list) runs the same rounds with other candidates.
 
 Run: `python benchmarks/iterate_round3.py --seeds 3 [--round 3] [--members ...] [--keep DIR] [--json FILE]
-[key=value ...]` (18-21 minutes a seed on the 2-core machine at 176-190 GFLOP/s, base included). The JSON goes to
-`benchmarks/results/iterate_round3.json` (committed, so the README's figures have an artefact).
+[key=value ...]` (20-21 minutes a seed on the 2-core machine at 176-190 GFLOP/s, base included; 24 once, when the
+host slowed). The JSON goes to `benchmarks/results/iterate_round3.json` (committed, so the README's figures have an
+artefact).
 """
 from __future__ import annotations
 
