@@ -16,6 +16,7 @@ What it does:
   first token is noise too, kept in the mask as in the seed-0 try the README reports, and left out of the score).
 - `copy_score(model, ...)`: the mean next-token loss on the first and on the second showing of held-out rows
   (a generator of its own seed), recorded in the base's meta.json by `afm-align init`.
+- `copies(score)`: the verdict on such a score (the run report's "Base model" section states it).
 
 Simplifies: random ids of the ordinary vocabulary (not text); one length.
 """
@@ -49,3 +50,9 @@ def copy_score(model, *, low: int, high: int, length: int = COPY_LENGTH, rows: i
     nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1), reduction="none")
     nll = nll.view(rows, -1)
     return {"first": round(float(nll[:, : length - 1].mean()), 3), "repeat": round(float(nll[:, length:].mean()), 3)}
+
+
+def copies(score: dict) -> bool:
+    """Whether a `copy_score` says the model copies from its context: its loss on the repeat is under half its
+    loss on the first showing (the default bases sit at about 1x, a base trained on copy rows near 0)."""
+    return score["repeat"] < score["first"] / 2

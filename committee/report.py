@@ -32,6 +32,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from afm_align.context_copy import copies
 from committee.evaluation import JUDGE, WINRATES_FILE, as_run, read_leaderboard, read_samples, win_rates
 from committee.promotion import rank_key
 from committee.report_eval import BASELINE, read_test
@@ -224,7 +225,7 @@ def _base_section(meta: dict | None) -> list[str]:
                      f"{meta.get('probes', '?')} held-out arithmetic probes {100 * meta['probe_exact_match']:.1f}%")
     copy = meta.get("copy_score")
     if copy:
-        verdict = "copies" if copy["repeat"] < copy["first"] / 2 else "does not copy"
+        verdict = "copies" if copies(copy) else "does not copy"
         lines.append(f"- in-context copying: loss {copy['repeat']:.2f} on a random token sequence's second showing "
                      f"against {copy['first']:.2f} on its first: the base {verdict} from its context")
     return [*lines, ""]
