@@ -141,6 +141,8 @@ RANGES: dict[str, Range] = {
     "family_items": closed(0, MAX_ITEMS),
     "math_items": closed(0, MAX_ITEMS),  # 0 = family_items
     "drill_fraction": closed(0, 1),
+    "drill_fraction_start": closed(0, 1),  # 0 = no ramp
+    "drill_ramp_steps": closed(0, 1 << 30),
     "seq_len": closed(2, 1 << 20),
     "chat_seq_len": closed(2, 1 << 20),
     "chat_groups": closed(1, 1024),

@@ -196,3 +196,32 @@ def test_drill_loss_covers_each_lines_answer_after_its_own_mark():
     answers = [tokenizer.decode([i for i, m in zip(ids, mask) if m])]
     assert answers[0] == "42\n" + "".join(line.rsplit("? ", 1)[1] + "\n" for line in recall)
     assert "= " not in "".join(recall)  # a recall answer never follows the arithmetic drill's mark
+
+
+def test_drill_share_ramps_from_its_start_to_drill_fraction(monkeypatch):
+    import torch
+
+    from afm_align import init_base
+    from afm_align.init_base import InitConfig, drill_share, pretrain
+
+    flat = InitConfig(drill_fraction=0.5, batch_size=16, steps=5)
+    assert [drill_share(s, flat) for s in range(5)] == [0.5] * 5  # no ramp: the default's constant share
+    ramp = InitConfig(drill_fraction=0.5, drill_fraction_start=1.0, drill_ramp_steps=4, batch_size=16, steps=6,
+                      warmup_steps=1)
+    assert [drill_share(s, ramp) for s in range(6)] == [1.0, 0.875, 0.75, 0.625, 0.5, 0.5]
+
+    rows = []  # drill rows and chat rows of each step, as pretrain draws them
+
+    def fake_loss(model, parts):
+        rows.append(tuple(int(ids.shape[0]) for ids, _ in parts))
+        return sum(p.sum() for p in model.parameters()) * 0.0
+
+    class Log:
+        def log(self, **_):
+            pass
+
+    monkeypatch.setattr(init_base, "masked_lm_loss", fake_loss)
+    drill = (torch.zeros(10, 8, dtype=torch.long), torch.ones(10, 8, dtype=torch.bool))
+    chat = (torch.zeros(10, 12, dtype=torch.long), torch.ones(10, 12, dtype=torch.bool))
+    pretrain(torch.nn.Linear(2, 2), drill, chat, ramp, Log(), (4, 10))
+    assert rows == [(16,), (14, 2), (12, 4), (10, 6), (8, 8), (8, 8)]
