@@ -69,7 +69,7 @@ class InitConfig:
     # must learn to copy from (tool arguments, the facts of a message); math_items still sets math's
     family_counts: dict[str, int] = field(default_factory=dict)
     drill_fraction: float = 0.75  # share of each batch drawn from the arithmetic drill (the rest: chat)
-    drill_fraction_start: float = 0.0  # > 0: the drill's share starts here and falls linearly to drill_fraction
+    drill_fraction_start: float = 0.0  # > 0: the drill's share starts here and moves linearly to drill_fraction
     drill_ramp_steps: int = 0  # over this many steps (drill_share); 0 = drill_fraction at every step
     seq_len: int = 64  # packed drill rows
     chat_seq_len: int = 128  # one conversation per chat row (longer ones: their first and last windows, which
@@ -211,7 +211,7 @@ def lr_factor(step: int, cfg: InitConfig) -> float:
 
 
 def drill_share(step: int, cfg: InitConfig) -> float:
-    """The drill's share of step `step`'s batch: `drill_fraction`, or with a ramp set, a linear fall from
+    """The drill's share of step `step`'s batch: `drill_fraction`, or with a ramp set, a linear move from
     `drill_fraction_start` to it over `drill_ramp_steps` (a drill-heavy start for the arithmetic, then the
     default's mix). Off by default: on the tiny preset with six times the tool conversations, 0.9 falling to 0.5
     over 500 steps left the probes at 12% and 15% (seeds 1 and 2) against 95% and 61% without it (README)."""
