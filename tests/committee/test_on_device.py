@@ -13,7 +13,7 @@ MINI = ["seeds=[0]", "schemes=[4bit,mixed]", "ranks=[16]",
         "distill=[steps=3,batch_size=4]", "corpus_items=20", "corpus_math_items=20", "prompts_per_family=20",
         "heldout_per_family=10", "summarize_items=40", "eval_per_domain=2", "eval_max_new_tokens=8",
         "sft=[max_steps=2,num_checkpoints=1,select_prompts=2]", "adapter=[corpus_steps=2,sft_steps=2]",
-        "task_adapter=[sft_steps=2]", "serve_requests=6"]
+        "task_adapter=[sft_steps=2]", "writer=[steps=3,batch_size=4]", "serve_requests=6"]
 
 
 @pytest.fixture(scope="module")
