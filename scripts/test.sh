@@ -3,6 +3,12 @@
 # pytest's exit code 5 ("no tests collected") is a failure here, never a silent pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+if [ -n "${AFM_ALIGN_TEST_WORKERS+set}" ]; then  # checked before set-up: a typo costs nothing
+  case "$AFM_ALIGN_TEST_WORKERS" in
+    ''|*[!0-9]*|0*) echo "test: AFM_ALIGN_TEST_WORKERS must be a whole number >= 1, got '$AFM_ALIGN_TEST_WORKERS'" >&2
+                    exit 2 ;;
+  esac
+fi
 bash scripts/setup.sh || exit 1
 # The annotation app's browser test drives Debian's chromium, and the code sandbox isolates model-written
 # programs with bubblewrap; install both when we can (root + apt-get).
@@ -11,7 +17,19 @@ if { [ ! -x /usr/bin/chromium ] || ! command -v bwrap >/dev/null; } && [ "$(id -
     || echo "test: could not install chromium and bubblewrap; the browser and sandbox tests will report it"
 fi
 export HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False AFM_ALIGN_QUIET=1
-.venv/bin/python -m pytest "$@"
+# One pytest worker per free core (pytest-xdist), at most 8: every test runs torch on one thread
+# (tests/conftest.py), so the workers fill the machine without oversubscribing it (the scale-out tests'
+# two-process runs briefly add a process). A file's tests stay on one worker (--dist loadfile: a module's
+# fixture, such as the on-device track's miniature run, is built once). AFM_ALIGN_TEST_WORKERS=N sets the
+# count; 1 runs every test in this process.
+workers="${AFM_ALIGN_TEST_WORKERS:-$(.venv/bin/python -c 'from afm_align.member_io import free_cores
+print(min(8, free_cores()))' 2>/dev/null || echo 1)}"
+parallel=()
+if [ "$workers" -gt 1 ]; then
+  parallel=(-n "$workers" --dist loadfile)
+  echo "test: $workers pytest workers (one per free core; AFM_ALIGN_TEST_WORKERS=1 runs in one process)"
+fi
+.venv/bin/python -m pytest ${parallel[@]+"${parallel[@]}"} "$@"
 code=$?
 if [ "$code" = 5 ]; then
   echo "test: pytest collected no tests - failing" >&2
