@@ -17,17 +17,18 @@ if { [ ! -x /usr/bin/chromium ] || ! command -v bwrap >/dev/null; } && [ "$(id -
     || echo "test: could not install chromium and bubblewrap; the browser and sandbox tests will report it"
 fi
 export HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False AFM_ALIGN_QUIET=1
-# One pytest worker per free core (pytest-xdist), at most 8: every test runs torch on one thread
-# (tests/conftest.py), so the workers fill the machine without oversubscribing it (the scale-out tests'
-# two-process runs briefly add a process). A file's tests stay on one worker (--dist loadfile: a module's
-# fixture, such as the on-device track's miniature run, is built once). AFM_ALIGN_TEST_WORKERS=N sets the
-# count; 1 runs every test in this process.
-workers="${AFM_ALIGN_TEST_WORKERS:-$(.venv/bin/python -c 'from afm_align.member_io import free_cores
-print(min(8, free_cores()))' 2>/dev/null || echo 1)}"
+# One pytest worker per core this process may use (pytest-xdist), at most 8: every test runs torch on one
+# thread (tests/conftest.py), so the workers fill the machine without oversubscribing it (the scale-out tests'
+# two-process runs briefly add a process). The count is the cores (affinity, cgroup quota), not a snapshot of
+# the free ones: a moment's load at start-up would halve a run that lasts minutes. A file's tests stay on one
+# worker (--dist loadfile: a module's fixture, such as the on-device track's miniature run, is built once).
+# AFM_ALIGN_TEST_WORKERS=N sets the count (1 on a machine busy with other work runs every test in this process).
+workers="${AFM_ALIGN_TEST_WORKERS:-$(.venv/bin/python -c 'from afm_align.member_io import available_cores
+print(min(8, available_cores()))' 2>/dev/null || echo 1)}"
 parallel=()
 if [ "$workers" -gt 1 ]; then
   parallel=(-n "$workers" --dist loadfile)
-  echo "test: $workers pytest workers (one per free core; AFM_ALIGN_TEST_WORKERS=1 runs in one process)"
+  echo "test: $workers pytest workers (one per core; AFM_ALIGN_TEST_WORKERS=1 runs in one process)"
 fi
 .venv/bin/python -m pytest ${parallel[@]+"${parallel[@]}"} "$@"
 code=$?
