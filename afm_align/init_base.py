@@ -1,7 +1,8 @@
 """Recipe: `afm-align init` - tokenizer, tiny AFM base model, CPU pre-training, held-out probes.
 
 Reads top to bottom: build the corpus -> train the digit-splitting BPE tokenizer -> build the Qwen3
-(AFM-architecture) model -> pre-train on packed sequences with AdamW and a warmup/cosine schedule ->
+(AFM-architecture) model -> pre-train on packed sequences with AdamW (or, `optimizer: muon`, Muon beside it:
+`afm_align.pretrain_optimizer`) and a warmup/cosine schedule ->
 report held-out LM loss, greedy exact-match on held-out two-operand arithmetic probes and the in-context copy
 score (`afm_align.context_copy.copy_score`) -> save with
 `save_pretrained` (plus `meta.json`, `metrics.jsonl`, the resolved config) atomically into
@@ -43,6 +44,7 @@ from afm_align.config import load_config, save_resolved
 from afm_align.errors import UserError
 from afm_align.rundir import RunDir
 from afm_align.member_io import available_cores, remove_stale_staging, resolve_threads, staged_dir, stage_device
+from afm_align.pretrain_optimizer import OPTIMIZERS, pretrain_optimizer
 from afm_align.tracking import MetricsLog, progress
 
 
@@ -81,6 +83,8 @@ class InitConfig:
     learning_rate: float = 5e-3
     warmup_steps: int = 50
     weight_decay: float = 0.0
+    optimizer: str = "adamw"  # adamw, or muon: Muon on the layers' weight matrices, AdamW on the rest
+    # (pretrain_optimizer); an option, off by default (README "More tries")
     probes: int = 300  # held-out two-operand +/- probes below 100
     heldout_sequences: int = 64  # packed sequences kept out of training for the LM loss
     threads: int = 0  # torch threads (0: auto, the cores free when pre-training starts; recorded in meta.json)
@@ -233,8 +237,9 @@ def masked_lm_loss(model, parts):
 
 
 def pretrain(model, drill, chat, cfg: InitConfig, log: MetricsLog, vocab: tuple[int, int]) -> None:
-    """AdamW on batches mixing drill rows and chat rows (`drill_fraction`); loss on the masked tokens. A
-    step's chat rows go in `chat_groups` length groups (`length_groups`; packed drill rows are all full).
+    """AdamW (or Muon with it: `pretrain_optimizer`) on batches mixing drill rows and chat rows
+    (`drill_fraction`); loss on the masked tokens. A step's chat rows go in `chat_groups` length groups
+    (`length_groups`; packed drill rows are all full).
     `copy_rows` > 0 adds that many copy rows of token ids in `vocab` = [low, high) to every step. They are drawn
     from the step's generator before its drill and chat rows, so with the option every later draw, and the
     batches, differ from the default's; at 0 nothing is drawn and the default's batches are as before."""
@@ -242,8 +247,10 @@ def pretrain(model, drill, chat, cfg: InitConfig, log: MetricsLog, vocab: tuple[
 
     from afm_align.context_copy import COPY_LENGTH, copy_batch
 
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
+    opt = pretrain_optimizer(model, cfg)
+    peaks = [g["lr"] for g in opt.param_groups]
+    for group, peak in zip(opt.param_groups, peaks):  # the schedule by hand (`lr_factor`), as LambdaLR did
+        group["lr"] = peak * lr_factor(0, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     model.train()
     bar = progress(total=cfg.steps, desc="pre-training", unit="step")
@@ -261,12 +268,13 @@ def pretrain(model, drill, chat, cfg: InitConfig, log: MetricsLog, vocab: tuple[
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        sched.step()
+        for group, peak in zip(opt.param_groups, peaks):
+            group["lr"] = peak * lr_factor(step + 1, cfg)
         opt.zero_grad(set_to_none=True)
         bar.update(1)
         if step % 25 == 0 or step == cfg.steps - 1:
             bar.set_postfix(loss=f"{loss.item():.3f}")
-            log.log(step=step, loss=loss.item(), lr=sched.get_last_lr()[0])
+            log.log(step=step, loss=loss.item(), lr=opt.param_groups[0]["lr"])
     bar.close()
 
 
@@ -342,6 +350,8 @@ def main(cfg: InitConfig, conversations: list[list[dict]] | None = None, drill_k
     from afm_align.base_model import SPECIAL_TOKENS, build_model, describe_architecture, train_tokenizer
     from afm_align.context_copy import copy_score
 
+    if cfg.optimizer not in OPTIMIZERS:
+        raise UserError(f"optimizer must be one of {', '.join(OPTIMIZERS)} (got {cfg.optimizer!r})")
     run = RunDir.named(cfg.run)
     run.check_format()
     remove_stale_staging(run.root)  # a killed init's `.base.tmp-<pid>-*` (only those whose process is gone)

@@ -68,6 +68,7 @@ def test_base_path_is_used_instead(tiny_run, tmp_path, monkeypatch):
     (["--preset", "huge"], "unknown preset 'huge'"),
     (["--base", "/no/such/dir"], "no such directory"),
     (["stepz=1"], "unknown config key 'stepz'"),
+    (["optimizer=sgd"], "optimizer must be one of adamw, muon (got 'sgd')"),
 ])
 def test_bad_input_is_one_line_exit_2(args, message, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("AFM_ALIGN_RUNS", str(tmp_path))
