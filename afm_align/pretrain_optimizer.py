@@ -13,14 +13,16 @@ Run: `afm-align init --preset tiny optimizer=muon`.
 """
 from __future__ import annotations
 
+import math
+
 OPTIMIZERS = ("adamw", "muon")
 
 
 def pretrain_optimizer(model, cfg):
-    """The pre-training optimizer: AdamW over every parameter, or (`optimizer: muon`) torch's Muon over the
-    transformer layers' 2-D weight matrices and AdamW over the rest (the tied embedding, the norms), as Muon's
+    """The pre-training optimizer: AdamW over every parameter, or (`optimizer: muon`) Muon (`_Muon`, fp32) over
+    the transformer layers' 2-D weight matrices and AdamW over the rest (the tied embedding, the norms), as Muon's
     authors use it. Muon orthogonalises each matrix's momentum (Newton-Schulz), which in published small-model
-    runs learns more per token than AdamW; `match_rms_adamw` scales its step to AdamW's, so the one
+    runs learns more per token than AdamW; its step is scaled to AdamW's RMS (`_muon_step`), so the one
     `learning_rate` serves both. Returns an object with `step`, `zero_grad` and `param_groups` (for the
     schedule)."""
     import torch
@@ -55,8 +57,6 @@ def orthogonalise(update, steps: int = 5, eps: float = 1e-7):
 def _muon_step(param, grad, buf, lr: float, momentum: float, weight_decay: float) -> None:
     """One Muon update of a 2-D `param` in place: Nesterov momentum, orthogonalised, decoupled weight decay,
     the step scaled by 0.2 sqrt(max(rows, cols)) so that its RMS matches AdamW's (torch's `match_rms_adamw`)."""
-    import math
-
     buf.lerp_(grad, 1 - momentum)
     direction = orthogonalise(grad.lerp(buf, momentum))
     param.mul_(1 - lr * weight_decay)
@@ -83,8 +83,9 @@ class _Muon:
                                    group["weight_decay"])
 
     def zero_grad(self, set_to_none: bool = True):
-        for p in self.param_groups[0]["params"]:
-            p.grad = None
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
 
 
 class _Optimizers:

@@ -20,7 +20,7 @@ def test_orthogonalise_keeps_the_shape_and_brings_singular_values_near_one(shape
 def test_muon_step_matches_torchs_muon():
     """Same update as torch.optim.Muon with match_rms_adamw, up to its bfloat16 Newton-Schulz."""
     gen = torch.Generator().manual_seed(1)
-    ours, theirs = torch.randn(96, 288, generator=gen), None
+    ours = torch.randn(96, 288, generator=gen)
     theirs = torch.nn.Parameter(ours.clone())
     start = ours.clone()
     buf = torch.zeros_like(ours)
