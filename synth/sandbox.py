@@ -65,6 +65,7 @@ TAIL_BYTES = 4 * 1024
 FLOOD_FACTOR = 10
 EXIT_GRACE_S = 0.5
 STARTUP_LIMIT_S = 15.0
+START_RETRIES = 2  # a sandbox that dies silently before the program starts is tried again (execute)
 MAX_TIMEOUT_S = 24 * 3600.0
 MAX_MEMORY_MB = 1 << 20
 _ENV_BASE = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -285,7 +286,32 @@ def _status(reason: str | None, returncode: int, stderr: str, oom: bool) -> str:
 
 def execute(plan: Plan, source: str, timeout_s: float, memory_mb: int,
              stdin: bytes = b"", report: Capture | None = None) -> SandboxResult:
-    """Run source under plan; with report, the marker pipe's fd follows stdin's line and feeds report."""
+    """Run source under plan; with report, the marker pipe's fd follows stdin's line and feeds report.
+
+    A sandbox that exits before our start marker, with nothing on stderr, failed before the program ran (seen
+    once in a round-3 evaluation, after thousands of runs): it is tried again, START_RETRIES times, since the
+    program had no effect yet; a failure that says why, or persists, is a SandboxError naming the exit status."""
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return _execute_once(plan, source, timeout_s, memory_mb, stdin, report)
+        except _SilentStartFailure as failure:
+            if tries > START_RETRIES:
+                raise SandboxError(f"the {plan.mode} sandbox failed before the program started, {tries} times "
+                                   f"(exit status {failure.returncode})") from None
+
+
+class _SilentStartFailure(Exception):
+    """The sandbox process ended before the start marker and wrote nothing to stderr."""
+
+    def __init__(self, returncode: int):
+        super().__init__(returncode)
+        self.returncode = returncode
+
+
+def _execute_once(plan: Plan, source: str, timeout_s: float, memory_mb: int, stdin: bytes,
+                  report: Capture | None) -> SandboxResult:
     base = tempfile.mkdtemp(prefix="afm-sandbox-")
     marker_r = marker_w = cgroup = None
     try:
@@ -329,8 +355,11 @@ def execute(plan: Plan, source: str, timeout_s: float, memory_mb: int,
         oom = plans.remove_cgroup(cgroup) if cgroup is not None else False
         shutil.rmtree(base, ignore_errors=True)
     if started is None:
+        if reason != "timeout" and not err.text().strip():
+            raise _SilentStartFailure(proc.returncode)
         why = "did not start within %.0f s" % STARTUP_LIMIT_S if reason == "timeout" else "failed"
-        raise SandboxError(f"the {plan.mode} sandbox {why}: {err.text().strip()[-500:]}")
+        raise SandboxError(f"the {plan.mode} sandbox {why} (exit status {proc.returncode}): "
+                           f"{err.text().strip()[-500:]}")
     return _result(plan, reason, proc.returncode, out, err, ended - started, oom)
 
 

@@ -238,3 +238,28 @@ def test_bad_arguments_raise_value_error():
         run_python(b"print(1)")
     with pytest.raises(ValueError):
         run_tests("x = 1", "assert x == 1")
+
+
+def test_a_sandbox_that_dies_silently_before_the_program_starts_is_tried_again(monkeypatch):
+    sandbox.active_plan()  # the probe (cached) runs the sandbox too: not counted
+    real, calls = sandbox.plans.command, []
+
+    def dies_first(fails: int):
+        def command(*args):
+            calls.append(1)
+            argv, env = real(*args)
+            return (["/bin/sh", "-c", "exit 3"], env) if len(calls) <= fails else (argv, env)
+        return command
+
+    monkeypatch.setattr(sandbox.plans, "command", dies_first(sandbox.START_RETRIES))
+    result = run_python("print(6 * 7)")
+    assert result.ok and result.stdout.strip() == "42" and len(calls) == sandbox.START_RETRIES + 1
+    calls.clear()
+    monkeypatch.setattr(sandbox.plans, "command", dies_first(sandbox.START_RETRIES + 1))
+    with pytest.raises(sandbox.SandboxError, match=r"failed before the program started, 3 times \(exit status 3\)"):
+        run_python("print(6 * 7)")
+    calls.clear()
+    monkeypatch.setattr(sandbox.plans, "command", lambda *args: (["/bin/sh", "-c", "echo broken >&2; exit 4"],
+                                                                  real(*args)[1]))
+    with pytest.raises(sandbox.SandboxError, match=r"failed \(exit status 4\): broken$"):  # a reason: no retry
+        run_python("print(6 * 7)")
