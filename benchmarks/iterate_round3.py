@@ -13,6 +13,9 @@ round 0 includes `init`), then reads the round files and reports what the evalua
 - wall minutes and peak memory per seed (the largest process the command ran, `RUSAGE_CHILDREN`), and the
   machine's 2-thread fp32 matmul peak measured in the same run, so times can be scaled across machines.
 Ablations: `--members dpo` (or any list) runs the same rounds with other candidates.
+With `--keep DIR`, a stopped benchmark run again picks up where it stopped: finished seeds are read back, an
+unfinished one resumes (`iterate` resumes its run), and such a seed's minutes are its stages' sum, since the
+call's own clock saw only the rest (`resumed: true`, `minutes_this_call`).
 
 Run: `python benchmarks/iterate_round3.py --seeds 3 [--round 3] [--members ...] [--keep DIR] [--json FILE]
 [key=value ...]` (20-21 minutes a seed on the 2-core machine at 176-190 GFLOP/s, base included; 24 once, when the
@@ -105,7 +108,7 @@ def finished(run: Path, rounds: int) -> bool:
     return bool(stages) and all(rec.get("status") == "done" for rec in stages.values()) and "report" in stages
 
 
-def reused_seed(seed: int, args, run: Path) -> dict:
+def reused_seed(seed: int, args, run: Path, quiet: bool = False) -> dict:
     """A seed whose run already finished in `--keep DIR` (same command): minutes and memory from its manifests."""
     manifests = [json.loads((run / f"round_{n}" / "manifest.json").read_text()) for n in range(args.round + 1)]
     records = [rec for m in manifests for rec in m["stages"].values()]
@@ -114,8 +117,9 @@ def reused_seed(seed: int, args, run: Path) -> dict:
     result = {"seed": seed, "minutes": round(minutes, 2), "peak_gb": round(peak, 2), "reused_run": str(run),
               "timing_source": "sum of the stage wall times and the largest stage peak RSS in the run's manifests",
               "stages": stage_seconds(run, args.round), **outcome(run, args.round)}
-    print(f"seed {seed}: reused the finished run {run}: {minutes:.1f} min of stages; {result['member']} test "
-          f"{100 * result['test_gain']:+.1f} points over r0-sft", flush=True)
+    if not quiet:
+        print(f"seed {seed}: reused the finished run {run}: {minutes:.1f} min of stages; {result['member']} test "
+              f"{100 * result['test_gain']:+.1f} points over r0-sft", flush=True)
     return result
 
 
@@ -145,6 +149,7 @@ def run_seed(seed: int, args, runs: Path) -> dict:
     env = {**os.environ, "AFM_ALIGN_RUNS": str(runs), "AFM_ALIGN_QUIET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
     print(f"seed {seed}: {' '.join(cmd[2:])}  (runs in {runs})", flush=True)
     peak_file = runs / f".peak-seed{seed}"
+    resumed = (runs / f"seed{seed}" / "round_0").is_dir()  # an interrupted run: iterate resumes it
     runs.mkdir(parents=True, exist_ok=True)
     gflops_before = matmul_gflops()  # the machine as this seed finds it (a shared host drifts between seeds)
     start = time.perf_counter()
@@ -159,7 +164,12 @@ def run_seed(seed: int, args, runs: Path) -> dict:
     result = {"seed": seed, "minutes": round(minutes, 2), "matmul_gflops_before": gflops_before,
               "peak_gb": round(peak_kb / 1024 ** 2, 2),
               "stages": stage_seconds(run, args.round), **outcome(run, args.round)}
-    print(f"seed {seed}: {minutes:.1f} min, peak {result['peak_gb']} GB; {result['member']} test "
+    if resumed:  # this call's wall covers only the rest of the run: the whole run's time is its stages'
+        whole = reused_seed(seed, args, run, quiet=True)
+        result.update(minutes=whole["minutes"], peak_gb=max(result["peak_gb"], whole["peak_gb"]), resumed=True,
+                      minutes_this_call=round(minutes, 2), timing_source="resumed run: " + whole["timing_source"])
+    print(f"seed {seed}: {result['minutes']:.1f} min{' (resumed: its stages)' if resumed else ''}, peak "
+          f"{result['peak_gb']} GB; {result['member']} test "
           f"{result['test_mean']:.3f} vs r0-sft {result['r0_sft_test']['mean']:.3f}: "
           f"{100 * result['test_gain']:+.1f} points {[round(100 * x, 1) for x in result['test_gain_ci95']]}",
           flush=True)

@@ -37,3 +37,27 @@ def test_a_kept_run_is_read_only_with_the_commands_settings(tmp_path):
     check_reuse(_kept_run(tmp_path / "dpo", ["seed=0", "members=[dpo]"]), 0,
                 Namespace(round=1, members="dpo", overrides=[]))
     check_reuse(_kept_run(tmp_path / "old", ["seed=0"], drop="curriculum"), 0, args)  # predates the key
+
+
+def test_a_resumed_seed_reports_its_whole_runs_stage_minutes_not_the_rest_it_ran(tmp_path, monkeypatch):
+    import benchmarks.iterate_round3 as bench
+
+    class Done:
+        returncode, stdout = 0, ""
+
+    top = {"member": "r1-sft", "test_mean": 0.3, "r0_sft_test": {"mean": 0.2}, "test_gain": 0.1,
+           "test_gain_ci95": [0.05, 0.15]}
+    monkeypatch.setattr(bench, "matmul_gflops", lambda: 100.0)
+    monkeypatch.setattr(bench, "outcome", lambda run, rounds: dict(top))
+    monkeypatch.setattr(bench.subprocess, "run", lambda *a, **k: Done())
+    args, runs = Namespace(round=1, members=None, overrides=[]), tmp_path / "runs"
+    for n, stages in enumerate([{"base": (300.0, 900.0)}, {"sft": (600.0, 1200.0), "eval": (120.0, 800.0)}]):
+        (runs / "seed0" / f"round_{n}").mkdir(parents=True)
+        (runs / "seed0" / f"round_{n}" / "manifest.json").write_text(json.dumps({"stages": {
+            name: {"status": "done", "seconds": s, "peak_rss_mb": mb} for name, (s, mb) in stages.items()}}))
+    resumed = bench.run_seed(0, args, runs)
+    assert resumed["resumed"] and resumed["minutes"] == 17.0 and resumed["minutes_this_call"] < 1
+    assert resumed["peak_gb"] == round(1200 / 1024, 2) and "stage wall times" in resumed["timing_source"]
+    monkeypatch.setattr(bench, "stage_seconds", lambda run, rounds: {})  # the fake iterate writes no manifests
+    fresh = bench.run_seed(1, args, runs)  # no folder yet: the call's own wall clock
+    assert "resumed" not in fresh and fresh["minutes"] < 1
