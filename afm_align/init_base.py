@@ -1,8 +1,8 @@
 """Recipe: `afm-align init` - tokenizer, tiny AFM base model, CPU pre-training, held-out probes.
 
 Reads top to bottom: build the corpus -> train the digit-splitting BPE tokenizer -> build the Qwen3
-(AFM-architecture) model -> pre-train on packed sequences with AdamW (or, `optimizer: muon`, Muon beside it:
-`afm_align.pretrain_optimizer`) and a warmup/cosine schedule ->
+(AFM-architecture) model -> pre-train on packed sequences with AdamW, or (`optimizer: muon`, the tiny preset's)
+Muon on the layers' matrices beside it (`afm_align.pretrain_optimizer`), and a warmup/cosine schedule ->
 report held-out LM loss, greedy exact-match on held-out two-operand arithmetic probes and the in-context copy
 score (`afm_align.context_copy.copy_score`) -> save with
 `save_pretrained` (plus `meta.json`, `metrics.jsonl`, the resolved config) atomically into
@@ -84,7 +84,7 @@ class InitConfig:
     warmup_steps: int = 50
     weight_decay: float = 0.0
     optimizer: str = "adamw"  # adamw, or muon: Muon on the layers' weight matrices, AdamW on the rest
-    # (pretrain_optimizer); an option, off by default (README "More tries")
+    # (pretrain_optimizer); the tiny preset uses muon, the small one AdamW (README "More tries")
     probes: int = 300  # held-out two-operand +/- probes below 100
     heldout_sequences: int = 64  # packed sequences kept out of training for the LM loss
     threads: int = 0  # torch threads (0: auto, the cores free when pre-training starts; recorded in meta.json)

@@ -1,9 +1,9 @@
-"""The optimizer of `afm-align init`'s pre-training: AdamW (the default), or Muon with AdamW beside it.
+"""The optimizer of `afm-align init`'s pre-training: AdamW, or Muon with AdamW beside it (the tiny preset's).
 
 Split from `afm_align.init_base` (the recipe), which builds it with `pretrain_optimizer(model, cfg)` and
 scales every param group's learning rate by its schedule (`init_base.lr_factor`) by hand, so that one schedule
-drives both optimizers of the Muon option. Muon is off by default; what it did on the tiny preset is in the
-README ("More tries").
+drives both optimizers of the Muon option. The tiny preset pre-trains with Muon (with six times the tool
+conversations; chosen on dev, README "More tries"); AdamW is the dataclass default and the small preset's.
 
 Muon is written here in fp32: torch's `torch.optim.Muon` runs its Newton-Schulz iteration in bfloat16, which on
 a CPU took 0.27 s a step for the tiny preset's 21 matrices (0.025 s in fp32), so a 0.38 s pre-training step

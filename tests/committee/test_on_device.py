@@ -9,7 +9,7 @@ from afm_align.cli import main as cli_main
 from committee.on_device_report import claims, quant_rows, recovered_share
 
 MINI = ["seeds=[0]", "schemes=[4bit,mixed]", "ranks=[16]",
-        "teacher=[steps=4,drill_problems=500,family_items=20,math_items=20,probes=10]",
+        "teacher=[steps=4,drill_problems=500,family_items=20,family_counts.tool=20,math_items=20,probes=10]",
         "distill=[steps=3,batch_size=4]", "corpus_items=20", "corpus_math_items=20", "prompts_per_family=20",
         "heldout_per_family=10", "summarize_items=40", "eval_per_domain=2", "eval_max_new_tokens=8",
         "sft=[max_steps=2,num_checkpoints=1,select_prompts=2]", "adapter=[corpus_steps=2,sft_steps=2]",

@@ -32,7 +32,7 @@ def test_the_audit_catches_a_leak(monkeypatch):
 
     cfg = load("tiny", None, ["eval_prompts=20", "prompts_per_round=20", "sft_items=20", "rm_bootstrap_pairs=20",
                               "rm_round_pairs=20", "rm_eval_pairs=10", "families=[math,safety]"])
-    cfg.recipes["init"] = ["family_items=40", "math_items=40", "drill_problems=200"]
+    cfg.recipes["init"] = ["family_items=40", "family_counts.tool=40", "math_items=40", "drill_problems=200"]
     real = rd.round_prompts
 
     def leaky(cfg_, round_n, seed):

@@ -34,7 +34,8 @@ def test_family_counts_give_families_their_own_number_of_items_and_math_items_wi
     bad = init_base.load("tiny", None, ["family_counts={tools: 60}"])
     with pytest.raises(UserError, match="unknown families \\['tools'\\]"):
         corpus_counts(bad)
-    assert chat_corpus(4, 0) and corpus_counts(init_base.load("tiny", None, ["math_items=0"])) is None
+    assert corpus_counts(init_base.load("tiny")) == {"tool": 6000, "math": 20000}  # the tiny preset's
+    assert chat_corpus(4, 0) and corpus_counts(init_base.InitConfig(math_items=0)) is None
 
 
 def test_recall_lines_ask_back_a_value_the_line_holds():
