@@ -81,7 +81,8 @@ def check_run_matches(run: Path, init: list[str], seed: int) -> None:
 
     built = yaml.safe_load((run / "base" / "config.yaml").read_text())
     wanted, defaults = init_base.load("tiny", overrides=init), init_base.InitConfig()
-    for key in ("steps", "chat_seq_len", "chat_groups", "isolate_spaces", "learning_rate", "batch_size"):
+    for key in ("steps", "chat_seq_len", "chat_groups", "isolate_spaces", "learning_rate", "batch_size", "optimizer",
+                "family_counts"):
         has = built.get(key, getattr(defaults, key))  # a key the base predates: its default
         if has != getattr(wanted, key):
             raise SystemExit(f"{run}: its base has {key}={has!r}, the setting wants {getattr(wanted, key)!r}; "

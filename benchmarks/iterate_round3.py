@@ -139,8 +139,31 @@ def check_reuse(run: Path, seed: int, args) -> None:
                          f"{wanted[diff]!r}; use another --keep folder")
 
 
+def check_base(run: Path, seed: int, args) -> None:
+    """A kept run's base must be the one this command's init settings build: the round manifests record only the
+    `recipes.init` overrides, not what `configs/tiny/init.yaml` said when the base was made (an AdamW base kept from
+    before the tiny preset's Muon would otherwise pass for the Muon default). A key the base predates counts as the
+    InitConfig default; `run` and `threads` do not change the base's kind."""
+    import yaml
+    from afm_align.config import config_dict
+    from afm_align.init_base import InitConfig, load as load_init
+    from committee.round_config import load, overrides_of
+
+    file = run / "base" / "config.yaml"
+    if not file.is_file():
+        return
+    recorded, defaults = yaml.safe_load(file.read_text()) or {}, config_dict(InitConfig())
+    cfg = load("tiny", overrides=[f"seed={seed}", *args.overrides])
+    wanted = config_dict(load_init("tiny", None, [f"seed={seed}", *overrides_of(cfg, "init")]))
+    for key in sorted(set(wanted) - {"run", "threads"}):
+        if recorded.get(key, defaults.get(key)) != wanted[key]:
+            raise SystemExit(f"{run}: its base was made with {key}={recorded.get(key, defaults.get(key))!r}, this "
+                             f"command's init builds {wanted[key]!r}; use another --keep folder")
+
+
 def run_seed(seed: int, args, runs: Path) -> dict:
     """One pipeline seed, in a child process whose own peak memory it reports (or its finished run, reused)."""
+    check_base(runs / f"seed{seed}", seed, args)
     if finished(runs / f"seed{seed}", args.round):
         check_reuse(runs / f"seed{seed}", seed, args)
         return reused_seed(seed, args, runs / f"seed{seed}")
@@ -167,7 +190,8 @@ def run_seed(seed: int, args, runs: Path) -> dict:
     if resumed:  # this call's wall covers only the rest of the run: the whole run's time is its stages'
         whole = reused_seed(seed, args, run, quiet=True)
         result.update(minutes=whole["minutes"], peak_gb=max(result["peak_gb"], whole["peak_gb"]), resumed=True,
-                      minutes_this_call=round(minutes, 2), timing_source="resumed run: " + whole["timing_source"])
+                      minutes_this_call=round(minutes, 2), timing_source="resumed run: " + whole["timing_source"]
+                      + "; matmul_gflops_before is the resuming call's reading")
     print(f"seed {seed}: {result['minutes']:.1f} min{' (resumed: its stages)' if resumed else ''}, peak "
           f"{result['peak_gb']} GB; {result['member']} test "
           f"{result['test_mean']:.3f} vs r0-sft {result['r0_sft_test']['mean']:.3f}: "

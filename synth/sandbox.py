@@ -21,7 +21,8 @@ pipe, then runs main.py as __main__.
 
 Timeout: the wall-clock limit counts the program's own time, from the start marker, so sandbox set-up and
 interpreter start-up (~25 ms here, far more on a loaded machine) never count. A sandbox that fails before
-the marker, or does not reach it within STARTUP_LIMIT_S, raises SandboxError. timeout_s must be finite,
+the marker, or does not reach it within STARTUP_LIMIT_S, raises SandboxError; one that ends before the marker
+with nothing on stderr (and no cgroup OOM) is first tried again, START_RETRIES times. timeout_s must be finite,
 in (0, MAX_TIMEOUT_S].
 
 Simplifications and choices:
@@ -355,9 +356,10 @@ def _execute_once(plan: Plan, source: str, timeout_s: float, memory_mb: int, std
         oom = plans.remove_cgroup(cgroup) if cgroup is not None else False
         shutil.rmtree(base, ignore_errors=True)
     if started is None:
-        if reason != "timeout" and not err.text().strip():
+        if reason is None and not oom and not err.text().strip():
             raise _SilentStartFailure(proc.returncode)
-        why = "did not start within %.0f s" % STARTUP_LIMIT_S if reason == "timeout" else "failed"
+        why = {"timeout": "did not start within %.0f s" % STARTUP_LIMIT_S, "flood": "flooded its output before "
+               "starting"}.get(reason, "ran out of its memory cgroup before starting" if oom else "failed")
         raise SandboxError(f"the {plan.mode} sandbox {why} (exit status {proc.returncode}): "
                            f"{err.text().strip()[-500:]}")
     return _result(plan, reason, proc.returncode, out, err, ended - started, oom)

@@ -61,3 +61,27 @@ def test_a_resumed_seed_reports_its_whole_runs_stage_minutes_not_the_rest_it_ran
     monkeypatch.setattr(bench, "stage_seconds", lambda run, rounds: {})  # the fake iterate writes no manifests
     fresh = bench.run_seed(1, args, runs)  # no folder yet: the call's own wall clock
     assert "resumed" not in fresh and fresh["minutes"] < 1
+
+
+def test_a_kept_runs_base_must_be_what_this_commands_init_builds(tmp_path):
+    import yaml
+    from afm_align.config import config_dict
+    from afm_align.init_base import load as load_init
+    from benchmarks.iterate_round3 import check_base
+
+    args, run = Namespace(round=1, members=None, overrides=[]), tmp_path / "seed0"
+    check_base(run, 0, args)  # no base yet: nothing to check
+    (run / "base").mkdir(parents=True)
+    made = config_dict(load_init("tiny", None, ["seed=0", "threads=2", f"run={run}"]))
+    (run / "base" / "config.yaml").write_text(yaml.safe_dump(made))
+    check_base(run, 0, args)
+    check_base(run, 0, Namespace(round=1, members=None, overrides=["recipes.init=[optimizer=muon]"]))  # the same
+    with pytest.raises(SystemExit, match="optimizer='muon', this command's init builds 'adamw'"):
+        check_base(run, 0, Namespace(round=1, members=None, overrides=["recipes.init=[optimizer=adamw]"]))
+    old = {k: v for k, v in made.items() if k not in ("optimizer", "family_counts")}  # a base from before the keys
+    (run / "base" / "config.yaml").write_text(yaml.safe_dump(old))
+    with pytest.raises(SystemExit, match="family_counts={}, this command's init builds {'tool': 6000}"):
+        check_base(run, 0, args)
+    with pytest.raises(SystemExit, match="seed=0"):
+        (run / "base" / "config.yaml").write_text(yaml.safe_dump(made))
+        check_base(run, 1, args)
