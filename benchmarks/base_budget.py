@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from iterate_round3 import matmul_gflops  # noqa: E402 - the same peak measurement as the round benchmark
+from iterate_round3 import base_mismatch, matmul_gflops  # noqa: E402 - the round benchmark's peak and base check
 
 WHOLE = ["chat_seq_len=384", "chat_groups=4"]  # whole tool conversations in pre-training, rows grouped by length
 SETTINGS = {
@@ -72,21 +72,18 @@ def round0_done(run: Path) -> bool:
 def check_run_matches(run: Path, init: list[str], seed: int) -> None:
     """A kept run is reused only when its base was pre-trained with the setting's values and its round 0 has the
     seed and the fixed data settings this benchmark asks for (committee.run_checks.RUN_FIXED)."""
-    import yaml
-
     from afm_align import init_base
     from afm_align.config import config_dict
     from committee.round_config import load
     from committee.run_checks import RUN_FIXED, changed_setting, recorded_setting
 
-    built = yaml.safe_load((run / "base" / "config.yaml").read_text())
-    wanted, defaults = init_base.load("tiny", overrides=init), init_base.InitConfig()
-    for key in ("steps", "chat_seq_len", "chat_groups", "isolate_spaces", "learning_rate", "batch_size", "optimizer",
-                "family_counts"):
-        has = built.get(key, getattr(defaults, key))  # a key the base predates: its default
-        if has != getattr(wanted, key):
-            raise SystemExit(f"{run}: its base has {key}={has!r}, the setting wants {getattr(wanted, key)!r}; "
-                             f"use another --keep folder")
+    wanted = init_base.load("tiny", overrides=init)
+    differs = base_mismatch(run, wanted, ("steps", "chat_seq_len", "chat_groups", "isolate_spaces", "learning_rate",
+                                          "batch_size", "optimizer", "family_counts"))
+    if differs is not None:
+        key, has = differs
+        raise SystemExit(f"{run}: its base has {key}={has!r}, the setting wants {getattr(wanted, key)!r}; "
+                         f"use another --keep folder")
     recorded = json.loads((run / "round_0" / "manifest.json").read_text())["config"]
     now = config_dict(load("tiny", overrides=[f"seed={seed}"]))
     key = changed_setting(recorded, now, RUN_FIXED)

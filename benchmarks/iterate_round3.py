@@ -108,18 +108,24 @@ def finished(run: Path, rounds: int) -> bool:
     return bool(stages) and all(rec.get("status") == "done" for rec in stages.values()) and "report" in stages
 
 
-def reused_seed(seed: int, args, run: Path, quiet: bool = False) -> dict:
-    """A seed whose run already finished in `--keep DIR` (same command): minutes and memory from its manifests."""
-    manifests = [json.loads((run / f"round_{n}" / "manifest.json").read_text()) for n in range(args.round + 1)]
+STAGE_TIMING = "sum of the stage wall times and the largest stage peak RSS in the run's manifests"
+
+
+def stage_totals(run: Path, rounds: int) -> tuple[float, float]:
+    """(minutes, peak GB) of a run from its round manifests: the stages' wall times summed, their largest RSS."""
+    manifests = [json.loads((run / f"round_{n}" / "manifest.json").read_text()) for n in range(rounds + 1)]
     records = [rec for m in manifests for rec in m["stages"].values()]
     minutes = sum(rec.get("seconds") or 0.0 for rec in records) / 60
-    peak = max(rec.get("peak_rss_mb") or 0.0 for rec in records) / 1024
-    result = {"seed": seed, "minutes": round(minutes, 2), "peak_gb": round(peak, 2), "reused_run": str(run),
-              "timing_source": "sum of the stage wall times and the largest stage peak RSS in the run's manifests",
+    return round(minutes, 2), round(max(rec.get("peak_rss_mb") or 0.0 for rec in records) / 1024, 2)
+
+
+def reused_seed(seed: int, args, run: Path) -> dict:
+    """A seed whose run already finished in `--keep DIR` (same command): minutes and memory from its manifests."""
+    minutes, peak = stage_totals(run, args.round)
+    result = {"seed": seed, "minutes": minutes, "peak_gb": peak, "reused_run": str(run), "timing_source": STAGE_TIMING,
               "stages": stage_seconds(run, args.round), **outcome(run, args.round)}
-    if not quiet:
-        print(f"seed {seed}: reused the finished run {run}: {minutes:.1f} min of stages; {result['member']} test "
-              f"{100 * result['test_gain']:+.1f} points over r0-sft", flush=True)
+    print(f"seed {seed}: reused the finished run {run}: {minutes:.1f} min of stages; {result['member']} test "
+          f"{100 * result['test_gain']:+.1f} points over r0-sft", flush=True)
     return result
 
 
@@ -144,21 +150,36 @@ def check_base(run: Path, seed: int, args) -> None:
     `recipes.init` overrides, not what `configs/tiny/init.yaml` said when the base was made (an AdamW base kept from
     before the tiny preset's Muon would otherwise pass for the Muon default). A key the base predates counts as the
     InitConfig default; `run` and `threads` do not change the base's kind."""
+    from afm_align.config import config_dict
+    from afm_align.init_base import load as load_init
+    from committee.round_config import load, overrides_of
+
+    cfg = load("tiny", overrides=[f"seed={seed}", *args.overrides])
+    wanted = load_init("tiny", None, [f"seed={seed}", *overrides_of(cfg, "init")])
+    differs = base_mismatch(run, wanted, sorted(set(config_dict(wanted)) - {"run", "threads"}))
+    if differs is not None:
+        key, has = differs
+        raise SystemExit(f"{run}: its base was made with {key}={has!r}, this command's init builds "
+                         f"{config_dict(wanted)[key]!r}; use another --keep folder")
+
+
+def base_mismatch(run: Path, wanted, keys) -> tuple[str, object] | None:
+    """(key, the base's value) of the first of `keys` where the run's `base/config.yaml` differs from the InitConfig
+    `wanted` (a key the base predates counts as the InitConfig default); None when all match or there is no base.
+    Shared with `benchmarks/base_budget.py`."""
     import yaml
     from afm_align.config import config_dict
-    from afm_align.init_base import InitConfig, load as load_init
-    from committee.round_config import load, overrides_of
+    from afm_align.init_base import InitConfig
 
     file = run / "base" / "config.yaml"
     if not file.is_file():
-        return
-    recorded, defaults = yaml.safe_load(file.read_text()) or {}, config_dict(InitConfig())
-    cfg = load("tiny", overrides=[f"seed={seed}", *args.overrides])
-    wanted = config_dict(load_init("tiny", None, [f"seed={seed}", *overrides_of(cfg, "init")]))
-    for key in sorted(set(wanted) - {"run", "threads"}):
-        if recorded.get(key, defaults.get(key)) != wanted[key]:
-            raise SystemExit(f"{run}: its base was made with {key}={recorded.get(key, defaults.get(key))!r}, this "
-                             f"command's init builds {wanted[key]!r}; use another --keep folder")
+        return None
+    recorded, defaults, want = yaml.safe_load(file.read_text()) or {}, config_dict(InitConfig()), config_dict(wanted)
+    for key in keys:
+        has = recorded.get(key, defaults.get(key))
+        if has != want[key]:
+            return key, has
+    return None
 
 
 def run_seed(seed: int, args, runs: Path) -> dict:
@@ -188,10 +209,10 @@ def run_seed(seed: int, args, runs: Path) -> dict:
               "peak_gb": round(peak_kb / 1024 ** 2, 2),
               "stages": stage_seconds(run, args.round), **outcome(run, args.round)}
     if resumed:  # this call's wall covers only the rest of the run: the whole run's time is its stages'
-        whole = reused_seed(seed, args, run, quiet=True)
-        result.update(minutes=whole["minutes"], peak_gb=max(result["peak_gb"], whole["peak_gb"]), resumed=True,
-                      minutes_this_call=round(minutes, 2), timing_source="resumed run: " + whole["timing_source"]
-                      + "; matmul_gflops_before is the resuming call's reading")
+        whole_minutes, whole_peak = stage_totals(run, args.round)
+        result.update(minutes=whole_minutes, peak_gb=max(result["peak_gb"], whole_peak), resumed=True,
+                      minutes_this_call=round(minutes, 2), timing_source=f"resumed run: {STAGE_TIMING}; "
+                      "matmul_gflops_before is the resuming call's reading")
     print(f"seed {seed}: {result['minutes']:.1f} min{' (resumed: its stages)' if resumed else ''}, peak "
           f"{result['peak_gb']} GB; {result['member']} test "
           f"{result['test_mean']:.3f} vs r0-sft {result['r0_sft_test']['mean']:.3f}: "

@@ -9,8 +9,8 @@ import torch
 from afm_align.cli import main as cli_main
 from afm_align.context_copy import copy_batch, copy_score
 
-SMALL = ["steps=600", "drill_problems=3000", "family_items=20", "family_counts.tool=20", "math_items=30", "probes=20", "vocab_size=300",
-         "shape.hidden_size=32", "shape.num_layers=2", "shape.intermediate_size=64", "batch_size=16",
+SMALL = ["steps=600", "drill_problems=3000", "family_items=20", "family_counts.tool=20", "math_items=30", "probes=20",
+         "vocab_size=300", "shape.hidden_size=32", "shape.num_layers=2", "shape.intermediate_size=64", "batch_size=16",
          "seq_len=48", "warmup_steps=5", "threads=1", "learning_rate=0.01"]
 
 

@@ -7,8 +7,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from afm_align.cli import main as cli_main
 from afm_align.init_base import InitConfig, heldout_probes, drill_lines
 
-SMALL = ["steps=30", "drill_problems=3000", "family_items=20", "family_counts.tool=20", "math_items=30", "probes=40", "vocab_size=300",
-         "shape.hidden_size=32", "shape.num_layers=1", "shape.intermediate_size=64", "batch_size=16",
+SMALL = ["steps=30", "drill_problems=3000", "family_items=20", "family_counts.tool=20", "math_items=30", "probes=40",
+         "vocab_size=300", "shape.hidden_size=32", "shape.num_layers=1", "shape.intermediate_size=64", "batch_size=16",
          "seq_len=48", "warmup_steps=5", "threads=1"]
 
 

@@ -28,8 +28,9 @@ MICRO = {
     "rs_min_score": -100.0, "rs_verifier_min": 0.0,  # the micro model rarely passes a verifier: RS must keep some
     "recipes": {
         "init": ["shape.hidden_size=32", "shape.num_layers=1", "shape.num_heads=2", "shape.num_kv_heads=1",
-                 "shape.intermediate_size=64", "steps=10", "drill_problems=500", "family_items=20", "family_counts.tool=20", "math_items=20",
-                 "vocab_size=400", "probes=10", "batch_size=8", "heldout_sequences=4", "seq_len=32"],
+                 "shape.intermediate_size=64", "steps=10", "drill_problems=500", "family_items=20",
+                 "family_counts.tool=20", "math_items=20", "vocab_size=400", "probes=10", "batch_size=8",
+                 "heldout_sequences=4", "seq_len=32"],
         "sft0": ["max_steps=2"], "sft": ["max_steps=2"], "rs": ["sft.max_steps=2"],
         "dpo": ["max_steps=1", "min_level=0"], "ipo": ["max_steps=1", "min_level=0"],
         "mdloo": ["steps=1", "prompts_per_step=2", "k=2", "max_new_tokens=8"], "rm": ["max_steps=2"],

@@ -263,6 +263,7 @@ def test_a_sandbox_that_dies_silently_before_the_program_starts_is_tried_again(m
                                                                   real(*args)[1]))
     with pytest.raises(sandbox.SandboxError, match=r"failed \(exit status 4\): broken$"):  # a reason: no retry
         run_python("print(6 * 7)")
+
     def floods(*args):
         calls.append(1)
         return ["/bin/sh", "-c", "yes"], real(*args)[1]
