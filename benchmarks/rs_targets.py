@@ -43,7 +43,8 @@ def _text(completion) -> str:
 
 def round_targets(samples: list[dict], kept: list[dict], gold: dict[str, dict], round_n: int,
                   domain: str) -> dict:
-    """{n, sample, pick, best_of_k, pick_is_best, chance_is_best, pick_minus_sample} of one round's RS on one open-ended domain.
+    """{n, sample, pick, best_of_k, pick_is_best, chance_is_best, pick_minus_sample}: one round's RS on one
+    open-ended domain.
 
     `samples`: the round's committee responses (prompt_id, domain, completion); `kept`: RS's kept rows (id
     `rs-r<N>-<prompt id>`, round, domain, completion); `gold`: {prompt id: gold} of the round's train prompts."""
@@ -120,7 +121,8 @@ def over_seeds(per_seed: dict) -> dict:
 
 def line(seed: int, result: dict) -> str:
     parts = [f"r{n} {d}: samples {r['sample']:.4f}, RM pick {r['pick']:.4f}, best of k {r['best_of_k']:.4f}, "
-             f"pick is best {r['pick_is_best']:.2f} (chance {r['chance_is_best']:.2f}), {r['start']} greedy (dev) {r['start_greedy_dev']:.4f}"
+             f"pick is best {r['pick_is_best']:.2f} (chance {r['chance_is_best']:.2f}), "
+             f"{r['start']} greedy (dev) {r['start_greedy_dev']:.4f}"
              for n, by_domain in result.items() for d, r in by_domain.items()]
     return f"seed {seed}: " + "; ".join(parts)
 
