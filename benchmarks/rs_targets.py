@@ -10,7 +10,8 @@ finished run's files (no model is run) and, for each round 1..N and open-ended d
 - `best_of_k`: the mean over prompts of the best sample's gold (what a perfect RM would keep from the same
   samples);
 - `pick_is_best`: the share of prompts where the RM kept a sample of the top gold (ties count as the top), and
-  `chance_is_best`: that share for a pick at random among the prompt's samples (the RM's chance level);
+  `chance_is_best`: that share for a pick at random among the prompt's distinct non-empty samples (what RS
+  chooses among: the RM's chance level);
 - `start_greedy_dev`: the mean gold of the round's start member's greedy answers on the dev prompts (its saved
   evaluation answers; other prompts of the same generator, so compared as means, not paired).
 Over seeds, 95% t-intervals of `pick - sample` (what the RM's choice adds) and `pick - start_greedy_dev` (whether
@@ -41,6 +42,11 @@ def _text(completion) -> str:
     return completion if isinstance(completion, str) else completion[-1]["content"]
 
 
+def _chance_of_best(scores: list[float]) -> float:
+    """The chance that a pick at random among these (distinct) answers is one of the top gold."""
+    return scores.count(max(scores)) / len(scores) if scores else 0.0
+
+
 def round_targets(samples: list[dict], kept: list[dict], gold: dict[str, dict], round_n: int,
                   domain: str) -> dict:
     """{n, sample, pick, best_of_k, pick_is_best, chance_is_best, pick_minus_sample}: one round's RS on one
@@ -56,9 +62,13 @@ def round_targets(samples: list[dict], kept: list[dict], gold: dict[str, dict], 
         return gold_parts(domain, _text(completion), gold[pid])["score"]
 
     by_prompt: dict[str, list[float]] = {}
+    distinct: dict[str, dict[str, float]] = {}  # what RS chooses among: a prompt's distinct non-empty answers
     for s in samples:
         if s["domain"] == domain:
-            by_prompt.setdefault(s["prompt_id"], []).append(score(s["prompt_id"], s["completion"]))
+            g = score(s["prompt_id"], s["completion"])
+            by_prompt.setdefault(s["prompt_id"], []).append(g)
+            if _text(s["completion"]).strip():
+                distinct.setdefault(s["prompt_id"], {})[_text(s["completion"]).strip()] = g
     prefix = f"rs-r{round_n}-"
     picks = {r["id"][len(prefix):]: score(r["id"][len(prefix):], r["completion"]) for r in kept
              if r["domain"] == domain and r.get("round") == round_n and r["id"].startswith(prefix)}
@@ -71,7 +81,7 @@ def round_targets(samples: list[dict], kept: list[dict], gold: dict[str, dict], 
             "pick": mean(list(picks.values())),
             "best_of_k": mean([max(by_prompt[pid]) for pid in picks]),
             "pick_is_best": mean([picks[pid] >= max(by_prompt[pid]) for pid in picks]),
-            "chance_is_best": mean([by_prompt[pid].count(max(by_prompt[pid])) / len(by_prompt[pid]) for pid in picks]),
+            "chance_is_best": mean([_chance_of_best(list(distinct.get(pid, {}).values())) for pid in picks]),
             "pick_minus_sample": mean([picks[pid] - statistics.fmean(by_prompt[pid]) for pid in picks])}
 
 
@@ -89,10 +99,11 @@ def seed_targets(run: Path, rounds: int) -> dict:
         gold = read_gold(rdir / GOLD_FILE)
         out[n] = {}
         for domain in sorted(OPEN_ENDED):
-            greedy = member_rows(run, start, "dev", n - 1, domain)
+            greedy = [r.get("verifier_score") for r in member_rows(run, start, "dev", n - 1, domain)]
+            if None in greedy:
+                raise SystemExit(f"{run}: {start}'s saved dev {domain} answers carry no gold score")
             out[n][domain] = {**round_targets(samples, kept, gold, n, domain), "start": start,
-                              "start_greedy_dev": round(statistics.fmean(float(r["verifier_score"])
-                                                                          for r in greedy), 4)}
+                              "start_greedy_dev": round(statistics.fmean(float(g) for g in greedy), 4)}
     return out
 
 

@@ -1,4 +1,5 @@
 """What RM-only rejection sampling keeps on open-ended prompts, read back and scored by the hidden gold rubric."""
+import json
 import sys
 from pathlib import Path
 
@@ -6,9 +7,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.rs_targets import over_seeds, round_targets  # noqa: E402
+from benchmarks.rs_targets import over_seeds, round_targets, seed_targets  # noqa: E402
 from committee.gold_store import gold_parts  # noqa: E402
-from synth import general_tasks  # noqa: E402
+from synth import general_tasks, summarize_tasks  # noqa: E402
 
 
 def _items(n):
@@ -66,3 +67,51 @@ def test_over_seeds_gives_intervals_of_the_pick_against_samples_and_the_start_gr
     assert 0 < low < 0.06 < high
     low, high = got["pick_minus_start_greedy_ci95"]
     assert low < -0.09 < high < 0  # every seed's pick is below the start member's greedy answers
+
+
+def test_chance_counts_the_distinct_answers_rs_chooses_among():
+    items = _items(1)
+    (a, ia), = items.items()
+    gold = {a: ia["gold"]}
+    # the best answer sampled three times, one worse, one empty: RS sees two distinct non-empty texts, so a random
+    # pick among them is best half the time (not 3 of 5)
+    samples = [_sample(a, ia["reference"])] * 3 + [_sample(a, "Yo, no idea."), _sample(a, " ")]
+    got = round_targets(samples, [_kept(a, ia["reference"])], gold, 1, "general")
+    assert got["chance_is_best"] == pytest.approx(0.5)
+    assert got["pick_is_best"] == 1.0
+
+
+def _write_jsonl(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _fixture_run(tmp_path, dev_gold):
+    """round 0's saved dev answers of r0-sft and round 1's responses, RS rows, gold and manifest."""
+    run = tmp_path / "seed0"
+    items = {"general": general_tasks.generate(1, 0)[0], "summarize": summarize_tasks.generate(1, 0)[0]}
+    _write_jsonl(run / "round_0" / "eval" / "samples.jsonl",
+                 [{"member": "r0-sft", "domain": d, "prompt_id": f"dev-{d}", "verifier_score": dev_gold}
+                  for d in items] + [{"member": "other", "domain": "general", "prompt_id": "x", "verifier_score": 1.0}])
+    (run / "round_1").mkdir(parents=True)
+    (run / "round_1" / "manifest.json").write_text(json.dumps({"start": "r0-sft"}))
+    (run / "round_1" / "gold.json").write_text(json.dumps({f"{d}-1": it["gold"] for d, it in items.items()}))
+    _write_jsonl(run / "round_1" / "responses" / "rows.jsonl",
+                 [{"prompt_id": f"{d}-1", "domain": d, "completion": text}
+                  for d, it in items.items() for text in (it["reference"], "Yo, no idea.")])
+    _write_jsonl(run / "round_1" / "rs-data" / "rows.jsonl",
+                 [{**_kept(f"{d}-1", "Yo, no idea."), "domain": d} for d in items])
+    return run
+
+
+def test_a_run_folder_is_read_round_by_round_with_the_start_members_greedy_gold(tmp_path):
+    got = seed_targets(_fixture_run(tmp_path, 0.25), 1)
+    for domain in ("general", "summarize"):
+        r = got[1][domain]
+        assert r["start"] == "r0-sft" and r["start_greedy_dev"] == 0.25  # r0-sft's rows only, not "other"'s
+        assert r["n"] == 1 and r["best_of_k"] == 1.0 and r["pick_is_best"] == 0.0 and r["pick"] < 1.0
+
+
+def test_saved_dev_answers_without_gold_are_a_one_line_error(tmp_path):
+    with pytest.raises(SystemExit, match="carry no gold score"):
+        seed_targets(_fixture_run(tmp_path, None), 1)
