@@ -32,14 +32,15 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 
-def _jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise SystemExit(f"{path}: missing (not a finished round with an rs candidate?)")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def _rows(folder: Path, kind: str) -> list[dict]:
+    """A round's dataset folder through the project's reader (manifest and hash checked); a one-line exit if bad."""
+    from afm_align.errors import UserError
+    from afm_align.store import read_rows
 
-
-def _text(completion) -> str:
-    return completion if isinstance(completion, str) else completion[-1]["content"]
+    try:
+        return read_rows(folder, kind)
+    except UserError as err:
+        raise SystemExit(f"{err} (not a finished round with an rs candidate?)") from None
 
 
 def _chance_of_best(scores: list[float]) -> float:
@@ -55,20 +56,21 @@ def round_targets(samples: list[dict], kept: list[dict], gold: dict[str, dict], 
     `samples`: the round's committee responses (prompt_id, domain, completion); `kept`: RS's kept rows (id
     `rs-r<N>-<prompt id>`, round, domain, completion); `gold`: {prompt id: gold} of the round's train prompts."""
     from committee.gold_store import gold_parts
+    from synth.reward_signature import completion_text
 
     def score(pid: str, completion) -> float:
         if pid not in gold:
             raise SystemExit(f"prompt {pid}: the round's gold.json has no gold for it")
-        return gold_parts(domain, _text(completion), gold[pid])["score"]
+        return gold_parts(domain, completion, gold[pid])["score"]
 
     by_prompt: dict[str, list[float]] = {}
     distinct: dict[str, dict[str, float]] = {}  # what RS chooses among: a prompt's distinct non-empty answers
     for s in samples:
         if s["domain"] == domain:
-            g = score(s["prompt_id"], s["completion"])
+            g, text = score(s["prompt_id"], s["completion"]), completion_text(s["completion"]).strip()
             by_prompt.setdefault(s["prompt_id"], []).append(g)
-            if _text(s["completion"]).strip():
-                distinct.setdefault(s["prompt_id"], {})[_text(s["completion"]).strip()] = g
+            if text:
+                distinct.setdefault(s["prompt_id"], {})[text] = g
     prefix = f"rs-r{round_n}-"
     picks = {r["id"][len(prefix):]: score(r["id"][len(prefix):], r["completion"]) for r in kept
              if r["domain"] == domain and r.get("round") == round_n and r["id"].startswith(prefix)}
@@ -95,7 +97,7 @@ def seed_targets(run: Path, rounds: int) -> dict:
     for n in range(1, rounds + 1):
         rdir = run / f"round_{n}"
         start = json.loads((rdir / "manifest.json").read_text(encoding="utf-8")).get("start")
-        samples, kept = _jsonl(rdir / "responses" / "rows.jsonl"), _jsonl(rdir / "rs-data" / "rows.jsonl")
+        samples, kept = _rows(rdir / "responses", "response"), _rows(rdir / "rs-data", "sft")
         gold = read_gold(rdir / GOLD_FILE)
         out[n] = {}
         for domain in sorted(OPEN_ENDED):

@@ -7,6 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from afm_align.store import write_dataset  # noqa: E402
 from benchmarks.rs_targets import over_seeds, round_targets, seed_targets  # noqa: E402
 from committee.gold_store import gold_parts  # noqa: E402
 from synth import general_tasks, summarize_tasks  # noqa: E402
@@ -86,6 +87,10 @@ def _write_jsonl(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
+def _prompt(text="Write it."):
+    return [{"role": "user", "content": text}]
+
+
 def _fixture_run(tmp_path, dev_gold):
     """round 0's saved dev answers of r0-sft and round 1's responses, RS rows, gold and manifest."""
     run = tmp_path / "seed0"
@@ -96,11 +101,12 @@ def _fixture_run(tmp_path, dev_gold):
     (run / "round_1").mkdir(parents=True)
     (run / "round_1" / "manifest.json").write_text(json.dumps({"start": "r0-sft"}))
     (run / "round_1" / "gold.json").write_text(json.dumps({f"{d}-1": it["gold"] for d, it in items.items()}))
-    _write_jsonl(run / "round_1" / "responses" / "rows.jsonl",
-                 [{"prompt_id": f"{d}-1", "domain": d, "completion": text}
-                  for d, it in items.items() for text in (it["reference"], "Yo, no idea.")])
-    _write_jsonl(run / "round_1" / "rs-data" / "rows.jsonl",
-                 [{**_kept(f"{d}-1", "Yo, no idea."), "domain": d} for d in items])
+    write_dataset([{"id": f"{d}-1-{i}", "prompt_id": f"{d}-1", "member": "r0-sft", "round": 1, "domain": d,
+                    "completion": text}
+                   for d, it in items.items() for i, text in enumerate((it["reference"], "Yo, no idea."))],
+                  "response", run / "round_1" / "responses", producer="test")
+    write_dataset([{**_kept(f"{d}-1", "Yo, no idea."), "domain": d, "prompt": _prompt()} for d in items],
+                  "sft", run / "round_1" / "rs-data", producer="test")
     return run
 
 
@@ -115,3 +121,12 @@ def test_a_run_folder_is_read_round_by_round_with_the_start_members_greedy_gold(
 def test_saved_dev_answers_without_gold_are_a_one_line_error(tmp_path):
     with pytest.raises(SystemExit, match="carry no gold score"):
         seed_targets(_fixture_run(tmp_path, None), 1)
+
+
+def test_a_round_without_rs_data_is_a_one_line_error(tmp_path):
+    import shutil
+
+    run = _fixture_run(tmp_path, 0.25)
+    shutil.rmtree(run / "round_1" / "rs-data")
+    with pytest.raises(SystemExit, match="rs-data: no such dataset folder .*not a finished round with an rs"):
+        seed_targets(run, 1)
