@@ -25,15 +25,17 @@ agrees with the gold on 59% of the unequal pairs), and `--swaps S` adds S value-
 (`swap_pairs`: the reference against itself with one value the prompt does not hold) to every RM's data and
 reports each RM's accuracy on swaps of 200 fresh dev prompts' references: whether it can learn the one check
 that ranks these answers at all. `--likelihood` scores the same dev pairs, best-of-n and swaps with the base's and
-r0-sft's own log-likelihood of the answer (no RM): whether the backbone knows what the RM should learn. RM settings
-such as `pooling=attention` go in as `key=value`.
+r0-sft's own log-likelihood of the answer (no RM): whether the backbone knows what the RM should learn; `--pmi`
+adds the same with the answer's likelihood given a blanked user turn subtracted (pointwise mutual information
+with the prompt: what the prompt, not fluency or nearness to the mode, makes likely). RM settings such as
+`pooling=attention` go in as `key=value`.
 
 Nothing here chooses a setting for the rounds; dev is read because this measures a lever for later tuning.
 Also prints the 2-thread fp32 matmul peak before and after.
 
 Run: `python benchmarks/rm_onpolicy.py --run DIR [--prompts 300] [--k 4] [--n 8] [--sizes 0,400,1600,-1]
 [--init base|r0-sft] [--oracle-temperature T] [--swaps S] [--samples FILE] [--json benchmarks/results/rm_onpolicy.json]
-[--likelihood] [key=value ...]` (-1 in sizes:
+[--likelihood] [--pmi] [key=value ...]` (-1 in sizes:
 every on-policy pair; `--samples` keeps the r0-sft samples in FILE so that other RM settings reuse them; about
 7 minutes with 4 sizes on 2 cores).
 """
@@ -198,9 +200,15 @@ def swap_report(scorer, pairs: list[dict]) -> dict:
             "dev_swap_ci95": cluster_interval(hits)}
 
 
-def likelihood_scorer(member: Path, batch: int = 32):
+def blank_user_turns(prompt: list[dict]) -> list[dict]:
+    """`prompt` with every user message emptied (system and assistant turns kept): the PMI scorer's baseline."""
+    return [dict(m, content="") if m["role"] == "user" else m for m in prompt]
+
+
+def likelihood_scorer(member: Path, batch: int = 32, pmi: bool = False):
     """A scorer (prompts, answers) -> the summed log-probability of each answer given its chat-rendered prompt
-    under the causal LM `member`, loaded once for every call."""
+    under the causal LM `member`, loaded once for every call; with `pmi`, minus the answer's log-probability given
+    the prompt with its user turns blanked."""
     import torch
 
     from afm_align.generation import render
@@ -209,7 +217,7 @@ def likelihood_scorer(member: Path, batch: int = 32):
 
     model, tokenizer = load(member, stage="benchmark")
 
-    def scorer(prompts: list, answers: list[str]) -> list[float]:
+    def summed(prompts: list, answers: list[str]) -> list[float]:
         heads = render(tokenizer, prompts)
         tails = [tokenizer(a, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for a in answers]
         out = []
@@ -220,15 +228,21 @@ def likelihood_scorer(member: Path, batch: int = 32):
                 out += logp.tolist()
         return out
 
-    return scorer
+    def pointwise_mutual_information(prompts: list, answers: list[str]) -> list[float]:
+        alone = summed([blank_user_turns(p) for p in prompts], answers)
+        return [given - base for given, base in zip(summed(prompts, answers), alone)]
+
+    return pointwise_mutual_information if pmi else summed
 
 
 def likelihood_report(member: Path, dev: list[dict], samples: list[list[str]], golds: list[list[float]],
-                      swaps: list[dict]) -> dict:
-    """`dev_report` and `swap_report` with an LM's own likelihood of the answer as the score instead of an RM's
-    (no training: does the backbone already tell a copied value from an invented one?)."""
-    scorer = likelihood_scorer(member)
-    return {"scorer": f"log-likelihood under {member.name}", **dev_report(scorer, dev, samples, golds),
+                      swaps: list[dict], pmi: bool = False) -> dict:
+    """`dev_report` and `swap_report` with an LM's own likelihood of the answer (or with `pmi` its pointwise mutual
+    information with the prompt) as the score instead of an RM's (no training: does the backbone already tell a
+    copied value from an invented one?)."""
+    scorer = likelihood_scorer(member, pmi=pmi)
+    name = "PMI with the prompt" if pmi else "log-likelihood"
+    return {"scorer": f"{name} under {member.name}", **dev_report(scorer, dev, samples, golds),
             **swap_report(scorer, swaps)}
 
 
@@ -267,6 +281,9 @@ def parse_args() -> argparse.Namespace:
                              "then adds the RM's accuracy on swaps of 200 fresh dev prompts' references")
     parser.add_argument("--likelihood", action="store_true",
                         help="also score with the base's and r0-sft's own log-likelihood of the answer (no RM)")
+    parser.add_argument("--pmi", action="store_true",
+                        help="also score with the base's and r0-sft's PMI: the answer's log-likelihood given the "
+                             "prompt minus given the prompt with its user turns blanked (no RM)")
     parser.add_argument("--samples", help="a JSON file keeping the r0-sft samples: read when present, else written")
     parser.add_argument("--json", default=str(HERE / "results" / "rm_onpolicy.json"))
     parser.add_argument("rm_overrides", nargs="*", help="key=value RM settings on top of round 1's (e.g. epochs=3)")
@@ -315,7 +332,7 @@ def main() -> int:
     rows, gold = train_prompts(cfg, args.prompts)
     swaps = swap_pairs(rows, args.swaps, cfg.seed)
     swap_dev = swap_pairs(train_prompts(cfg, 100, "dev")[0], 1, cfg.seed + 1, "dev") if args.swaps or args.likelihood \
-        else []
+        or args.pmi else []
     rows = [{k: v for k, v in r.items() if k != "reference"} for r in rows]
     dev, dev_gold = open_ended_rows(run, "dev")
     ids = {"run": str(run.resolve()), "train": [r["id"] for r in rows], "dev": [r["id"] for r in dev],
@@ -333,9 +350,9 @@ def main() -> int:
     print(f"{len(flat)} on-policy pairs ({ties} of equal gold) from {len(rows)} train prompts; dev: {len(dev)} "
           f"prompts, one-sample gold {one:.4f}, gold's own best of {args.n} {ceiling:.4f}", flush=True)
     results = []
-    if args.likelihood:
+    for pmi in [False] * args.likelihood + [True] * args.pmi:
         for member in (RunDir(run).base_model_path(), sft):
-            results.append(likelihood_report(Path(member), dev, samples, golds, swap_dev))
+            results.append(likelihood_report(Path(member), dev, samples, golds, swap_dev, pmi))
             print(json.dumps(results[-1]), flush=True)
     with tempfile.TemporaryDirectory(prefix="rm_onpolicy_") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):

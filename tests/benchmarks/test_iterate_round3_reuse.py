@@ -31,7 +31,13 @@ def test_a_kept_run_is_read_only_with_the_commands_settings(tmp_path):
     with pytest.raises(SystemExit, match="seed"):
         check_reuse(plain, 1, args)
     with pytest.raises(SystemExit, match="recipes"):
-        check_reuse(plain, 0, Namespace(round=1, members=None, overrides=["recipes.init=[steps=4500]"]))
+        check_reuse(plain, 0, Namespace(round=1, members=None, overrides=["recipes.rm=[epochs=3]"]))
+    # the base's settings are check_base's to compare (with the base itself), not the override lists'
+    check_reuse(plain, 0, Namespace(round=1, members=None, overrides=["recipes.init=[steps=4500]"]))
+    made_with = _kept_run(tmp_path / "muon", ["seed=0", "recipes.init=[optimizer=muon]"])
+    check_reuse(made_with, 0, args)
+    with pytest.raises(SystemExit, match="recipes"):
+        check_reuse(made_with, 0, Namespace(round=1, members=None, overrides=["recipes.rm=[epochs=3]"]))
     with pytest.raises(SystemExit, match="members"):
         check_reuse(plain, 0, Namespace(round=1, members="dpo", overrides=[]))
     check_reuse(_kept_run(tmp_path / "dpo", ["seed=0", "members=[dpo]"]), 0,

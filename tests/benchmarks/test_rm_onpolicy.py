@@ -121,3 +121,17 @@ def test_swap_report_and_answer_logps(tiny_base_dir):
     prompt = rows[0]["prompt"]
     short, longer = likelihood_scorer(tiny_base_dir)([prompt, prompt], ["Hi", "Hi there, how are you today?"])
     assert short < 0 and longer < 0 and longer != short
+
+
+def test_pmi_scorer_subtracts_the_answer_likelihood_without_the_users_words(tiny_base_dir):
+    from benchmarks.rm_onpolicy import blank_user_turns, likelihood_scorer
+
+    prompt = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Tell Rosa: Monday 3 pm."}]
+    assert blank_user_turns(prompt) == [{"role": "system", "content": "be brief"}, {"role": "user", "content": ""}]
+    assert prompt[1]["content"] == "Tell Rosa: Monday 3 pm."  # the caller's prompt is not changed
+    answers = ["Rosa, Monday at 3 pm.", "Mina, Sunday at 9 am."]
+    given = likelihood_scorer(tiny_base_dir)([prompt, prompt], answers)
+    alone = likelihood_scorer(tiny_base_dir)([blank_user_turns(prompt)] * 2, answers)
+    pmi = likelihood_scorer(tiny_base_dir, pmi=True)([prompt, prompt], answers)
+    assert pmi == [g - a for g, a in zip(given, alone)]
+    assert all(g != a for g, a in zip(given, alone))  # the user's words change the answer's likelihood
