@@ -10,13 +10,18 @@ What it does:
   token first), and applies one linear head -> scalar reward and four MLP heads (hidden -> hidden -> 3, SiLU) -> 3-way
   grading logits for `instruction_following`, `verbosity`, `truthfulness`, `harmlessness`.
   It returns `rewards` `[B]`, `grade_logits` `[B, 4, 3]` and `logits` = `rewards[:, None]` (TRL reads that).
+- `copy_ngram=n` (ours, off: 0) gives the RM an exact-match channel (`reward_model.copy_features`): every
+  answer token's flag (inside an n-token run the prompt holds, or not) adds a learned vector to its input
+  embedding, and the answer tokens' mean of a second learned vector per flag is added to the pooled state the
+  heads read. Both start at zero, so an untrained channel changes nothing.
 - Both are registered with `AutoConfig`, `AutoModel` and `AutoModelForSequenceClassification`, so
   `save_pretrained` / `AutoModel.from_pretrained` round-trip every head (importing `reward_model` registers).
 - `MultiHeadRewardModel.from_backbone(path_or_model)` starts an RM from a causal-LM checkpoint's base model.
 - `check_rm_dir(path, what)` reads a saved folder's config.json and refuses anything but a trained RM, with
   one line naming the option (`what`), before any weights are loaded.
 
-What it simplifies: `pooling="attention"` is our option, not the paper's (AFM reads one token); its scorer starts
+What it simplifies: `pooling="attention"` and `copy_ngram` are our options, not the paper's (AFM reads one token
+and gives its RM nothing but the tokens); the attention pool's scorer starts
 at zero, so an untrained pool is the plain mean of the tokens. The MLP depth/width is not given by the paper
 (afm-spec §14 q4): one hidden layer of the backbone's width. The reward head is linear with a bias, as in the
 paper (r = w^T h + b).
@@ -43,6 +48,7 @@ from transformers.utils import ModelOutput
 
 from afm_align.errors import UserError
 from afm_align.schema import GRADE_DIMENSIONS
+from reward_model.copy_features import PROMPT, answer_starts, copy_flags
 from reward_model.data import NUM_GRADE_LEVELS
 
 MODEL_TYPE = "afm_multihead_rm"
@@ -61,11 +67,17 @@ class MultiHeadRewardConfig(PretrainedConfig):
     head_hidden_size: int | None = None  # MLP width of the grading heads; None = backbone hidden size
     initializer_range: float = 0.02  # std of the heads' initial weights
     pooling: str = "last"  # "last": the last non-padding token (AFM); "attention": learned weights over all tokens
+    copy_ngram: int = 0  # > 0: the exact-match channel with runs of this many tokens (copy_features); 0 = off
+    turn_start_id: int | None = None  # the token that opens a chat turn (the last one opens the answer)
+    answer_header_len: int = 0  # tokens of the assistant header from that token to the answer's first
 
     def __post_init__(self, **kwargs):
         kwargs.setdefault("num_labels", 1)  # one scalar reward: TRL's RewardTrainer checks num_labels == 1
         super().__post_init__(**kwargs)
         check_pooling(self.pooling)
+        if self.copy_ngram < 0 or (self.copy_ngram and self.turn_start_id is None):
+            raise UserError(f"copy_ngram={self.copy_ngram}: give 0 (off) or a run length >= 1 with the chat "
+                            "template's turn-start token")
 
 
 @dataclass
@@ -88,6 +100,12 @@ def check_pooling(pooling: str) -> str:
     if pooling not in POOLINGS:
         raise UserError(f"pooling={pooling!r}: choose one of {', '.join(POOLINGS)}")
     return pooling
+
+
+def match_flags(input_ids: torch.Tensor, attention_mask: torch.Tensor, config: MultiHeadRewardConfig) -> torch.Tensor:
+    """[B, T] copy flags (`copy_features.copy_flags`) of a batch, the answer found by the config's turn header."""
+    starts = answer_starts(input_ids, attention_mask, config.turn_start_id, config.answer_header_len)
+    return copy_flags(input_ids, attention_mask, starts, config.copy_ngram)
 
 
 def attention_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
@@ -116,6 +134,9 @@ class MultiHeadRewardModel(PreTrainedModel):
         width = config.head_hidden_size or hidden
         self.reward_head = nn.Linear(hidden, 1)
         self.pool_scorer = nn.Linear(hidden, 1) if config.pooling == "attention" else None
+        # the exact-match channel: one vector per flag (prompt, copied, not copied) at the input and at the pool
+        self.match_in = nn.Embedding(3, hidden) if config.copy_ngram else None
+        self.match_out = nn.Embedding(3, hidden) if config.copy_ngram else None
         self.grade_heads = nn.ModuleDict(
             {
                 dim: nn.Sequential(nn.Linear(hidden, width), nn.SiLU(), nn.Linear(width, config.num_grade_levels))
@@ -126,6 +147,9 @@ class MultiHeadRewardModel(PreTrainedModel):
         if self.pool_scorer is not None:  # zero: an untrained attention pool is the plain mean of the tokens
             nn.init.zeros_(self.pool_scorer.weight)
             nn.init.zeros_(self.pool_scorer.bias)
+        for table in (self.match_in, self.match_out):  # zero: an untrained channel changes nothing
+            if table is not None:
+                nn.init.zeros_(table.weight)
 
     def get_input_embeddings(self):
         return self.model.get_input_embeddings()
@@ -142,6 +166,12 @@ class MultiHeadRewardModel(PreTrainedModel):
     ) -> MultiHeadRewardOutput:
         kwargs.pop("labels", None)
         kwargs["use_cache"] = False
+        flags = None
+        if self.match_in is not None and input_ids is not None:
+            mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask.to(input_ids.device)
+            flags = match_flags(input_ids, mask, self.config)
+            inputs_embeds = self.model.get_input_embeddings()(input_ids) + self.match_in(flags)
+            input_ids = None
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
         hidden = out.last_hidden_state  # [B, T, H]
         if self.pool_scorer is not None:
@@ -153,6 +183,10 @@ class MultiHeadRewardModel(PreTrainedModel):
             else:
                 index = last_token_index(attention_mask.to(hidden.device))
             pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), index]  # [B, H]
+        if flags is not None:  # the answer tokens' mean match vector: the copied share, readable by every head
+            answer = (flags != PROMPT).to(hidden.dtype)
+            pooled = pooled + torch.einsum("bt,bth->bh", answer, self.match_out(flags).to(hidden.dtype)) \
+                / answer.sum(dim=1, keepdim=True).clamp(min=1)
         rewards = self.reward_head(pooled).squeeze(-1)
         grade_logits = torch.stack([head(pooled) for head in self.grade_heads.values()], dim=1)
         return MultiHeadRewardOutput(logits=rewards[:, None], rewards=rewards, grade_logits=grade_logits)

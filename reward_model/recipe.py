@@ -80,14 +80,31 @@ def print_table(s: dict) -> None:
     print(f"reward-length corr.    {'n/a' if corr is None else f'{corr:+.3f}'}")
 
 
-def load_init(path: str):
-    """The RM at `path` to continue training from (a refreshed RM keeps what its last round learned)."""
+def load_init(path: str, copy_ngram: int = 0):
+    """The RM at `path` to continue training from (a refreshed RM keeps what its last round learned); one with
+    another `copy_ngram` than the config asks for is a one-line UserError (the channel is part of the model)."""
     import torch
 
     from reward_model.model import MultiHeadRewardModel, check_rm_dir
 
-    return MultiHeadRewardModel.from_pretrained(check_rm_dir(path, "init_from"), local_files_only=True,
-                                                dtype=torch.float32)
+    model = MultiHeadRewardModel.from_pretrained(check_rm_dir(path, "init_from"), local_files_only=True,
+                                                 dtype=torch.float32)
+    if model.config.copy_ngram != copy_ngram:
+        raise UserError(f"init_from {path}: that RM was trained with copy_ngram={model.config.copy_ngram}, this "
+                        f"config asks for {copy_ngram}; give the same, or train new heads (init_from='')")
+    return model
+
+
+def copy_settings(tokenizer, copy_ngram: int) -> dict:
+    """The RM config fields of the exact-match channel (`reward_model.copy_features`); {} when it is off."""
+    from reward_model.copy_features import assistant_header
+
+    if copy_ngram < 0:
+        raise UserError(f"copy_ngram={copy_ngram}: give 0 (off) or a run length >= 1")
+    if not copy_ngram:
+        return {}
+    turn_start_id, header_len = assistant_header(tokenizer)
+    return {"copy_ngram": copy_ngram, "turn_start_id": turn_start_id, "answer_header_len": header_len}
 
 
 def main(cfg: RMTrainConfig) -> dict:
@@ -111,8 +128,9 @@ def main(cfg: RMTrainConfig) -> dict:
     with staged_dir(cfg.out, required="meta.json", drop=WORK_DIR) as staging:
         torch.manual_seed(cfg.seed)
         tokenizer = AutoTokenizer.from_pretrained(backbone, local_files_only=True)
-        model = (load_init(cfg.init_from) if cfg.init_from
-                 else MultiHeadRewardModel.from_backbone(backbone, pooling=cfg.pooling))
+        model = (load_init(cfg.init_from, cfg.copy_ngram) if cfg.init_from
+                 else MultiHeadRewardModel.from_backbone(backbone, pooling=cfg.pooling,
+                                                         **copy_settings(tokenizer, cfg.copy_ngram)))
         metrics = train_reward_model(model, tokenizer, to_dataset(train_rows), to_dataset(held_rows),
                                      replace(cfg, out=str(staging)), work_dir=staging / WORK_DIR)
         evals = {k[len("eval_"):]: v for k, v in metrics.items() if k.startswith("eval_")}

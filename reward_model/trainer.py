@@ -50,6 +50,7 @@ class RMTrainConfig:
     from_checkpoint: str = ""  # backbone checkpoint directory ('' = the run's base model)
     run: str = "default"  # run whose base model is the backbone when `from_checkpoint` is empty
     pooling: str = "last"  # new heads read the "last" token (AFM) or an "attention" pool of all (model.POOLINGS)
+    copy_ngram: int = 0  # new heads get the exact-match channel, runs of this many tokens (copy_features); 0 = off
     init_from: str = ""  # an RM directory to continue training (backbone and heads); '' = new heads on the backbone
     heldout_fraction: float = 0.1  # evaluation share when every row is 'train' or has no split
     learning_rate: float = 1e-4  # AdamW peak learning rate (linear decay)
