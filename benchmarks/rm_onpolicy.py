@@ -27,15 +27,17 @@ reports each RM's accuracy on swaps of 200 fresh dev prompts' references: whethe
 that ranks these answers at all. `--likelihood` scores the same dev pairs, best-of-n and swaps with the base's and
 r0-sft's own log-likelihood of the answer (no RM): whether the backbone knows what the RM should learn; `--pmi`
 adds the same with the answer's likelihood given a blanked user turn subtracted (pointwise mutual information
-with the prompt: what the prompt, not fluency or nearness to the mode, makes likely). RM settings such as
-`pooling=attention` go in as `key=value`.
+with the prompt: what the prompt, not fluency or nearness to the mode, makes likely); `--copy-share N` scores with
+the share of the answer's tokens inside an N-token run the prompt holds, the RM's `copy_ngram` feature alone
+(`reward_model.copy_features`), nothing learned. RM settings such as `pooling=attention` or `copy_ngram=4` go in
+as `key=value`; `--sizes ''` trains no RM.
 
 Nothing here chooses a setting for the rounds; dev is read because this measures a lever for later tuning.
 Also prints the 2-thread fp32 matmul peak before and after.
 
 Run: `python benchmarks/rm_onpolicy.py --run DIR [--prompts 300] [--k 4] [--n 8] [--sizes 0,400,1600,-1]
 [--init base|r0-sft] [--oracle-temperature T] [--swaps S] [--samples FILE] [--json benchmarks/results/rm_onpolicy.json]
-[--likelihood] [--pmi] [key=value ...]` (-1 in sizes:
+[--likelihood] [--pmi] [--copy-share N] [key=value ...]` (-1 in sizes:
 every on-policy pair; `--samples` keeps the r0-sft samples in FILE so that other RM settings reuse them; about
 7 minutes with 4 sizes on 2 cores).
 """
@@ -235,6 +237,28 @@ def likelihood_scorer(member: Path, batch: int = 32, pmi: bool = False):
     return pointwise_mutual_information if pmi else summed
 
 
+def copy_share_scorer(tokenizer, n: int):
+    """A fixed scorer (prompts, answers) -> the share of each answer's tokens inside an `n`-token run its prompt
+    holds: the RM's exact-match feature (`reward_model.copy_features`) alone, nothing learned."""
+    import torch
+
+    from reward_model.copy_features import COPIED, PROMPT, answer_starts, assistant_header, copy_flags
+
+    turn_start_id, header_len = assistant_header(tokenizer)
+
+    def scorer(prompts: list, answers: list[str]) -> list[float]:
+        out = []
+        for prompt, answer in zip(prompts, answers):
+            ids = torch.tensor([tokenizer.apply_chat_template(
+                [*prompt, {"role": "assistant", "content": answer}], tokenize=True, return_dict=True)["input_ids"]])
+            mask = torch.ones_like(ids)
+            flags = copy_flags(ids, mask, answer_starts(ids, mask, turn_start_id, header_len), n)[0]
+            out.append(float((flags == COPIED).sum()) / max(1, int((flags != PROMPT).sum())))
+        return out
+
+    return scorer
+
+
 def likelihood_report(member: Path, dev: list[dict], samples: list[list[str]], golds: list[list[float]],
                       swaps: list[dict], pmi: bool = False) -> dict:
     """`dev_report` and `swap_report` with an LM's own likelihood of the answer (or with `pmi` its pointwise mutual
@@ -284,6 +308,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pmi", action="store_true",
                         help="also score with the base's and r0-sft's PMI: the answer's log-likelihood given the "
                              "prompt minus given the prompt with its user turns blanked (no RM)")
+    parser.add_argument("--copy-share", type=int, default=0, metavar="N",
+                        help="also score with the share of answer tokens inside an N-token run the prompt holds "
+                             "(the RM's copy_ngram feature alone, nothing learned; 0: not)")
     parser.add_argument("--samples", help="a JSON file keeping the r0-sft samples: read when present, else written")
     parser.add_argument("--json", default=str(HERE / "results" / "rm_onpolicy.json"))
     parser.add_argument("rm_overrides", nargs="*", help="key=value RM settings on top of round 1's (e.g. epochs=3)")
@@ -332,7 +359,7 @@ def main() -> int:
     rows, gold = train_prompts(cfg, args.prompts)
     swaps = swap_pairs(rows, args.swaps, cfg.seed)
     swap_dev = swap_pairs(train_prompts(cfg, 100, "dev")[0], 1, cfg.seed + 1, "dev") if args.swaps or args.likelihood \
-        or args.pmi else []
+        or args.pmi or args.copy_share else []
     rows = [{k: v for k, v in r.items() if k != "reference"} for r in rows]
     dev, dev_gold = open_ended_rows(run, "dev")
     ids = {"run": str(run.resolve()), "train": [r["id"] for r in rows], "dev": [r["id"] for r in dev],
@@ -350,12 +377,19 @@ def main() -> int:
     print(f"{len(flat)} on-policy pairs ({ties} of equal gold) from {len(rows)} train prompts; dev: {len(dev)} "
           f"prompts, one-sample gold {one:.4f}, gold's own best of {args.n} {ceiling:.4f}", flush=True)
     results = []
+    if args.copy_share:
+        from transformers import AutoTokenizer
+
+        scorer = copy_share_scorer(AutoTokenizer.from_pretrained(sft, local_files_only=True), args.copy_share)
+        results.append({"scorer": f"share of answer tokens in a {args.copy_share}-token run of the prompt",
+                        **dev_report(scorer, dev, samples, golds), **swap_report(scorer, swap_dev)})
+        print(json.dumps(results[-1]), flush=True)
     for pmi in [False] * args.likelihood + [True] * args.pmi:
         for member in (RunDir(run).base_model_path(), sft):
             results.append(likelihood_report(Path(member), dev, samples, golds, swap_dev, pmi))
             print(json.dumps(results[-1]), flush=True)
     with tempfile.TemporaryDirectory(prefix="rm_onpolicy_") as tmp:
-        for size in (int(s) for s in args.sizes.split(",")):
+        for size in (int(s) for s in args.sizes.split(",") if s.strip()):
             added = flat if size < 0 else flat[:size]
             minutes = train_rm(run, base_rows + swaps + added, Path(tmp) / f"rm-{len(added)}", cfg.seed, args.init,
                                args.rm_overrides)

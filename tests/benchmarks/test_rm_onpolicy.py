@@ -135,3 +135,16 @@ def test_pmi_scorer_subtracts_the_answer_likelihood_without_the_users_words(tiny
     pmi = likelihood_scorer(tiny_base_dir, pmi=True)([prompt, prompt], answers)
     assert pmi == [g - a for g, a in zip(given, alone)]
     assert all(g != a for g, a in zip(given, alone))  # the user's words change the answer's likelihood
+
+
+def test_copy_share_scores_the_share_of_answer_tokens_the_prompt_holds(tiny_base_dir):
+    from transformers import AutoTokenizer
+
+    from benchmarks.rm_onpolicy import copy_share_scorer
+
+    scorer = copy_share_scorer(AutoTokenizer.from_pretrained(tiny_base_dir), 3)
+    prompt = [{"role": "user", "content": "Tell Rosalind the budget review is on Monday at 3:15 pm."}]
+    copied, invented, mixed = scorer([prompt] * 3, ["the budget review is on Monday at 3:15 pm",
+                                                    "Quentin, Zebedee, xylophone",
+                                                    "the budget review is on Zebedee xylophone"])
+    assert 0.0 <= invented < mixed < copied <= 1.0
