@@ -117,6 +117,7 @@ RANGES: dict[str, Range] = {
     "verifier_min": closed(0, 1),  # verifier scores are in [0, 1]; 0 = no gate
     "rs_verifier_min": closed(0, 1),
     "min_level": closed(0, 3),
+    "copy_ngram": closed(0, 64),  # RM exact-match channel: run length in tokens (0 = off)
     "level_probs": closed(0, 1),  # each entry: a target probability
     "judge_levels": closed(0, 1000),  # each entry: an RM-score gap (check_config: three, increasing)
     "kl_budget": at_least(0),  # 0 = no budget

@@ -32,7 +32,7 @@ def test_every_system_preset_loads_with_its_round_structure():
         cfg = load("tiny", None, [f"system={system}"])
         assert cfg.system == system and cfg.members == shapes[system]
     llama = load("tiny", None, ["system=llama3.1"])
-    assert llama.recipes["rm"] == ["epochs=1", "hard_labels=true", "min_level=1"]  # appended to iterate.yaml's
+    assert llama.recipes["rm"] == ["epochs=1", "copy_ngram=4", "hard_labels=true", "min_level=1"]  # after iterate.yaml's
     assert not llama.rm_warm_start and llama.promotion.top_k == 1 and llama.promotion.keep_best_earlier == 0
     spec = candidate_spec(llama, "avg")
     assert (spec.recipe, spec.start, spec.of) == ("merge", "rs", ("dpo", "dpo_lr"))
@@ -43,7 +43,7 @@ def test_every_system_preset_loads_with_its_round_structure():
     # the user's keys win over the system layer; their recipe lists go after the system's
     assert load("tiny", None, ["system=qwen2", "k=4"]).k == 4
     assert load("tiny", None, ["system=llama3.1", "recipes.rm=[epochs=2]"]).recipes["rm"] == [
-        "epochs=1", "hard_labels=true", "min_level=1", "epochs=2"]
+        "epochs=1", "copy_ngram=4", "hard_labels=true", "min_level=1", "epochs=2"]
     assert load("tiny", None, ["system=llama3.1", 'recipes={"rm": ["max_steps=2"]}']).recipes["rm"][-2:] == [
         "min_level=1", "max_steps=2"]
 
