@@ -132,7 +132,7 @@ def reused_seed(seed: int, args, run: Path) -> dict:
 def check_reuse(run: Path, seed: int, args) -> None:
     """A kept run is read only when its last round ran with this command's settings (the round manifest's config;
     a key the manifest predates counts as its default, as `committee.run_checks` reads it). The `recipes.init`
-    overrides are left to `check_base`, which compares what they build with the base the run holds: a run made
+    overrides are left to `check_base` when the run holds a base (it compares what they build with that base): a run made
     with `recipes.init=[optimizer=muon]` when that was not yet the default is read by a command without it."""
     from afm_align.config import config_dict
     from committee.round_config import load
@@ -141,7 +141,7 @@ def check_reuse(run: Path, seed: int, args) -> None:
     members = [f"members=[{args.members}]"] if args.members else []
     wanted = config_dict(load("tiny", overrides=[f"seed={seed}", *members, *args.overrides]))
     recorded = json.loads((run / f"round_{args.round}" / "manifest.json").read_text())["config"]
-    for config in (wanted, recorded):
+    for config in (wanted, recorded) if (run / "base" / "config.yaml").is_file() else ():
         if "recipes" in config:
             config["recipes"] = {k: v for k, v in config["recipes"].items() if k != "init"}
     diff = changed_setting(recorded, wanted, sorted(set(wanted) - RESUME_FREE))

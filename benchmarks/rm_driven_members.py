@@ -65,6 +65,8 @@ def one_seed(run: Path, rounds: list[int], scorer=greedy_gold) -> dict:
     from rm_claims import open_ended_rows
 
     rows, gold = open_ended_rows(run, "test")
+    if not rows:
+        raise SystemExit(f"{run}: its test split has no open-ended prompts (families general, summarize)")
     cache: dict[str, list[float]] = {}
 
     def scores(name: str) -> list[float]:

@@ -18,6 +18,12 @@ What it does, from token ids alone (so the trainer, the scorer and online RL nee
 - `assistant_header(tokenizer)`: (turn_start_id, header_len) read from the chat template: the tokens its
   generation prompt adds after a user turn.
 
+What it simplifies: the match is exact on token ids (a word tokenised differently after a space or a quote does
+not match); the answer region runs to the row's end, so the template's closing tokens count among its tokens (the
+same few in every answer); a sequence the scorer truncated to its last `max_length` tokens keeps only the prompt
+it still holds (if the answer's turn start was cut, nothing is flagged: training drops such over-long pairs); and `copy_flags` compares every position with every other, so it holds a few [B, T, T] boolean tensors
+(a batch of 64 sequences of 384 tokens: about 9 MB each; of 2,048 tokens: about 270 MB each).
+
 Run: `python -m pytest tests/reward_model/test_copy_features.py`.
 """
 from __future__ import annotations
@@ -31,12 +37,14 @@ PROMPT, COPIED, NOT_COPIED = 0, 1, 2  # the three flag values (rows of the model
 
 def answer_starts(input_ids: torch.Tensor, attention_mask: torch.Tensor, turn_start_id: int,
                   header_len: int) -> torch.Tensor:
-    """[B] first answer position of each row (its length, i.e. no answer, when no turn start is found)."""
+    """[B] first answer position of each row: one past its last real token (no answer) when no turn start is found
+    or the header runs past the row's end. Left and right padding both work."""
     positions = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
-    is_start = (input_ids == turn_start_id) & attention_mask.bool()
+    valid = attention_mask.bool()
+    is_start = (input_ids == turn_start_id) & valid
     last = torch.where(is_start, positions, torch.full_like(positions, -1)).max(dim=1).values
-    length = attention_mask.long().sum(dim=1)
-    return torch.where(last >= 0, torch.minimum(last + header_len, length), length)
+    end = torch.where(valid, positions, torch.full_like(positions, -1)).max(dim=1).values + 1
+    return torch.where(last >= 0, torch.minimum(last + header_len, end), end)
 
 
 def copy_flags(input_ids: torch.Tensor, attention_mask: torch.Tensor, starts: torch.Tensor, n: int) -> torch.Tensor:
@@ -47,6 +55,10 @@ def copy_flags(input_ids: torch.Tensor, attention_mask: torch.Tensor, starts: to
     valid = attention_mask.bool()
     in_answer = valid & (positions[None, :] >= starts[:, None])
     in_prompt = valid & (positions[None, :] < starts[:, None])
+    flags = torch.full((batch, width), PROMPT, dtype=torch.long, device=input_ids.device)
+    flags[in_answer] = NOT_COPIED
+    if n > width:  # no run of n tokens fits in these rows
+        return flags
     same = input_ids[:, :, None] == input_ids[:, None, :]  # [B, answer position i, prompt position j]
     runs = same.clone()
     for k in range(1, n):  # runs[b, i, j]: tokens i..i+n-1 equal tokens j..j+n-1
@@ -62,8 +74,6 @@ def copy_flags(input_ids: torch.Tensor, attention_mask: torch.Tensor, starts: to
     covered = torch.zeros_like(found)
     for k in range(n):  # token t is covered by a run starting at t-k
         covered[:, k:] |= found[:, : width - k]
-    flags = torch.full((batch, width), PROMPT, dtype=torch.long, device=input_ids.device)
-    flags[in_answer] = NOT_COPIED
     flags[in_answer & covered] = COPIED
     return flags
 

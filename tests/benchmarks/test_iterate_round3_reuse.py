@@ -32,9 +32,18 @@ def test_a_kept_run_is_read_only_with_the_commands_settings(tmp_path):
         check_reuse(plain, 1, args)
     with pytest.raises(SystemExit, match="recipes"):
         check_reuse(plain, 0, Namespace(round=1, members=None, overrides=["recipes.rm=[epochs=3]"]))
-    # the base's settings are check_base's to compare (with the base itself), not the override lists'
+    # without a base to read, the init override lists are compared as they are
+    with pytest.raises(SystemExit, match="recipes"):
+        check_reuse(plain, 0, Namespace(round=1, members=None, overrides=["recipes.init=[steps=4500]"]))
+    # with one, the base's settings are check_base's to compare (with the base itself), not the override lists'
+    (plain / "base").mkdir()
+    (plain / "base" / "config.yaml").write_text("seed: 0\n")
     check_reuse(plain, 0, Namespace(round=1, members=None, overrides=["recipes.init=[steps=4500]"]))
     made_with = _kept_run(tmp_path / "muon", ["seed=0", "recipes.init=[optimizer=muon]"])
+    with pytest.raises(SystemExit, match="recipes"):
+        check_reuse(made_with, 0, args)
+    (made_with / "base").mkdir()
+    (made_with / "base" / "config.yaml").write_text("seed: 0\n")
     check_reuse(made_with, 0, args)
     with pytest.raises(SystemExit, match="recipes"):
         check_reuse(made_with, 0, Namespace(round=1, members=None, overrides=["recipes.rm=[epochs=3]"]))

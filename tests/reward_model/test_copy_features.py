@@ -39,6 +39,17 @@ def test_the_answer_starts_after_the_last_turn_start_and_its_header():
     assert answer_starts(ids, mask, turn, header_len=2).tolist() == [5, 8, 6]  # no turn start: no answer
     padded_turn = torch.tensor([[turn, 9, 5, turn]])  # a turn-start id on a padding position does not count
     assert answer_starts(padded_turn, torch.tensor([[1, 1, 1, 0]]), turn, 1).tolist() == [1]
+    # left padding longer than the answer: the start stays after the header; no turn start: no answer at all
+    left = torch.tensor([[0, 0, 0, 0, 0, 9, turn, 7, 5], [0, 0, 0, 0, 0, 9, 9, 9, 9]])
+    left_mask = torch.tensor([[0] * 5 + [1] * 4, [0] * 5 + [1] * 4])
+    starts = answer_starts(left, left_mask, turn, header_len=2)
+    assert starts.tolist() == [8, 9]
+    assert copy_flags(left, left_mask, starts, 1).tolist() == [[P] * 8 + [N], [P] * 9]
+
+
+def test_a_run_longer_than_the_rows_flags_every_answer_token_not_copied():
+    ids = torch.tensor([[5, 6, 5, 6]])
+    assert copy_flags(ids, torch.ones_like(ids), torch.tensor([2]), 6).tolist() == [[P, P, N, N]]
 
 
 def test_the_assistant_header_is_read_from_the_chat_template(tokenizer):
@@ -114,6 +125,12 @@ def test_an_rm_with_the_channel_learns_to_prefer_the_prompts_name_on_fresh_names
     assert loaded.config.copy_ngram == 3 and loaded.config.answer_header_len == rm.config.answer_header_len
     with torch.no_grad():
         assert torch.allclose(loaded(input_ids=ids, attention_mask=mask).rewards, rewards, atol=1e-5)
+
+
+def test_the_channel_needs_token_ids(backbone_config, tokenizer):
+    rm = _copy_rm(backbone_config, tokenizer)
+    with pytest.raises(ValueError, match="pass input_ids, not inputs_embeds"):
+        rm(inputs_embeds=torch.zeros(1, 4, backbone_config.hidden_size))
 
 
 def test_bad_copy_settings_are_one_line_errors(backbone_config, tokenizer, tmp_path):
