@@ -141,9 +141,10 @@ def check_reuse(run: Path, seed: int, args) -> None:
     members = [f"members=[{args.members}]"] if args.members else []
     wanted = config_dict(load("tiny", overrides=[f"seed={seed}", *members, *args.overrides]))
     recorded = json.loads((run / f"round_{args.round}" / "manifest.json").read_text())["config"]
-    for config in (wanted, recorded) if (run / "base" / "config.yaml").is_file() else ():
-        if "recipes" in config:
-            config["recipes"] = {k: v for k, v in config["recipes"].items() if k != "init"}
+    if (run / "base" / "config.yaml").is_file():
+        for config in (wanted, recorded):
+            if "recipes" in config:
+                config["recipes"] = {k: v for k, v in config["recipes"].items() if k != "init"}
     diff = changed_setting(recorded, wanted, sorted(set(wanted) - RESUME_FREE))
     if diff is not None:
         raise SystemExit(f"{run}: made with {diff}={recorded_setting(recorded, diff)!r}, this command asks for "

@@ -11,8 +11,8 @@ verbatim in the prompt. The RM still learns from labelled pairs what the bit is 
 
 What it does, from token ids alone (so the trainer, the scorer and online RL need nothing new):
 - `answer_starts(input_ids, attention_mask, turn_start_id, header_len)`: per row, the first answer position:
-  after the last non-padding `turn_start_id` token and the `header_len` tokens of the assistant header; the
-  row's length when it has none (no answer: nothing is flagged).
+  after the last non-padding `turn_start_id` token and the `header_len` tokens of the assistant header; one
+  past the row's last real token when it has none (no answer: nothing is flagged).
 - `copy_flags(input_ids, attention_mask, starts, n)`: per position 0 (prompt, padding), 1 (an answer token
   inside an n-token run that the prompt holds) or 2 (an answer token that is not).
 - `assistant_header(tokenizer)`: (turn_start_id, header_len) read from the chat template: the tokens its
@@ -21,8 +21,9 @@ What it does, from token ids alone (so the trainer, the scorer and online RL nee
 What it simplifies: the match is exact on token ids (a word tokenised differently after a space or a quote does
 not match); the answer region runs to the row's end, so the template's closing tokens count among its tokens (the
 same few in every answer); a sequence the scorer truncated to its last `max_length` tokens keeps only the prompt
-it still holds (if the answer's turn start was cut, nothing is flagged: training drops such over-long pairs); and `copy_flags` compares every position with every other, so it holds a few [B, T, T] boolean tensors
-(a batch of 64 sequences of 384 tokens: about 9 MB each; of 2,048 tokens: about 270 MB each).
+it still holds (if the answer's turn start was cut, nothing is flagged: training drops such over-long pairs); and
+`copy_flags` compares every position with every other, so it holds a few [B, T, T] boolean tensors (a batch of 64
+sequences of 384 tokens: about 9 MB each; of 2,048 tokens: about 270 MB each).
 
 Run: `python -m pytest tests/reward_model/test_copy_features.py`.
 """
@@ -61,10 +62,8 @@ def copy_flags(input_ids: torch.Tensor, attention_mask: torch.Tensor, starts: to
         return flags
     same = input_ids[:, :, None] == input_ids[:, None, :]  # [B, answer position i, prompt position j]
     runs = same.clone()
-    for k in range(1, n):  # runs[b, i, j]: tokens i..i+n-1 equal tokens j..j+n-1
+    for k in range(1, n):  # runs[b, i, j]: tokens i..i+n-1 equal tokens j..j+n-1 (i, j <= width - n: masked below)
         runs[:, : width - k, : width - k] &= same[:, k:, k:]
-        runs[:, width - k:, :] = False
-        runs[:, :, width - k:] = False
     # a run must lie inside the answer (i .. i+n-1) and inside the prompt (j .. j+n-1)
     answer_run = torch.zeros_like(in_answer)
     prompt_run = torch.zeros_like(in_prompt)

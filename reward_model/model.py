@@ -167,10 +167,10 @@ class MultiHeadRewardModel(PreTrainedModel):
         kwargs.pop("labels", None)
         kwargs["use_cache"] = False
         flags = None
-        if self.match_in is not None and input_ids is None:
-            raise ValueError("copy_ngram: this RM reads its exact-match flags from input_ids; pass input_ids, "
-                             "not inputs_embeds")
         if self.match_in is not None:
+            if input_ids is None:
+                raise ValueError("copy_ngram: this RM reads its exact-match flags from input_ids; pass input_ids, "
+                                 "not inputs_embeds")
             mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask.to(input_ids.device)
             flags = match_flags(input_ids, mask, self.config)
             inputs_embeds = self.model.get_input_embeddings()(input_ids) + self.match_in(flags)
