@@ -20,10 +20,8 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -112,6 +110,7 @@ def main() -> int:
     import torch
 
     from iterate_round3 import matmul_gflops
+    from saved_runs import write_json
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     os.environ["AFM_ALIGN_THREADS"] = str(torch.get_num_threads())
@@ -127,15 +126,10 @@ def main() -> int:
         for recipe, r in by_recipe.items():
             print(f"round {n} {recipe}: test gold {r['gold']:.4f} against its start's {r['start_gold']:.4f}: "
                   f"{r['gain']:+.4f} {r['gain_ci95']} over {r['seeds']} seeds")
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE.parent, capture_output=True, text=True).stdout.strip()
-    out = {"benchmark": "rm_driven_members", "date": datetime.now().isoformat(timespec="seconds"), "commit": commit,
-           "command": "python benchmarks/rm_driven_members.py " + " ".join(sys.argv[1:]), "split": "test",
-           "matmul_gflops": {"before": peak_before, "after": matmul_gflops()},
-           "minutes": round((time.perf_counter() - start) / 60, 2), "summary": result,
-           "per_seed": [{str(k): v for k, v in s.items()} for s in per_seed]}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
-    print(f"saved {args.json}")
+    write_json("rm_driven_members", args.json,
+               {"split": "test", "matmul_gflops": {"before": peak_before, "after": matmul_gflops()},
+                "minutes": round((time.perf_counter() - start) / 60, 2), "summary": result,
+                "per_seed": [{str(k): v for k, v in s.items()} for s in per_seed]})
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -71,6 +72,17 @@ def save_result(name: str, args: argparse.Namespace, fields: dict) -> None:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     print(f"saved {args.json}")
+
+
+def write_json(name: str, path: str | Path, fields: dict) -> None:
+    """Write benchmark `name`'s result JSON to `path`: its name, date, commit and the command as run, then
+    `fields`; and say where (for benchmarks that run models over the runs, whose own command lines differ)."""
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE.parent, capture_output=True, text=True).stdout
+    result = {"benchmark": name, "date": datetime.now().isoformat(timespec="seconds"), "commit": commit.strip(),
+              "command": f"python benchmarks/{name}.py " + " ".join(sys.argv[1:]), **fields}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"saved {path}")
 
 
 def run_over_seeds(description: str, name: str, seed_result, line, summary=None) -> int:

@@ -1,0 +1,231 @@
+"""How far could the RM-driven members go? RS and MDLOO on the open-ended prompts with the hidden gold as ranker
+and reward (a ceiling no pipeline may use), beside the round's RM and a random pick (dev split).
+
+The rounds' `rs` and `mdloo` members do not raise the open-ended gold over their start
+(`benchmarks/rm_driven_members.py`). Two explanations part ways here: the RM ranks too poorly (then a perfect
+ranker would lift the members), or these recipes at this budget cannot move the policy's greedy answers however
+good the ranking (then it would not). For each finished iterate run `DIR/seed<s>` (`benchmarks/iterate_round3.py
+--keep DIR`), from round 1's start member (r0-sft), on round 1's open-ended train prompts, with round 1's RM:
+- rejection sampling: `--k` samples a prompt at the round's temperature; one kept a prompt by the RM (what the
+  round does), by the gold rubric (the ceiling), or at random (the floor, seeded); each set of picks replaces the
+  open-ended rows of round 1's `rs-data` (its verifiable rows stay), and an SFT member is trained with r1-rs's own
+  saved settings and seed;
+- MDLOO: r1-mdloo's saved settings on the open-ended prompts alone (no verifier, no KL-budget stop), `--steps`
+  outer steps, the reward the RM alone or the gold rescaled to the RM's spread (the ratio of their standard
+  deviations over the RS samples, so both rewards give advantages of the same size).
+Every member's greedy answers to the DEV open-ended prompts are scored by the gold (round_0/gold.json) and paired
+with the start member's on the same prompts; over seeds: mean and 95% t-interval (committee.eval_stats). The gold
+of the RS targets (train prompts) and each MDLOO run's last logged KL are reported beside them.
+
+What it simplifies: round 1 only (one start, one RM; later rounds accumulate earlier rounds' picks); one sampling
+of the RS candidates per seed, shared by the three picks; the members are trained in a scratch folder and
+dropped (nothing is written into the runs).
+
+Run: `python benchmarks/rm_driven_ceiling.py --runs DIR [--seeds 0,1,2] [--k 4] [--steps 48]
+[--json benchmarks/results/rm_driven_ceiling.json] [key=value ...]` (key=value: MDLOO overrides, e.g.
+`learning_rate=2.0e-4`); about 3 minutes a seed on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("AFM_ALIGN_QUIET", "1")
+
+RS_PICKS = ("rm", "gold", "random")  # who ranks the RS samples
+MDLOO_REWARDS = ("rm", "gold")  # the MDLOO reward
+
+
+def pick(scores: list[float], k: int, rule: str, rng: random.Random) -> list[int]:
+    """For each run of `k` consecutive samples (one prompt's), the index of the kept one: the highest score (ties:
+    the first), or a seeded random one with rule 'random'."""
+    if len(scores) % k:
+        raise ValueError(f"{len(scores)} scores are not whole groups of k={k}")
+    if rule == "random":
+        return [i + rng.randrange(k) for i in range(0, len(scores), k)]
+    return [max(range(i, i + k), key=lambda j: scores[j]) for i in range(0, len(scores), k)]
+
+
+def spread_ratio(rm_scores: list[float], gold_scores: list[float]) -> float:
+    """The gold's weight that gives it the RM's spread: sd(RM) / sd(gold) over the same answers."""
+    sd_gold = statistics.pstdev(gold_scores)
+    if sd_gold == 0:
+        raise SystemExit("every RS sample has the same gold score: nothing to rescale (is the gold store right?)")
+    return statistics.pstdev(rm_scores) / sd_gold
+
+
+def paired(member: list[float], start: list[float]) -> float:
+    """Mean per-prompt gold difference, member minus start, on the same prompts."""
+    return statistics.fmean(a - b for a, b in zip(member, start, strict=True))
+
+
+def round1(run: Path) -> dict:
+    """Round 1's start, RM, open-ended train prompts and their gold, r1-rs's and r1-mdloo's saved settings."""
+    from afm_align.store import read_rows
+    from committee.gold_store import read_gold
+    from synth.families import OPEN_ENDED
+
+    r1 = run / "round_1"
+    needed = [r1 / "manifest.json", r1 / "rm", r1 / "rs-data", r1 / "gold.json",
+              *(r1 / "members" / m / "recipe_config.yaml" for m in ("r1-rs", "r1-mdloo"))]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        raise SystemExit(f"{run}: round 1 is not finished with its rs and mdloo members ({missing[0]} is missing)")
+    start = json.loads((r1 / "manifest.json").read_text(encoding="utf-8"))["start"]
+    prompts = [r for r in read_rows(r1 / "prompts", "prompt")
+               if r["domain"] in OPEN_ENDED and r.get("split") == "train"]
+    kept = [r for r in read_rows(r1 / "rs-data", "sft") if r["domain"] not in OPEN_ENDED]
+    return {"start": run / f"round_{start.split('-', 1)[0][1:]}" / "members" / start, "rm": r1 / "rm",
+            "prompts": prompts, "gold": read_gold(r1 / "gold.json"), "rs_rows": kept,
+            "rs_config": r1 / "members" / "r1-rs" / "recipe_config.yaml",
+            "mdloo_config": r1 / "members" / "r1-mdloo" / "recipe_config.yaml"}
+
+
+def rs_member(r1: dict, picks: list[tuple[dict, str, float]], out: Path) -> Path:
+    """SFT from the start with r1-rs's settings on its verifiable rows plus the picked open-ended answers."""
+    from afm_align.store import write_dataset
+    from alignment import recipes
+    from alignment.rejection_sampling import sft_row
+    from alignment.sft import train_member
+
+    rows = [*r1["rs_rows"], *(sft_row({"row": p, "completion": text, "member": r1["start"].name, "score": score}, 1)
+                              for p, text, score in picks)]
+    write_dataset(rows, "sft", out / "data", producer="benchmarks/rm_driven_ceiling.py", config={})
+    rs = recipes.load("rs", config_file=str(r1["rs_config"]))
+    train_member(replace(rs.sft, from_checkpoint=str(r1["start"]), data=str(out / "data"), out=str(out / "member"),
+                         member="ceiling-rs", round=1, seed=rs.seed), recipe="rs")
+    return out / "member"
+
+
+def gold_reward(gold: dict):
+    """A TRL reward function scoring each completion with the hidden gold rubric (for the ceiling only)."""
+    from committee.gold_store import gold_scores
+    from synth.reward_signature import completion_text
+
+    def gold_score(prompts, completions, **columns):
+        return gold_scores([{"prompt_id": i, "domain": d, "completion": completion_text(c)}
+                            for i, d, c in zip(columns["prompt_id"], columns["domain"], completions)], gold)
+
+    gold_score.__name__ = "gold"  # TRL logs the column under it
+    return gold_score
+
+
+def mdloo_member(r1: dict, reward: str, weight: float, args, out: Path) -> tuple[Path, float | None]:
+    """MDLOO from the start with r1-mdloo's settings on the open-ended prompts; (member, last logged KL)."""
+    from afm_align.store import write_dataset
+    from alignment import recipes
+    from alignment.mdloo import main as mdloo_main
+    from alignment.rewards import RewardTerm
+
+    write_dataset(r1["prompts"], "prompt", out / "prompts", producer="benchmarks/rm_driven_ceiling.py", config={})
+    cfg = recipes.load("mdloo", config_file=str(r1["mdloo_config"]),
+                       overrides=[f"steps={args.steps}", "verifier_weight=0.0", "kl_budget=0.0", *args.overrides],
+                       from_checkpoint=str(r1["start"]), data=str(out / "prompts"), out=str(out / "member"),
+                       reward_model=str(r1["rm"]), member=f"ceiling-mdloo-{reward}", round=1)
+    cfg = replace(cfg, prompts_per_step=min(cfg.prompts_per_step, len(r1["prompts"])))
+    terms = [RewardTerm("gold", gold_reward(r1["gold"]), weight)] if reward == "gold" else None
+    metrics = mdloo_main(cfg, rewards=terms)
+    return out / "member", metrics.get("kl")
+
+
+def one_seed(run: Path, seed: int, args) -> dict:
+    """Every arm's dev gold gain over the start for one run."""
+    from alignment.rewards import load_rm
+    from rm_claims import generate, gold_of, open_ended_rows
+
+    r1 = round1(run)
+    dev, dev_gold = open_ended_rows(run, "dev")
+
+    def greedy(member: Path) -> list[float]:
+        return gold_of(dev, [s[0] for s in generate(member, dev, 1, 0.0, 0)], dev_gold)
+
+    start_gold = greedy(r1["start"])
+    samples = generate(r1["start"], r1["prompts"], args.k, args.temperature, seed)
+    flat = [(p, t) for p, ts in zip(r1["prompts"], samples) for t in ts]
+    rm = load_rm(r1["rm"]).score([p["prompt"] for p, _ in flat], [t for _, t in flat]).rewards
+    gold = gold_of([p for p, _ in flat], [t for _, t in flat], r1["gold"])
+    weight = spread_ratio(rm, gold)
+    out = {"seed": seed, "start": r1["start"].name, "dev_gold_start": round(statistics.fmean(start_gold), 4),
+           "rs_sample_gold": round(statistics.fmean(gold), 4), "gold_weight": round(weight, 2), "rs": {}, "mdloo": {}}
+    with tempfile.TemporaryDirectory(prefix="rm-ceiling-") as scratch:
+        for rule in RS_PICKS:
+            idx = pick(rm if rule == "rm" else gold, args.k, rule, random.Random(seed))
+            picks = [(flat[i][0], flat[i][1], (rm if rule == "rm" else gold)[i]) for i in idx]
+            member = rs_member(r1, picks, Path(scratch) / f"rs-{rule}")
+            out["rs"][rule] = {"target_gold": round(statistics.fmean(gold[i] for i in idx), 4),
+                               "gain": round(paired(greedy(member), start_gold), 4)}
+            print(json.dumps({"seed": seed, "rs": rule, **out["rs"][rule]}), flush=True)
+        for reward in MDLOO_REWARDS:
+            member, kl = mdloo_member(r1, reward, weight if reward == "gold" else 1.0, args,
+                                      Path(scratch) / f"mdloo-{reward}")
+            out["mdloo"][reward] = {"kl": None if kl is None else round(kl, 4),
+                                    "gain": round(paired(greedy(member), start_gold), 4)}
+            print(json.dumps({"seed": seed, "mdloo": reward, **out["mdloo"][reward]}), flush=True)
+    return out
+
+
+def summary(per_seed: list[dict]) -> dict:
+    """{recipe: {arm: mean gain, its 95% interval over seeds, per seed (+ target gold / KL)}}."""
+    from committee.eval_stats import seed_interval
+
+    out = {}
+    for recipe, arms, extra in (("rs", RS_PICKS, "target_gold"), ("mdloo", MDLOO_REWARDS, "kl")):
+        out[recipe] = {}
+        for arm in arms:
+            gains = [s[recipe][arm]["gain"] for s in per_seed]
+            extras = [s[recipe][arm][extra] for s in per_seed if s[recipe][arm][extra] is not None]
+            out[recipe][arm] = {"gain": round(statistics.fmean(gains), 4), "gain_ci95": seed_interval(gains),
+                                "gain_per_seed": gains,
+                                extra: round(statistics.fmean(extras), 4) if extras else None}
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", required=True, help="folder of finished iterate runs seed0, seed1, ...")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--k", type=int, default=4, help="RS samples a prompt")
+    parser.add_argument("--temperature", type=float, default=1.0, help="RS sampling temperature (the round's)")
+    parser.add_argument("--steps", type=int, default=48, help="MDLOO outer steps (overoptimisation.py's)")
+    parser.add_argument("--json", default=str(HERE / "results" / "rm_driven_ceiling.json"))
+    parser.add_argument("overrides", nargs="*", help="MDLOO key=value overrides")
+    args = parser.parse_args()
+    if args.k < 2:
+        raise SystemExit("--k must be at least 2: a pick needs two samples to choose from")
+    import torch
+
+    from iterate_round3 import matmul_gflops
+    from saved_runs import write_json
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    os.environ["AFM_ALIGN_THREADS"] = str(torch.get_num_threads())
+    peak_before = matmul_gflops()
+    print(f"machine: 2-thread fp32 matmul peak {peak_before} GFLOP/s (budgets assume ~200)", flush=True)
+    began, per_seed = time.perf_counter(), []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        per_seed.append(one_seed(Path(args.runs) / f"seed{seed}", seed, args))
+    result = summary(per_seed)
+    for recipe, arms in result.items():
+        for arm, r in arms.items():
+            print(f"{recipe} by {arm}: dev gold minus the start {r['gain']:+.4f} {r['gain_ci95']} "
+                  f"(per seed {r['gain_per_seed']})")
+    write_json("rm_driven_ceiling", args.json,
+               {"split": "dev", "matmul_gflops": {"before": peak_before, "after": matmul_gflops()},
+                "minutes": round((time.perf_counter() - began) / 60, 2), "summary": result, "per_seed": per_seed})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

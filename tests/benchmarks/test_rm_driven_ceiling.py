@@ -1,0 +1,89 @@
+"""The RM-driven ceiling benchmark: who keeps which sample, the gold's rescaling, the pairing and the summary."""
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from benchmarks.rm_driven_ceiling import gold_reward, paired, pick, round1, spread_ratio, summary  # noqa: E402
+
+
+def test_each_prompt_keeps_its_best_scored_sample_or_a_seeded_random_one():
+    scores = [0.1, 0.9, 0.3, 0.5, 0.5, 0.2]  # two prompts, k = 3
+    assert pick(scores, 3, "rm", random.Random(0)) == [1, 3]  # a tie keeps the first
+    rand = pick(scores * 50, 3, "random", random.Random(1))
+    assert all(3 * g <= i < 3 * g + 3 for g, i in enumerate(rand))  # always one of its own prompt's samples
+    assert len({i % 3 for i in rand}) == 3  # and not always the same position
+    assert rand == pick(scores * 50, 3, "random", random.Random(1))  # seeded
+    with pytest.raises(ValueError, match="whole groups"):
+        pick(scores[:5], 3, "gold", random.Random(0))
+
+
+def test_the_gold_is_rescaled_to_the_rms_spread():
+    rm, gold = [-1.0, 1.0, -1.0, 1.0], [0.0, 0.1, 0.0, 0.1]
+    weight = spread_ratio(rm, gold)
+    assert weight == pytest.approx(20.0)
+    scaled = [weight * g for g in gold]
+    assert max(scaled) - min(scaled) == pytest.approx(max(rm) - min(rm))
+    with pytest.raises(SystemExit, match="same gold score"):
+        spread_ratio(rm, [0.2] * 4)
+
+
+def test_gains_are_paired_on_the_same_prompts():
+    assert paired([0.3, 0.1, 0.2], [0.1, 0.1, 0.4]) == pytest.approx(0.0)
+    assert paired([0.5, 0.5], [0.1, 0.3]) == pytest.approx(0.3)
+    with pytest.raises(ValueError):
+        paired([0.1], [0.1, 0.2])
+
+
+def test_the_summary_gives_every_arm_its_interval_over_seeds():
+    def seed(g_rm, g_gold):
+        return {"rs": {"rm": {"gain": g_rm, "target_gold": 0.05}, "gold": {"gain": g_gold, "target_gold": 0.09},
+                       "random": {"gain": -0.01, "target_gold": 0.03}},
+                "mdloo": {"rm": {"gain": g_rm, "kl": 0.02}, "gold": {"gain": g_gold, "kl": None}}}
+
+    out = summary([seed(0.01, 0.02), seed(0.03, 0.04), seed(0.02, 0.0)])
+    assert out["rs"]["rm"]["gain"] == pytest.approx(0.02) and out["rs"]["rm"]["gain_per_seed"] == [0.01, 0.03, 0.02]
+    assert out["rs"]["rm"]["gain_ci95"][0] < 0.02 < out["rs"]["rm"]["gain_ci95"][1]
+    assert out["rs"]["gold"]["target_gold"] == pytest.approx(0.09)
+    assert out["mdloo"]["rm"]["kl"] == pytest.approx(0.02) and out["mdloo"]["gold"]["kl"] is None
+    assert out["rs"]["random"]["gain_ci95"] == [-0.01, -0.01]
+
+
+def test_a_run_without_a_finished_round_1_is_a_one_line_error(tmp_path):
+    (tmp_path / "round_1").mkdir()
+    (tmp_path / "round_1" / "manifest.json").write_text(json.dumps({"start": "r0-sft"}))
+    with pytest.raises(SystemExit, match="round 1 is not finished"):
+        round1(tmp_path)
+
+
+def test_the_gold_reward_scores_chat_completions_with_the_rubric_by_prompt_id():
+    from committee.gold_store import gold_scores
+
+    gold = {"general-1": {"facts": ["Aisha", "the east wing", "8:30 am", "Corner Cafe"], "forbidden": ["asap"],
+                          "max_words": 30, "register": "formal",
+                          "prompt": "Write a short message to Aisha saying: meet at the east wing at 8:30 am; the "
+                                    "entrance is next to Corner Cafe. Be formal."}}
+    good = "Dear Aisha, please meet at the east wing at 8:30 am; the entrance is next to Corner Cafe."
+    bad = "Hey Tara, see you asap at the library on Monday!"
+    reward = gold_reward(gold)
+    got = reward(["p", "p", "p"], [[{"role": "assistant", "content": good}], [{"role": "assistant", "content": bad}],
+                                   good], prompt_id=["general-1"] * 3, domain=["general"] * 3)
+    expected = gold_scores([{"prompt_id": "general-1", "domain": "general", "completion": t} for t in (good, bad)], gold)
+    assert got == [expected[0], expected[1], expected[0]] and got[0] > got[1]
+    assert reward.__name__ == "gold"
+
+
+def test_the_result_file_records_the_command_as_run_and_the_commit(tmp_path, monkeypatch, capsys):
+    from benchmarks.saved_runs import write_json
+
+    monkeypatch.setattr(sys, "argv", ["rm_driven_ceiling.py", "--runs", "DIR", "--steps", "192", "learning_rate=1e-4"])
+    write_json("rm_driven_ceiling", tmp_path / "out" / "r.json", {"split": "dev", "summary": {"rs": {}}})
+    result = json.loads((tmp_path / "out" / "r.json").read_text())
+    assert result["command"] == "python benchmarks/rm_driven_ceiling.py --runs DIR --steps 192 learning_rate=1e-4"
+    assert result["benchmark"] == "rm_driven_ceiling" and result["split"] == "dev" and len(result["commit"]) == 40
+    assert f"saved {tmp_path / 'out' / 'r.json'}" in capsys.readouterr().out
