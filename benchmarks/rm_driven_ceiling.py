@@ -13,17 +13,19 @@ good the ranking (then it would not). For each finished iterate run `DIR/seed<s>
 - MDLOO: r1-mdloo's saved settings on the open-ended prompts alone (no verifier, no KL-budget stop), `--steps`
   outer steps, the reward the RM alone or the gold rescaled to the RM's spread (the ratio of their standard
   deviations over the RS samples, so both rewards give advantages of the same size).
-Every member's greedy answers to the DEV open-ended prompts are scored by the gold (round_0/gold.json) and paired
-with the start member's on the same prompts; over seeds: mean and 95% t-interval (committee.eval_stats). The gold
-of the RS targets (train prompts) and each MDLOO run's last logged KL are reported beside them.
+`--rm` swaps round 1's RM for another (e.g. one `benchmarks/rm_onpolicy.py --keep-rms` trained on more on-policy
+pairs) and `--arms` runs a subset. Every member's greedy answers to the DEV open-ended prompts are scored by the
+gold (round_0/gold.json) and paired with the start member's on the same prompts; over seeds: mean and 95%
+t-interval (committee.eval_stats). The gold of the RS targets (train prompts) and each MDLOO run's last logged KL
+are reported beside them.
 
 What it simplifies: round 1 only (one start, one RM; later rounds accumulate earlier rounds' picks); one sampling
 of the RS candidates per seed, shared by the three picks; the members are trained in a scratch folder and
 dropped (nothing is written into the runs).
 
-Run: `python benchmarks/rm_driven_ceiling.py --runs DIR [--seeds 0,1,2] [--k 4] [--steps 48]
-[--json benchmarks/results/rm_driven_ceiling.json] [key=value ...]` (key=value: MDLOO overrides, e.g.
-`learning_rate=2.0e-4`); about 3 minutes a seed on 2 cores.
+Run: `python benchmarks/rm_driven_ceiling.py --runs DIR [--seeds 0,1,2] [--k 4] [--steps 48] [--rm PATH]
+[--arms rs:rm,...] [--json benchmarks/results/rm_driven_ceiling.json] [key=value ...]` (key=value: MDLOO
+overrides, e.g. `learning_rate=2.0e-4`); about 2 minutes a seed on 2 cores, 6 with `--steps 192`.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ os.environ.setdefault("AFM_ALIGN_QUIET", "1")
 
 RS_PICKS = ("rm", "gold", "random")  # who ranks the RS samples
 MDLOO_REWARDS = ("rm", "gold")  # the MDLOO reward
+ARMS = tuple([f"rs:{p}" for p in RS_PICKS] + [f"mdloo:{r}" for r in MDLOO_REWARDS])
 
 
 def pick(scores: list[float], k: int, rule: str, rng: random.Random) -> list[int]:
@@ -71,8 +74,9 @@ def paired(member: list[float], start: list[float]) -> float:
     return statistics.fmean(a - b for a, b in zip(member, start, strict=True))
 
 
-def round1(run: Path) -> dict:
-    """Round 1's start, RM, open-ended train prompts and their gold, r1-rs's and r1-mdloo's saved settings."""
+def round1(run: Path, rm: Path | None = None) -> dict:
+    """Round 1's start, RM (or `rm`), open-ended train prompts and their gold, r1-rs's and r1-mdloo's saved
+    settings."""
     from afm_align.store import read_rows
     from committee.gold_store import read_gold
     from synth.families import OPEN_ENDED
@@ -83,11 +87,13 @@ def round1(run: Path) -> dict:
     missing = [str(p) for p in needed if not p.exists()]
     if missing:
         raise SystemExit(f"{run}: round 1 is not finished with its rs and mdloo members ({missing[0]} is missing)")
+    if rm is not None and not (rm / "config.json").is_file():
+        raise SystemExit(f"--rm: {rm} is not a saved RM (no config.json)")
     start = json.loads((r1 / "manifest.json").read_text(encoding="utf-8"))["start"]
     prompts = [r for r in read_rows(r1 / "prompts", "prompt")
                if r["domain"] in OPEN_ENDED and r.get("split") == "train"]
     kept = [r for r in read_rows(r1 / "rs-data", "sft") if r["domain"] not in OPEN_ENDED]
-    return {"start": run / f"round_{start.split('-', 1)[0][1:]}" / "members" / start, "rm": r1 / "rm",
+    return {"start": run / f"round_{start.split('-', 1)[0][1:]}" / "members" / start, "rm": rm or r1 / "rm",
             "prompts": prompts, "gold": read_gold(r1 / "gold.json"), "rs_rows": kept,
             "rs_config": r1 / "members" / "r1-rs" / "recipe_config.yaml",
             "mdloo_config": r1 / "members" / "r1-mdloo" / "recipe_config.yaml"}
@@ -145,7 +151,7 @@ def one_seed(run: Path, seed: int, args) -> dict:
     from alignment.rewards import load_rm
     from rm_claims import generate, gold_of, open_ended_rows
 
-    r1 = round1(run)
+    r1 = round1(run, Path(args.rm.format(seed=seed)) if args.rm else None)
     dev, dev_gold = open_ended_rows(run, "dev")
 
     def greedy(member: Path) -> list[float]:
@@ -157,17 +163,18 @@ def one_seed(run: Path, seed: int, args) -> dict:
     rm = load_rm(r1["rm"]).score([p["prompt"] for p, _ in flat], [t for _, t in flat]).rewards
     gold = gold_of([p for p, _ in flat], [t for _, t in flat], r1["gold"])
     weight = spread_ratio(rm, gold)
-    out = {"seed": seed, "start": r1["start"].name, "dev_gold_start": round(statistics.fmean(start_gold), 4),
-           "rs_sample_gold": round(statistics.fmean(gold), 4), "gold_weight": round(weight, 2), "rs": {}, "mdloo": {}}
+    out = {"seed": seed, "start": r1["start"].name, "rm": str(r1["rm"]),
+           "dev_gold_start": round(statistics.fmean(start_gold), 4), "rs_sample_gold": round(statistics.fmean(gold), 4),
+           "gold_weight": round(weight, 2), "rs": {}, "mdloo": {}}
     with tempfile.TemporaryDirectory(prefix="rm-ceiling-") as scratch:
-        for rule in RS_PICKS:
+        for rule in (p for p in RS_PICKS if f"rs:{p}" in args.arms):
             idx = pick(rm if rule == "rm" else gold, args.k, rule, random.Random(seed))
             picks = [(flat[i][0], flat[i][1], (rm if rule == "rm" else gold)[i]) for i in idx]
             member = rs_member(r1, picks, Path(scratch) / f"rs-{rule}")
             out["rs"][rule] = {"target_gold": round(statistics.fmean(gold[i] for i in idx), 4),
                                "gain": round(paired(greedy(member), start_gold), 4)}
             print(json.dumps({"seed": seed, "rs": rule, **out["rs"][rule]}), flush=True)
-        for reward in MDLOO_REWARDS:
+        for reward in (r for r in MDLOO_REWARDS if f"mdloo:{r}" in args.arms):
             member, kl = mdloo_member(r1, reward, weight if reward == "gold" else 1.0, args,
                                       Path(scratch) / f"mdloo-{reward}")
             out["mdloo"][reward] = {"kl": None if kl is None else round(kl, 4),
@@ -183,7 +190,7 @@ def summary(per_seed: list[dict]) -> dict:
     out = {}
     for recipe, arms, extra in (("rs", RS_PICKS, "target_gold"), ("mdloo", MDLOO_REWARDS, "kl")):
         out[recipe] = {}
-        for arm in arms:
+        for arm in (a for a in arms if all(a in s[recipe] for s in per_seed)):
             gains = [s[recipe][arm]["gain"] for s in per_seed]
             extras = [s[recipe][arm][extra] for s in per_seed if s[recipe][arm][extra] is not None]
             out[recipe][arm] = {"gain": round(statistics.fmean(gains), 4), "gain_ci95": seed_interval(gains),
@@ -199,11 +206,18 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=4, help="RS samples a prompt")
     parser.add_argument("--temperature", type=float, default=1.0, help="RS sampling temperature (the round's)")
     parser.add_argument("--steps", type=int, default=48, help="MDLOO outer steps (overoptimisation.py's)")
+    parser.add_argument("--rm", help="the RM to use instead of round 1's; {seed} stands for the seed, e.g. "
+                        "DIR/seed{seed}/rm-3600 (`rm_onpolicy.py --keep-rms`)")
+    parser.add_argument("--arms", default=",".join(ARMS), help=f"which arms to run, of {','.join(ARMS)}")
     parser.add_argument("--json", default=str(HERE / "results" / "rm_driven_ceiling.json"))
     parser.add_argument("overrides", nargs="*", help="MDLOO key=value overrides")
     args = parser.parse_args()
     if args.k < 2:
         raise SystemExit("--k must be at least 2: a pick needs two samples to choose from")
+    args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    unknown = [a for a in args.arms if a not in ARMS]
+    if unknown or not args.arms:
+        raise SystemExit(f"--arms: {unknown[0] if unknown else 'none given'}; the arms are {', '.join(ARMS)}")
     import torch
 
     from iterate_round3 import matmul_gflops

@@ -37,7 +37,7 @@ Also prints the 2-thread fp32 matmul peak before and after.
 
 Run: `python benchmarks/rm_onpolicy.py --run DIR [--prompts 300] [--k 4] [--n 8] [--sizes 0,400,1600,-1]
 [--init base|r0-sft] [--oracle-temperature T] [--swaps S] [--samples FILE] [--json benchmarks/results/rm_onpolicy.json]
-[--likelihood] [--pmi] [--copy-share N] [key=value ...]` (-1 in sizes:
+[--likelihood] [--pmi] [--copy-share N] [--keep-rms DIR] [key=value ...]` (-1 in sizes:
 every on-policy pair; `--samples` keeps the r0-sft samples in FILE so that other RM settings reuse them; about
 7 minutes with 4 sizes on 2 cores).
 """
@@ -312,9 +312,14 @@ def parse_args() -> argparse.Namespace:
                         help="also score with the share of answer tokens inside an N-token run the prompt holds "
                              "(the RM's copy_ngram feature alone, nothing learned; 0: not)")
     parser.add_argument("--samples", help="a JSON file keeping the r0-sft samples: read when present, else written")
+    parser.add_argument("--keep-rms", metavar="DIR",
+                        help="keep each trained RM as DIR/rm-<on-policy pairs> (a new folder; default: dropped)")
     parser.add_argument("--json", default=str(HERE / "results" / "rm_onpolicy.json"))
     parser.add_argument("rm_overrides", nargs="*", help="key=value RM settings on top of round 1's (e.g. epochs=3)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.keep_rms and Path(args.keep_rms).exists():
+        parser.error(f"--keep-rms {args.keep_rms}: it exists; give a new folder (nothing of yours is overwritten)")
+    return args
 
 
 def r0_sft_samples(args, sft: Path, ids: dict, rows: list[dict], dev: list[dict], seed: int) -> tuple[list, list]:
@@ -391,9 +396,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rm_onpolicy_") as tmp:
         for size in (int(s) for s in args.sizes.split(",") if s.strip()):
             added = flat if size < 0 else flat[:size]
-            minutes = train_rm(run, base_rows + swaps + added, Path(tmp) / f"rm-{len(added)}", cfg.seed, args.init,
-                               args.rm_overrides)
-            scorer = load_rm(Path(tmp) / f"rm-{len(added)}")
+            rm_dir = Path(args.keep_rms or tmp) / f"rm-{len(added)}"
+            rm_dir.parent.mkdir(parents=True, exist_ok=True)
+            minutes = train_rm(run, base_rows + swaps + added, rm_dir, cfg.seed, args.init, args.rm_overrides)
+            scorer = load_rm(rm_dir)
             report = {"onpolicy_pairs": len(added), "swap_pairs": len(swaps),
                       "rm_rows": len(base_rows) + len(swaps) + len(added), "train_minutes": minutes,
                       **dev_report(scorer, dev, samples, golds), **swap_report(scorer, swap_dev)}

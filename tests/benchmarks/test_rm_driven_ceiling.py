@@ -54,11 +54,27 @@ def test_the_summary_gives_every_arm_its_interval_over_seeds():
     assert out["rs"]["random"]["gain_ci95"] == [-0.01, -0.01]
 
 
-def test_a_run_without_a_finished_round_1_is_a_one_line_error(tmp_path):
-    (tmp_path / "round_1").mkdir()
-    (tmp_path / "round_1" / "manifest.json").write_text(json.dumps({"start": "r0-sft"}))
+def test_a_run_without_a_finished_round_1_or_a_wrong_rm_is_a_one_line_error(tmp_path):
+    r1 = tmp_path / "round_1"
+    r1.mkdir()
+    (r1 / "manifest.json").write_text(json.dumps({"start": "r0-sft"}))
     with pytest.raises(SystemExit, match="round 1 is not finished"):
         round1(tmp_path)
+    for path in ("rm", "rs-data", "prompts", *(f"members/{m}" for m in ("r1-rs", "r1-mdloo"))):
+        (r1 / path).mkdir(parents=True)
+    (r1 / "gold.json").write_text("{}")
+    for m in ("r1-rs", "r1-mdloo"):
+        (r1 / "members" / m / "recipe_config.yaml").write_text("seed: 0\n")
+    with pytest.raises(SystemExit, match="not a saved RM"):
+        round1(tmp_path, tmp_path / "elsewhere")
+
+
+def test_the_summary_holds_only_the_arms_that_ran():
+    per_seed = [{"rs": {}, "mdloo": {"rm": {"gain": 0.01, "kl": 0.05}}},
+                {"rs": {}, "mdloo": {"rm": {"gain": 0.03, "kl": 0.07}}}]
+    out = summary(per_seed)
+    assert out == {"rs": {}, "mdloo": {"rm": {"gain": 0.02, "gain_ci95": out["mdloo"]["rm"]["gain_ci95"],
+                                              "gain_per_seed": [0.01, 0.03], "kl": 0.06}}}
 
 
 def test_the_gold_reward_scores_chat_completions_with_the_rubric_by_prompt_id():
@@ -71,8 +87,8 @@ def test_the_gold_reward_scores_chat_completions_with_the_rubric_by_prompt_id():
     good = "Dear Aisha, please meet at the east wing at 8:30 am; the entrance is next to Corner Cafe."
     bad = "Hey Tara, see you asap at the library on Monday!"
     reward = gold_reward(gold)
-    got = reward(["p", "p", "p"], [[{"role": "assistant", "content": good}], [{"role": "assistant", "content": bad}],
-                                   good], prompt_id=["general-1"] * 3, domain=["general"] * 3)
+    chats = [[{"role": "assistant", "content": good}], [{"role": "assistant", "content": bad}], good]
+    got = reward(["p", "p", "p"], chats, prompt_id=["general-1"] * 3, domain=["general"] * 3)
     expected = gold_scores([{"prompt_id": "general-1", "domain": "general", "completion": t} for t in (good, bad)], gold)
     assert got == [expected[0], expected[1], expected[0]] and got[0] > got[1]
     assert reward.__name__ == "gold"

@@ -3,6 +3,8 @@ distinct answers with their equal-gold count, and the prompt-cluster interval of
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
@@ -148,3 +150,14 @@ def test_copy_share_scores_the_share_of_answer_tokens_the_prompt_holds(tiny_base
                                                     "Quentin, Zebedee, xylophone",
                                                     "the budget review is on Zebedee xylophone"])
     assert 0.0 <= invented < mixed < copied <= 1.0
+
+
+def test_kept_rms_go_to_a_new_folder_only(tmp_path, monkeypatch, capsys):
+    from benchmarks.rm_onpolicy import parse_args
+
+    monkeypatch.setattr(sys, "argv", ["rm_onpolicy.py", "--run", "R", "--keep-rms", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        parse_args()
+    assert "it exists; give a new folder" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["rm_onpolicy.py", "--run", "R", "--keep-rms", str(tmp_path / "new")])
+    assert parse_args().keep_rms == str(tmp_path / "new")
