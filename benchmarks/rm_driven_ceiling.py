@@ -6,13 +6,15 @@ The rounds' `rs` and `mdloo` members do not raise the open-ended gold over their
 ranker would lift the members), or these recipes at this budget cannot move the policy's greedy answers however
 good the ranking (then it would not). For each finished iterate run `DIR/seed<s>` (`benchmarks/iterate_round3.py
 --keep DIR`), from round 1's start member (r0-sft), on round 1's open-ended train prompts, with round 1's RM:
-- rejection sampling: `--k` samples a prompt at the round's temperature; one kept a prompt by the RM (what the
-  round does), by the gold rubric (the ceiling), or at random (the floor, seeded); each set of picks replaces the
+- rejection sampling: `--k` samples a prompt (4; round 1's own RS picks from the 3 its committee gave) at the
+  round's temperature; one kept a prompt by the RM (as the round ranks them), by the gold rubric (the ceiling), or
+  at random (the floor, seeded); each set of picks replaces the
   open-ended rows of round 1's `rs-data` (its verifiable rows stay), and an SFT member is trained with r1-rs's own
   saved settings and seed;
 - MDLOO: r1-mdloo's saved settings on the open-ended prompts alone (no verifier, no KL-budget stop), `--steps`
-  outer steps, the reward the RM alone or the gold rescaled to the RM's spread (the ratio of their standard
-  deviations over the RS samples, so both rewards give advantages of the same size).
+  outer steps, the reward the RM alone or the gold rescaled to the RM's spread (times the ratio of their standard
+  deviations over the RS samples, and the run's `rm_weight`: both rewards on about one scale; that spread includes
+  the spread between prompts, which MDLOO's leave-one-out advantages do not see, so the scales match roughly).
 `--rm` swaps round 1's RM for another (e.g. one `benchmarks/rm_onpolicy.py --keep-rms` trained on more on-policy
 pairs) and `--arms` runs a subset. Every member's greedy answers to the DEV open-ended prompts are scored by the
 gold (round_0/gold.json) and paired with the start member's on the same prompts; over seeds: mean and 95%
@@ -82,18 +84,21 @@ def round1(run: Path, rm: Path | None = None) -> dict:
     from synth.families import OPEN_ENDED
 
     r1 = run / "round_1"
-    needed = [r1 / "manifest.json", r1 / "rm", r1 / "rs-data", r1 / "gold.json",
+    needed = [r1 / "manifest.json", r1 / "rm", r1 / "rs-data", r1 / "prompts", r1 / "gold.json",
               *(r1 / "members" / m / "recipe_config.yaml" for m in ("r1-rs", "r1-mdloo"))]
     missing = [str(p) for p in needed if not p.exists()]
     if missing:
         raise SystemExit(f"{run}: round 1 is not finished with its rs and mdloo members ({missing[0]} is missing)")
     if rm is not None and not (rm / "config.json").is_file():
         raise SystemExit(f"--rm: {rm} is not a saved RM (no config.json)")
-    start = json.loads((r1 / "manifest.json").read_text(encoding="utf-8"))["start"]
+    start = json.loads((r1 / "manifest.json").read_text(encoding="utf-8")).get("start") or ""
+    start_dir = run / f"round_{start.split('-', 1)[0][1:]}" / "members" / start
+    if not start or not (start_dir / "config.json").is_file():
+        raise SystemExit(f"{run}: round 1's start member {start or '(none named)'} is not there")
     prompts = [r for r in read_rows(r1 / "prompts", "prompt")
                if r["domain"] in OPEN_ENDED and r.get("split") == "train"]
     kept = [r for r in read_rows(r1 / "rs-data", "sft") if r["domain"] not in OPEN_ENDED]
-    return {"start": run / f"round_{start.split('-', 1)[0][1:]}" / "members" / start, "rm": rm or r1 / "rm",
+    return {"start": start_dir, "rm": rm or r1 / "rm",
             "prompts": prompts, "gold": read_gold(r1 / "gold.json"), "rs_rows": kept,
             "rs_config": r1 / "members" / "r1-rs" / "recipe_config.yaml",
             "mdloo_config": r1 / "members" / "r1-mdloo" / "recipe_config.yaml"}
@@ -128,20 +133,32 @@ def gold_reward(gold: dict):
     return gold_score
 
 
-def mdloo_member(r1: dict, reward: str, weight: float, args, out: Path) -> tuple[Path, float | None]:
-    """MDLOO from the start with r1-mdloo's settings on the open-ended prompts; (member, last logged KL)."""
-    from afm_align.store import write_dataset
+def mdloo_config(r1: dict, steps: int, overrides: list[str], **fields):
+    """r1-mdloo's saved settings on the open-ended prompts alone: no verifier, no KL-budget stop, `steps` outer
+    steps, then `overrides`; a bad override is a one-line error."""
+    from afm_align.errors import UserError
     from alignment import recipes
+
+    try:
+        return recipes.load("mdloo", config_file=str(r1["mdloo_config"]),
+                            overrides=[f"steps={steps}", "verifier_weight=0.0", "kl_budget=0.0", *overrides], **fields)
+    except UserError as err:
+        raise SystemExit(f"MDLOO overrides: {err}") from None
+
+
+def mdloo_member(r1: dict, reward: str, spread: float, args, out: Path) -> tuple[Path, float | None]:
+    """MDLOO from the start on the open-ended prompts, the RM or the gold (times `spread` and the run's
+    `rm_weight`) its reward; (member, last logged KL)."""
+    from afm_align.store import write_dataset
     from alignment.mdloo import main as mdloo_main
     from alignment.rewards import RewardTerm
 
     write_dataset(r1["prompts"], "prompt", out / "prompts", producer="benchmarks/rm_driven_ceiling.py", config={})
-    cfg = recipes.load("mdloo", config_file=str(r1["mdloo_config"]),
-                       overrides=[f"steps={args.steps}", "verifier_weight=0.0", "kl_budget=0.0", *args.overrides],
-                       from_checkpoint=str(r1["start"]), data=str(out / "prompts"), out=str(out / "member"),
-                       reward_model=str(r1["rm"]), member=f"ceiling-mdloo-{reward}", round=1)
+    cfg = mdloo_config(r1, args.steps, args.overrides, from_checkpoint=str(r1["start"]), data=str(out / "prompts"),
+                       out=str(out / "member"), reward_model=str(r1["rm"]), member=f"ceiling-mdloo-{reward}",
+                       round=1)
     cfg = replace(cfg, prompts_per_step=min(cfg.prompts_per_step, len(r1["prompts"])))
-    terms = [RewardTerm("gold", gold_reward(r1["gold"]), weight)] if reward == "gold" else None
+    terms = [RewardTerm("gold", gold_reward(r1["gold"]), spread * cfg.rm_weight)] if reward == "gold" else None
     metrics = mdloo_main(cfg, rewards=terms)
     return out / "member", metrics.get("kl")
 
@@ -168,16 +185,19 @@ def one_seed(run: Path, seed: int, args) -> dict:
            "gold_weight": round(weight, 2), "rs": {}, "mdloo": {}}
     with tempfile.TemporaryDirectory(prefix="rm-ceiling-") as scratch:
         for rule in (p for p in RS_PICKS if f"rs:{p}" in args.arms):
-            idx = pick(rm if rule == "rm" else gold, args.k, rule, random.Random(seed))
-            picks = [(flat[i][0], flat[i][1], (rm if rule == "rm" else gold)[i]) for i in idx]
-            member = rs_member(r1, picks, Path(scratch) / f"rs-{rule}")
+            scores = rm if rule == "rm" else gold
+            idx = pick(scores, args.k, rule, random.Random(seed))
+            began = time.perf_counter()
+            member = rs_member(r1, [(*flat[i], scores[i]) for i in idx], Path(scratch) / f"rs-{rule}")
             out["rs"][rule] = {"target_gold": round(statistics.fmean(gold[i] for i in idx), 4),
+                               "train_minutes": round((time.perf_counter() - began) / 60, 2),
                                "gain": round(paired(greedy(member), start_gold), 4)}
             print(json.dumps({"seed": seed, "rs": rule, **out["rs"][rule]}), flush=True)
         for reward in (r for r in MDLOO_REWARDS if f"mdloo:{r}" in args.arms):
-            member, kl = mdloo_member(r1, reward, weight if reward == "gold" else 1.0, args,
-                                      Path(scratch) / f"mdloo-{reward}")
+            began = time.perf_counter()
+            member, kl = mdloo_member(r1, reward, weight, args, Path(scratch) / f"mdloo-{reward}")
             out["mdloo"][reward] = {"kl": None if kl is None else round(kl, 4),
+                                    "train_minutes": round((time.perf_counter() - began) / 60, 2),
                                     "gain": round(paired(greedy(member), start_gold), 4)}
             print(json.dumps({"seed": seed, "mdloo": reward, **out["mdloo"][reward]}), flush=True)
     return out
@@ -207,7 +227,7 @@ def main() -> int:
     parser.add_argument("--temperature", type=float, default=1.0, help="RS sampling temperature (the round's)")
     parser.add_argument("--steps", type=int, default=48, help="MDLOO outer steps (overoptimisation.py's)")
     parser.add_argument("--rm", help="the RM to use instead of round 1's; {seed} stands for the seed, e.g. "
-                        "DIR/seed{seed}/rm-3600 (`rm_onpolicy.py --keep-rms`)")
+                        "DIR/seed{seed} (a folder per seed, such as one `rm_onpolicy.py --keep-rms` keeps)")
     parser.add_argument("--arms", default=",".join(ARMS), help=f"which arms to run, of {','.join(ARMS)}")
     parser.add_argument("--json", default=str(HERE / "results" / "rm_driven_ceiling.json"))
     parser.add_argument("overrides", nargs="*", help="MDLOO key=value overrides")
@@ -218,6 +238,13 @@ def main() -> int:
     unknown = [a for a in args.arms if a not in ARMS]
     if unknown or not args.arms:
         raise SystemExit(f"--arms: {unknown[0] if unknown else 'none given'}; the arms are {', '.join(ARMS)}")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise SystemExit(f"--seeds {args.seeds!r}: expected whole numbers separated by commas, e.g. 0,1,2") from None
+    for seed in seeds:  # every seed's inputs and the MDLOO overrides checked before any training
+        r1 = round1(Path(args.runs) / f"seed{seed}", Path(args.rm.format(seed=seed)) if args.rm else None)
+    mdloo_config(r1, args.steps, args.overrides)
     import torch
 
     from iterate_round3 import matmul_gflops
@@ -228,7 +255,7 @@ def main() -> int:
     peak_before = matmul_gflops()
     print(f"machine: 2-thread fp32 matmul peak {peak_before} GFLOP/s (budgets assume ~200)", flush=True)
     began, per_seed = time.perf_counter(), []
-    for seed in (int(s) for s in args.seeds.split(",")):
+    for seed in seeds:
         per_seed.append(one_seed(Path(args.runs) / f"seed{seed}", seed, args))
     result = summary(per_seed)
     for recipe, arms in result.items():

@@ -5,12 +5,14 @@
 for r0-sft and the member on top after round N, over the seeds of an `iterate_round3.py --keep DIR` folder.
 This module holds what they share: reading a member's answers in one domain, the `--runs/--seeds/--round/--json`
 command line with its one-line errors, and `run_over_seeds`, their whole `main`: one result per seed, a line
-each, and the result JSON (date, commit, command).
+each, and the result JSON (date, commit, command). `write_json` writes that file for the benchmarks that run
+models over the same runs (`rm_driven_members.py`, `rm_driven_ceiling.py`).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 from datetime import datetime
@@ -75,11 +77,16 @@ def save_result(name: str, args: argparse.Namespace, fields: dict) -> None:
 
 
 def write_json(name: str, path: str | Path, fields: dict) -> None:
-    """Write benchmark `name`'s result JSON to `path`: its name, date, commit and the command as run, then
-    `fields`; and say where (for benchmarks that run models over the runs, whose own command lines differ)."""
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE.parent, capture_output=True, text=True).stdout
-    result = {"benchmark": name, "date": datetime.now().isoformat(timespec="seconds"), "commit": commit.strip(),
-              "command": f"python benchmarks/{name}.py " + " ".join(sys.argv[1:]), **fields}
+    """Write benchmark `name`'s result JSON to `path`: its name, date, commit (read when it is written, with
+    whether tracked files differed from it then) and the command as run, then `fields`; and say where (for the
+    benchmarks that run models over the runs, whose own command lines differ)."""
+    def git(*argv: str) -> str:
+        return subprocess.run(["git", *argv], cwd=HERE.parent, capture_output=True, text=True).stdout.strip()
+
+    result = {"benchmark": name, "date": datetime.now().isoformat(timespec="seconds"),
+              "commit": git("rev-parse", "HEAD"),
+              "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
+              "command": f"python benchmarks/{name}.py " + shlex.join(sys.argv[1:]), **fields}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(result, indent=1) + "\n")
     print(f"saved {path}")

@@ -67,14 +67,17 @@ def test_a_run_without_a_finished_round_1_or_a_wrong_rm_is_a_one_line_error(tmp_
         (r1 / "members" / m / "recipe_config.yaml").write_text("seed: 0\n")
     with pytest.raises(SystemExit, match="not a saved RM"):
         round1(tmp_path, tmp_path / "elsewhere")
+    with pytest.raises(SystemExit, match="start member r0-sft is not there"):
+        round1(tmp_path)
 
 
 def test_the_summary_holds_only_the_arms_that_ran():
     per_seed = [{"rs": {}, "mdloo": {"rm": {"gain": 0.01, "kl": 0.05}}},
                 {"rs": {}, "mdloo": {"rm": {"gain": 0.03, "kl": 0.07}}}]
     out = summary(per_seed)
-    assert out == {"rs": {}, "mdloo": {"rm": {"gain": 0.02, "gain_ci95": out["mdloo"]["rm"]["gain_ci95"],
-                                              "gain_per_seed": [0.01, 0.03], "kl": 0.06}}}
+    assert out["rs"] == {} and list(out["mdloo"]) == ["rm"]
+    assert out["mdloo"]["rm"]["gain"] == pytest.approx(0.02) and out["mdloo"]["rm"]["kl"] == pytest.approx(0.06)
+    assert out["mdloo"]["rm"]["gain_ci95"] == pytest.approx([-0.1071, 0.1471], abs=1e-4)  # t(1) = 12.706
 
 
 def test_the_gold_reward_scores_chat_completions_with_the_rubric_by_prompt_id():
@@ -89,7 +92,8 @@ def test_the_gold_reward_scores_chat_completions_with_the_rubric_by_prompt_id():
     reward = gold_reward(gold)
     chats = [[{"role": "assistant", "content": good}], [{"role": "assistant", "content": bad}], good]
     got = reward(["p", "p", "p"], chats, prompt_id=["general-1"] * 3, domain=["general"] * 3)
-    expected = gold_scores([{"prompt_id": "general-1", "domain": "general", "completion": t} for t in (good, bad)], gold)
+    expected = gold_scores([{"prompt_id": "general-1", "domain": "general", "completion": t}
+                            for t in (good, bad)], gold)
     assert got == [expected[0], expected[1], expected[0]] and got[0] > got[1]
     assert reward.__name__ == "gold"
 
@@ -102,4 +106,5 @@ def test_the_result_file_records_the_command_as_run_and_the_commit(tmp_path, mon
     result = json.loads((tmp_path / "out" / "r.json").read_text())
     assert result["command"] == "python benchmarks/rm_driven_ceiling.py --runs DIR --steps 192 learning_rate=1e-4"
     assert result["benchmark"] == "rm_driven_ceiling" and result["split"] == "dev" and len(result["commit"]) == 40
+    assert isinstance(result["uncommitted_changes"], bool)
     assert f"saved {tmp_path / 'out' / 'r.json'}" in capsys.readouterr().out
