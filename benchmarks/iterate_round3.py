@@ -53,6 +53,19 @@ def matmul_gflops(n: int = 2048, repeats: int = 5, threads: int = 2) -> float:
     return round(2 * n ** 3 / best / 1e9, 1)
 
 
+def pin_threads_and_read_peak() -> float:
+    """Pin torch (and afm_align's own runs, `AFM_ALIGN_THREADS`) to at most 2 threads, never more than the CPUs,
+    then read and print the 2-thread fp32 matmul peak that every timing of the model-running benchmarks is shown
+    with; returns it."""
+    import torch
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    os.environ["AFM_ALIGN_THREADS"] = str(torch.get_num_threads())
+    peak = matmul_gflops()
+    print(f"machine: 2-thread fp32 matmul peak {peak} GFLOP/s (budgets assume ~200)", flush=True)
+    return peak
+
+
 def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -132,8 +145,9 @@ def reused_seed(seed: int, args, run: Path) -> dict:
 def check_reuse(run: Path, seed: int, args) -> None:
     """A kept run is read only when its last round ran with this command's settings (the round manifest's config;
     a key the manifest predates counts as its default, as `committee.run_checks` reads it). The `recipes.init`
-    overrides are left to `check_base` when the run holds a base (it compares what they build with that base): a run made
-    with `recipes.init=[optimizer=muon]` when that was not yet the default is read by a command without it."""
+    overrides are left to `check_base` when the run holds a base (it compares what they build with that base): a
+    run made with `recipes.init=[optimizer=muon]` when that was not yet the default is read by a command without
+    it."""
     from afm_align.config import config_dict
     from committee.round_config import load
     from committee.run_checks import RESUME_FREE, changed_setting, recorded_setting

@@ -204,14 +204,9 @@ def main() -> int:
     parser.add_argument("--kl", type=float, default=0.1, help="the KL budget both RL runs stop at (nats/token)")
     parser.add_argument("--json", default=str(HERE / "results" / "rm_claims.json"))
     args = parser.parse_args()
-    import torch
+    from iterate_round3 import matmul_gflops, pin_threads_and_read_peak
 
-    from iterate_round3 import matmul_gflops
-
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    os.environ["AFM_ALIGN_THREADS"] = str(torch.get_num_threads())
-    peak_before = matmul_gflops()
-    print(f"machine: 2-thread fp32 matmul peak {peak_before} GFLOP/s (budgets assume ~200)", flush=True)
+    peak_before = pin_threads_and_read_peak()
     per_seed = []
     for seed in (int(s) for s in args.seeds.split(",")):
         with tempfile.TemporaryDirectory(prefix=f"rm_claims_{seed}_") as tmp:

@@ -163,12 +163,11 @@ def mdloo_member(r1: dict, reward: str, spread: float, args, out: Path) -> tuple
     return out / "member", metrics.get("kl")
 
 
-def one_seed(run: Path, seed: int, args) -> dict:
-    """Every arm's dev gold gain over the start for one run."""
+def one_seed(run: Path, r1: dict, seed: int, args) -> dict:
+    """Every arm's dev gold gain over the start for one run (`r1`: its `round1` inputs)."""
     from alignment.rewards import load_rm
     from rm_claims import generate, gold_of, open_ended_rows
 
-    r1 = round1(run, Path(args.rm.format(seed=seed)) if args.rm else None)
     dev, dev_gold = open_ended_rows(run, "dev")
 
     def greedy(member: Path) -> list[float]:
@@ -242,21 +241,17 @@ def main() -> int:
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         raise SystemExit(f"--seeds {args.seeds!r}: expected whole numbers separated by commas, e.g. 0,1,2") from None
-    for seed in seeds:  # every seed's inputs and the MDLOO overrides checked before any training
-        r1 = round1(Path(args.runs) / f"seed{seed}", Path(args.rm.format(seed=seed)) if args.rm else None)
-    mdloo_config(r1, args.steps, args.overrides)
-    import torch
-
-    from iterate_round3 import matmul_gflops
+    # every seed's inputs and the MDLOO overrides are read and checked before any training
+    inputs = {seed: round1(Path(args.runs) / f"seed{seed}", Path(args.rm.format(seed=seed)) if args.rm else None)
+              for seed in seeds}
+    mdloo_config(inputs[seeds[-1]], args.steps, args.overrides)
+    from iterate_round3 import matmul_gflops, pin_threads_and_read_peak
     from saved_runs import write_json
 
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    os.environ["AFM_ALIGN_THREADS"] = str(torch.get_num_threads())
-    peak_before = matmul_gflops()
-    print(f"machine: 2-thread fp32 matmul peak {peak_before} GFLOP/s (budgets assume ~200)", flush=True)
+    peak_before = pin_threads_and_read_peak()
     began, per_seed = time.perf_counter(), []
-    for seed in seeds:
-        per_seed.append(one_seed(Path(args.runs) / f"seed{seed}", seed, args))
+    for seed, r1 in inputs.items():
+        per_seed.append(one_seed(Path(args.runs) / f"seed{seed}", r1, seed, args))
     result = summary(per_seed)
     for recipe, arms in result.items():
         for arm, r in arms.items():

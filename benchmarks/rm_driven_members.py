@@ -107,16 +107,11 @@ def main() -> int:
     parser.add_argument("--rounds", default="1,2,3")
     parser.add_argument("--json", default=str(HERE / "results" / "rm_driven_members.json"))
     args = parser.parse_args()
-    import torch
-
-    from iterate_round3 import matmul_gflops
+    from iterate_round3 import matmul_gflops, pin_threads_and_read_peak
     from saved_runs import write_json
 
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    os.environ["AFM_ALIGN_THREADS"] = str(torch.get_num_threads())
     rounds = [int(r) for r in args.rounds.split(",")]
-    peak_before = matmul_gflops()
-    print(f"machine: 2-thread fp32 matmul peak {peak_before} GFLOP/s (budgets assume ~200)", flush=True)
+    peak_before = pin_threads_and_read_peak()
     start, per_seed = time.perf_counter(), []
     for seed in (int(s) for s in args.seeds.split(",")):
         per_seed.append(one_seed(Path(args.runs) / f"seed{seed}", rounds))

@@ -343,18 +343,13 @@ def r0_sft_samples(args, sft: Path, ids: dict, rows: list[dict], dev: list[dict]
 
 def main() -> int:
     args = parse_args()
-    import torch
-
     from afm_align.rundir import RunDir
     from afm_align.store import read_rows
     from alignment.rewards import load_rm
-    from iterate_round3 import matmul_gflops
+    from iterate_round3 import matmul_gflops, pin_threads_and_read_peak
     from rm_claims import gold_of, open_ended_rows
 
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    os.environ["AFM_ALIGN_THREADS"] = str(torch.get_num_threads())
-    peak_before = matmul_gflops()
-    print(f"machine: 2-thread fp32 matmul peak {peak_before} GFLOP/s (budgets assume ~200)", flush=True)
+    peak_before = pin_threads_and_read_peak()
     start = time.perf_counter()
     run = Path(args.run)
     cfg = run_config(run)

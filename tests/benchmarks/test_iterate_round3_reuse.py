@@ -100,3 +100,22 @@ def test_a_kept_runs_base_must_be_what_this_commands_init_builds(tmp_path):
     with pytest.raises(SystemExit, match="seed=0"):
         (run / "base" / "config.yaml").write_text(yaml.safe_dump(made))
         check_base(run, 1, args)
+
+
+def test_the_model_running_benchmarks_pin_their_threads_and_print_the_peak(monkeypatch, capsys):
+    import os
+
+    import torch
+
+    import benchmarks.iterate_round3 as bench
+
+    monkeypatch.setattr(bench, "matmul_gflops", lambda: 123.4)
+    monkeypatch.setenv("AFM_ALIGN_THREADS", "16")
+    before = torch.get_num_threads()
+    try:
+        assert bench.pin_threads_and_read_peak() == 123.4
+        assert torch.get_num_threads() == min(2, os.cpu_count() or 1)
+        assert os.environ["AFM_ALIGN_THREADS"] == str(torch.get_num_threads())
+        assert "2-thread fp32 matmul peak 123.4 GFLOP/s" in capsys.readouterr().out
+    finally:
+        torch.set_num_threads(before)
