@@ -81,6 +81,7 @@ def round1(run: Path, rm: Path | None = None) -> dict:
     settings."""
     from afm_align.store import read_rows
     from committee.gold_store import read_gold
+    from saved_runs import member_dir
     from synth.families import OPEN_ENDED
 
     r1 = run / "round_1"
@@ -92,7 +93,7 @@ def round1(run: Path, rm: Path | None = None) -> dict:
     if rm is not None and not (rm / "config.json").is_file():
         raise SystemExit(f"--rm: {rm} is not a saved RM (no config.json)")
     start = json.loads((r1 / "manifest.json").read_text(encoding="utf-8")).get("start") or ""
-    start_dir = run / f"round_{start.split('-', 1)[0][1:]}" / "members" / start
+    start_dir = member_dir(run, start)
     if not start or not (start_dir / "config.json").is_file():
         raise SystemExit(f"{run}: round 1's start member {start or '(none named)'} is not there")
     prompts = [r for r in read_rows(r1 / "prompts", "prompt")

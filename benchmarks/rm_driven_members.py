@@ -30,12 +30,9 @@ sys.path.insert(0, str(HERE))
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("AFM_ALIGN_QUIET", "1")
 
+from saved_runs import member_dir  # noqa: E402 - a member's folder in a kept run (re-exported for tests)
+
 RECIPES = ("rs", "mdloo")  # the candidates the RM alone steers on open-ended prompts
-
-
-def member_dir(run: Path, name: str) -> Path:
-    """The folder of member `name` (`r<N>-<recipe>` lives in `round_<N>/members/`)."""
-    return run / f"round_{name.split('-', 1)[0][1:]}" / "members" / name
 
 
 def round_members(run: Path, n: int) -> tuple[str, dict[str, str]]:

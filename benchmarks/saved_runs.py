@@ -5,8 +5,9 @@
 for r0-sft and the member on top after round N, over the seeds of an `iterate_round3.py --keep DIR` folder.
 This module holds what they share: reading a member's answers in one domain, the `--runs/--seeds/--round/--json`
 command line with its one-line errors, and `run_over_seeds`, their whole `main`: one result per seed, a line
-each, and the result JSON (date, commit, command). `write_json` writes that file for the benchmarks that run
-models over the same runs (`rm_driven_members.py`, `rm_driven_ceiling.py`).
+each, and the result JSON (date, commit, command). `write_json` writes that file, and `member_dir` finds a
+member's folder, for the benchmarks that run models over the same runs (`rm_driven_members.py`,
+`rm_driven_ceiling.py`).
 """
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SPLITS = ("dev", "test")  # the splits whose saved answers a read-only benchmark reports
+
+
+def member_dir(run: Path, name: str) -> Path:
+    """The folder of member `name` (`r<N>-<recipe>` lives in `round_<N>/members/`) of run folder `run`."""
+    return run / f"round_{name.split('-', 1)[0][1:]}" / "members" / name
 
 
 @lru_cache(maxsize=None)
@@ -65,31 +71,32 @@ def parse_runs_args(description: str, result_name: str) -> tuple[argparse.Namesp
     return args, seeds
 
 
+def _git(*argv: str) -> str:
+    return subprocess.run(["git", *argv], cwd=HERE.parent, capture_output=True, text=True).stdout.strip()
+
+
+def _write(path: str | Path, result: dict, indent: int) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=indent) + "\n")
+    print(f"saved {path}")
+
+
 def save_result(name: str, args: argparse.Namespace, fields: dict) -> None:
     """Write the result JSON (benchmark, date, commit, command, then `fields`) to --json and say where."""
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE.parent, capture_output=True, text=True).stdout
-    result = {"benchmark": name, "date": datetime.now().isoformat(timespec="seconds"), "commit": commit.strip(),
-              "command": f"python benchmarks/{name}.py --runs DIR --seeds {args.seeds} --round {args.round}",
-              **fields}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"saved {args.json}")
+    _write(args.json, {"benchmark": name, "date": datetime.now().isoformat(timespec="seconds"),
+                       "commit": _git("rev-parse", "HEAD"),
+                       "command": f"python benchmarks/{name}.py --runs DIR --seeds {args.seeds} --round {args.round}",
+                       **fields}, indent=2)
 
 
 def write_json(name: str, path: str | Path, fields: dict) -> None:
     """Write benchmark `name`'s result JSON to `path`: its name, date, commit (read when it is written, with
     whether tracked files differed from it then) and the command as run, then `fields`; and say where (for the
     benchmarks that run models over the runs, whose own command lines differ)."""
-    def git(*argv: str) -> str:
-        return subprocess.run(["git", *argv], cwd=HERE.parent, capture_output=True, text=True).stdout.strip()
-
-    result = {"benchmark": name, "date": datetime.now().isoformat(timespec="seconds"),
-              "commit": git("rev-parse", "HEAD"),
-              "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
-              "command": f"python benchmarks/{name}.py " + shlex.join(sys.argv[1:]), **fields}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"saved {path}")
+    _write(path, {"benchmark": name, "date": datetime.now().isoformat(timespec="seconds"),
+                  "commit": _git("rev-parse", "HEAD"),
+                  "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
+                  "command": f"python benchmarks/{name}.py " + shlex.join(sys.argv[1:]), **fields}, indent=1)
 
 
 def run_over_seeds(description: str, name: str, seed_result, line, summary=None) -> int:
