@@ -1,5 +1,6 @@
 """How far could the RM-driven members go? RS and MDLOO on the open-ended prompts with the hidden gold as ranker
-and reward (a ceiling no pipeline may use), beside the round's RM and a random pick (dev split).
+and reward (a ceiling no pipeline may use), beside the round's RM and a random pick (dev split; `--split test`
+reads a configuration chosen on dev, for reporting).
 
 The rounds' `rs` and `mdloo` members do not raise the open-ended gold over their start
 (`benchmarks/rm_driven_members.py`). Two explanations part ways here: the RM ranks too poorly (then a perfect
@@ -16,8 +17,9 @@ good the ranking (then it would not). For each finished iterate run `DIR/seed<s>
   deviations over the RS samples, and the run's `rm_weight`: both rewards on about one scale; that spread includes
   the spread between prompts, which MDLOO's leave-one-out advantages do not see, so the scales match roughly).
 `--rm` swaps round 1's RM for another (e.g. one `benchmarks/rm_onpolicy.py --keep-rms` trained on more on-policy
-pairs) and `--arms` runs a subset. Every member's greedy answers to the DEV open-ended prompts are scored by the
-gold (round_0/gold.json) and paired with the start member's on the same prompts; over seeds: mean and 95%
+pairs) and `--arms` runs a subset. Every member's greedy answers to the DEV open-ended prompts (`--split`; test only
+to report a configuration already chosen on dev) are scored by the gold (round_0/gold.json) and paired with the
+start member's on the same prompts; over seeds: mean and 95%
 t-interval (committee.eval_stats). The gold of the RS targets (train prompts) and each MDLOO run's last logged KL
 are reported beside them.
 
@@ -26,7 +28,7 @@ of the RS candidates per seed, shared by the three picks; the members are traine
 dropped (nothing is written into the runs).
 
 Run: `python benchmarks/rm_driven_ceiling.py --runs DIR [--seeds 0,1,2] [--k 4] [--steps 48] [--rm PATH]
-[--arms rs:rm,...] [--json benchmarks/results/rm_driven_ceiling.json] [key=value ...]` (key=value: MDLOO
+[--arms rs:rm,...] [--split dev] [--json benchmarks/results/rm_driven_ceiling.json] [key=value ...]` (key=value: MDLOO
 overrides, e.g. `learning_rate=2.0e-4`); about 2 minutes a seed on 2 cores, 6 with `--steps 192`.
 """
 from __future__ import annotations
@@ -165,14 +167,15 @@ def mdloo_member(r1: dict, reward: str, spread: float, args, out: Path) -> tuple
 
 
 def one_seed(run: Path, r1: dict, seed: int, args) -> dict:
-    """Every arm's dev gold gain over the start for one run (`r1`: its `round1` inputs)."""
+    """Every arm's gold gain over the start on `args.split`'s open-ended prompts for one run (`r1`: its `round1`
+    inputs)."""
     from alignment.rewards import load_rm
     from rm_claims import generate, gold_of, open_ended_rows
 
-    dev, dev_gold = open_ended_rows(run, "dev")
+    held, held_gold = open_ended_rows(run, args.split)
 
     def greedy(member: Path) -> list[float]:
-        return gold_of(dev, [s[0] for s in generate(member, dev, 1, 0.0, 0)], dev_gold)
+        return gold_of(held, [s[0] for s in generate(member, held, 1, 0.0, 0)], held_gold)
 
     start_gold = greedy(r1["start"])
     samples = generate(r1["start"], r1["prompts"], args.k, args.temperature, seed)
@@ -181,7 +184,7 @@ def one_seed(run: Path, r1: dict, seed: int, args) -> dict:
     gold = gold_of([p for p, _ in flat], [t for _, t in flat], r1["gold"])
     weight = spread_ratio(rm, gold)
     out = {"seed": seed, "start": r1["start"].name, "rm": str(r1["rm"]),
-           "dev_gold_start": round(statistics.fmean(start_gold), 4), "rs_sample_gold": round(statistics.fmean(gold), 4),
+           f"{args.split}_gold_start": round(statistics.fmean(start_gold), 4), "rs_sample_gold": round(statistics.fmean(gold), 4),
            "gold_weight": round(weight, 2), "rs": {}, "mdloo": {}}
     with tempfile.TemporaryDirectory(prefix="rm-ceiling-") as scratch:
         for rule in (p for p in RS_PICKS if f"rs:{p}" in args.arms):
@@ -229,6 +232,9 @@ def main() -> int:
     parser.add_argument("--rm", help="the RM to use instead of round 1's; {seed} stands for the seed, e.g. "
                         "DIR/seed{seed} (a folder per seed, such as one `rm_onpolicy.py --keep-rms` keeps)")
     parser.add_argument("--arms", default=",".join(ARMS), help=f"which arms to run, of {','.join(ARMS)}")
+    parser.add_argument("--split", choices=("dev", "test"), default="dev",
+                        help="the open-ended prompts the members are scored on (test: only to report a setting "
+                        "chosen on dev)")
     parser.add_argument("--json", default=str(HERE / "results" / "rm_driven_ceiling.json"))
     parser.add_argument("overrides", nargs="*", help="MDLOO key=value overrides")
     args = parser.parse_args()
@@ -256,10 +262,10 @@ def main() -> int:
     result = summary(per_seed)
     for recipe, arms in result.items():
         for arm, r in arms.items():
-            print(f"{recipe} by {arm}: dev gold minus the start {r['gain']:+.4f} {r['gain_ci95']} "
+            print(f"{recipe} by {arm}: {args.split} gold minus the start {r['gain']:+.4f} {r['gain_ci95']} "
                   f"(per seed {r['gain_per_seed']})")
     write_json("rm_driven_ceiling", args.json,
-               {"split": "dev", "matmul_gflops": {"before": peak_before, "after": matmul_gflops()},
+               {"split": args.split, "matmul_gflops": {"before": peak_before, "after": matmul_gflops()},
                 "minutes": round((time.perf_counter() - began) / 60, 2), "summary": result, "per_seed": per_seed})
     return 0
 

@@ -108,3 +108,33 @@ def test_the_result_file_records_the_command_as_run_and_the_commit(tmp_path, mon
     assert result["benchmark"] == "rm_driven_ceiling" and result["split"] == "dev" and len(result["commit"]) == 40
     assert isinstance(result["uncommitted_changes"], bool)
     assert f"saved {tmp_path / 'out' / 'r.json'}" in capsys.readouterr().out
+
+
+def test_the_members_are_scored_on_the_split_asked_for(monkeypatch):
+    """`--split test` reads the test prompts' gold (for reporting a setting chosen on dev); dev stays the default."""
+    import argparse
+    import types
+
+    import rm_claims
+    from alignment import rewards
+    from benchmarks.rm_driven_ceiling import one_seed
+
+    asked = []
+    held = {"dev": ([{"id": "d1"}, {"id": "d2"}], {"d1": 0.1, "d2": 0.3}), "test": ([{"id": "t1"}], {"t1": 0.4})}
+
+    def rows(run, split):
+        asked.append(split)
+        return held[split]
+
+    monkeypatch.setattr(rm_claims, "open_ended_rows", rows)
+    monkeypatch.setattr(rm_claims, "generate", lambda member, prompts, k, t, seed: [["answer"] * k for _ in prompts])
+    monkeypatch.setattr(rm_claims, "gold_of", lambda prompts, texts, gold: [  # held-out rows by id, samples 0/1
+        gold[p["id"]] if "id" in p else float(i % 2) for i, p in enumerate(prompts)])
+    scorer = types.SimpleNamespace(score=lambda p, t: types.SimpleNamespace(rewards=[0.0, 2.0] * (len(t) // 2)))
+    monkeypatch.setattr(rewards, "load_rm", lambda path: scorer)
+    r1 = {"start": Path("r0-sft"), "rm": Path("rm"), "prompts": [{"prompt": "p"}], "gold": {}}
+    for split, start_gold in (("test", 0.4), ("dev", 0.2)):
+        args = argparse.Namespace(split=split, k=2, temperature=1.0, arms=[])
+        out = one_seed(Path("run"), r1, 0, args)
+        assert asked[-1] == split and out[f"{split}_gold_start"] == start_gold
+        assert out["gold_weight"] == 2.0  # the RM's spread over the gold's on the train-prompt samples
