@@ -43,6 +43,7 @@ Run: `afm-align train mdloo --preset tiny from_checkpoint=... data=... out=...` 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,6 +225,26 @@ def final_metrics(history: list[dict]) -> dict:
     return out
 
 
+@contextmanager
+def repeatable_kernels():
+    """torch's deterministic kernels while MDLOO trains, then the caller's setting back. Measured on the tiny
+    preset (2026-12-03, a round's r1-mdloo settings): at 2 CPU threads two runs from the same inputs and seed
+    ended with different weights (the first step's loss differed in the 6th digit; over 192 steps the members'
+    gold differed by as much as the effect measured), while at 1 thread, and for the SFT, RS, DPO and IPO members
+    at 2, runs repeat bit for bit; with these kernels two 2-thread runs are bit-identical at the same speed (16
+    steps: 14 s either way). A killed round re-runs the stage, so this is what lets it resume to the same member.
+    `warn_only`: where a device has no deterministic kernel for an op, torch warns instead of failing."""
+    import torch
+
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
 def main(cfg: MDLOOConfig, rewards: list[RewardTerm] | None = None) -> dict:
     """Train from `cfg.from_checkpoint` on `cfg.data` and write the member `cfg.out`; returns final metrics.
 
@@ -252,7 +273,8 @@ def main(cfg: MDLOOConfig, rewards: list[RewardTerm] | None = None) -> dict:
         trainer.add_callback(budget)
         for log in filter(None, logs):
             trainer.add_callback(log)
-        trainer.train()
+        with repeatable_kernels():
+            trainer.train()
         history = trainer.state.log_history
         metrics = {**final_metrics(history), "kl_budget": cfg.kl_budget, "kl_budget_stop_step": budget.stopped_at}
         meta = {"member": cfg.member or Path(cfg.out).name, "recipe": RECIPE_NAMES[cfg.loss], "round": cfg.round,

@@ -197,3 +197,22 @@ def test_ema_anchor_is_recorded_and_needs_a_separate_reference(tiny_base_dir, pr
         mdloo.check_config(tiny_cfg(tiny_base_dir, prompt_dir, tmp_path / "m", beta=0, ema_anchor=0.5))
     with pytest.raises(ValueError, match=r"^ema_anchor must be in \[0, 1\] \(got 1.5\)$"):
         tiny_cfg(tiny_base_dir, prompt_dir, tmp_path / "m", ema_anchor=1.5)
+
+
+def test_training_runs_on_deterministic_kernels_and_gives_the_callers_setting_back(tiny_base_dir, prompt_dir,
+                                                                                    tmp_path):
+    """At 2 CPU threads MDLOO runs from the same inputs and seed ended with different weights (the other recipes'
+    did not); torch's deterministic kernels make them repeat, and a killed round re-runs the stage to the same
+    member. The reward sees the mode while training; afterwards the caller's own setting is back."""
+    seen = []
+
+    def recording_reward(prompts, completions, **columns):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        return length_reward(prompts, completions, **columns)
+
+    assert not torch.are_deterministic_algorithms_enabled()
+    mdloo.main(tiny_cfg(tiny_base_dir, prompt_dir, tmp_path / "m", steps=1),
+               rewards=[RewardTerm("length", recording_reward, 1.0)])
+    assert seen and all(seen)
+    assert not torch.are_deterministic_algorithms_enabled()
+
