@@ -233,8 +233,9 @@ def repeatable_kernels():
     gold differed by as much as the effect measured), while at 1 thread, and for the SFT, RS, DPO and IPO members
     at 2, runs repeat bit for bit; with these kernels two 2-thread runs are bit-identical at the same speed (16
     steps: 14 s either way). The difference arises in the training passes, not in sampling: these kernels around
-    `generate` alone leave it, everywhere but `generate` remove it (which op was not isolated). A killed round re-runs the stage, so this is what lets it resume to the same member.
-    `warn_only`: where a device has no deterministic kernel for an op, torch warns instead of failing."""
+    `generate` alone leave it, everywhere but `generate` remove it (which op was not isolated). A killed round
+    re-runs the stage, so this is what lets it resume to the same member. `warn_only`: where a device has no
+    deterministic kernel for an op, torch warns instead of failing."""
     import torch
 
     before = torch.are_deterministic_algorithms_enabled()

@@ -184,7 +184,8 @@ def one_seed(run: Path, r1: dict, seed: int, args) -> dict:
     gold = gold_of([p for p, _ in flat], [t for _, t in flat], r1["gold"])
     weight = spread_ratio(rm, gold)
     out = {"seed": seed, "start": r1["start"].name, "rm": str(r1["rm"]),
-           f"{args.split}_gold_start": round(statistics.fmean(start_gold), 4), "rs_sample_gold": round(statistics.fmean(gold), 4),
+           f"{args.split}_gold_start": round(statistics.fmean(start_gold), 4),
+           "rs_sample_gold": round(statistics.fmean(gold), 4),
            "gold_weight": round(weight, 2), "rs": {}, "mdloo": {}}
     with tempfile.TemporaryDirectory(prefix="rm-ceiling-") as scratch:
         for rule in (p for p in RS_PICKS if f"rs:{p}" in args.arms):

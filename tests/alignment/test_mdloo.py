@@ -215,4 +215,3 @@ def test_training_runs_on_deterministic_kernels_and_gives_the_callers_setting_ba
                rewards=[RewardTerm("length", recording_reward, 1.0)])
     assert seen and all(seen)
     assert not torch.are_deterministic_algorithms_enabled()
-
