@@ -231,7 +231,8 @@ def main() -> int:
     parser.add_argument("--temperature", type=float, default=1.0, help="RS sampling temperature (the round's)")
     parser.add_argument("--steps", type=int, default=48, help="MDLOO outer steps (overoptimisation.py's)")
     parser.add_argument("--rm", help="the RM to use instead of round 1's; {seed} stands for the seed, e.g. "
-                        "DIR/seed{seed} (a folder per seed, such as one `rm_onpolicy.py --keep-rms` keeps)")
+                        "DIR/seed{seed} (a saved RM per seed, such as the rm-<n> folder that "
+                        "`rm_onpolicy.py --keep-rms` writes)")
     parser.add_argument("--arms", default=",".join(ARMS), help=f"which arms to run, of {','.join(ARMS)}")
     parser.add_argument("--split", choices=("dev", "test"), default="dev",
                         help="the open-ended prompts the members are scored on (test: only to report a setting "
