@@ -21,7 +21,11 @@ pairs) and `--arms` runs a subset. Every member's greedy answers to the DEV open
 to report a configuration already chosen on dev) are scored by the gold (round_0/gold.json) and paired with the
 start member's on the same prompts; over seeds: mean and 95%
 t-interval (committee.eval_stats). The gold of the RS targets (train prompts) and each MDLOO run's last logged KL
-are reported beside them.
+are reported beside them. Each MDLOO run's rollouts, along its steps, are kept in the result file as a curve of
+their mean RM score and gold against the logged KL (a gold-rewarded run scores its rollouts with the RM too, at
+weight 0), and drawn side by side over seeds beside the JSON (same name, `.png`): does the gold follow the RM's
+score up, and does the RM's score follow the gold up? The summary gives each curve's change from its first
+point to its last, over seeds.
 
 What it simplifies: round 1 only (one start, one RM; later rounds accumulate earlier rounds' picks); one sampling
 of the RS candidates per seed, shared by the three picks; the members are trained in a scratch folder and
@@ -53,6 +57,7 @@ os.environ.setdefault("AFM_ALIGN_QUIET", "1")
 RS_PICKS = ("rm", "gold", "random")  # who ranks the RS samples
 MDLOO_REWARDS = ("rm", "gold")  # the MDLOO reward
 ARMS = tuple([f"rs:{p}" for p in RS_PICKS] + [f"mdloo:{r}" for r in MDLOO_REWARDS])
+CURVE_POINTS = 48  # points kept of each MDLOO run's rollout curve (RM score and gold against KL)
 
 
 def pick(scores: list[float], k: int, rule: str, rng: random.Random) -> list[int]:
@@ -151,19 +156,30 @@ def mdloo_config(r1: dict, steps: int, overrides: list[str], **fields):
 
 def mdloo_member(r1: dict, reward: str, spread: float, args, out: Path) -> tuple[Path, float | None]:
     """MDLOO from the start on the open-ended prompts, the RM or the gold (times `spread` and the run's
-    `rm_weight`) its reward; (member, last logged KL)."""
+    `rm_weight`) its reward; (member, last logged KL). A gold-rewarded run also scores its rollouts with the RM at
+    weight 0 (logged, not rewarded), so both runs' rollouts carry the RM score and the gold for `run_curve`."""
     from afm_align.store import write_dataset
     from alignment.mdloo import main as mdloo_main
-    from alignment.rewards import RewardTerm
+    from alignment.rewards import RewardTerm, load_rm
 
     write_dataset(r1["prompts"], "prompt", out / "prompts", producer="benchmarks/rm_driven_ceiling.py", config={})
     cfg = mdloo_config(r1, args.steps, args.overrides, from_checkpoint=str(r1["start"]), data=str(out / "prompts"),
                        out=str(out / "member"), reward_model=str(r1["rm"]), member=f"ceiling-mdloo-{reward}",
                        round=1)
     cfg = replace(cfg, prompts_per_step=min(cfg.prompts_per_step, len(r1["prompts"])))
-    terms = [RewardTerm("gold", gold_reward(r1["gold"]), spread * cfg.rm_weight)] if reward == "gold" else None
+    terms = [RewardTerm("gold", gold_reward(r1["gold"]), spread * cfg.rm_weight),
+             RewardTerm("reward_model", load_rm(r1["rm"]), 0.0)] if reward == "gold" else None
     metrics = mdloo_main(cfg, rewards=terms)
     return out / "member", metrics.get("kl")
+
+
+def run_curve(member: Path, gold: dict) -> list[dict]:
+    """The run's rollouts along its steps (committee.overoptimisation): mean RM score and gold against the logged
+    KL, coarsened to at most CURVE_POINTS points."""
+    from committee.overoptimisation import coarsen, mdloo_curve
+
+    return [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in p.items()}
+            for p in coarsen(mdloo_curve(member, gold), CURVE_POINTS)]
 
 
 def one_seed(run: Path, r1: dict, seed: int, args) -> dict:
@@ -204,6 +220,7 @@ def one_seed(run: Path, r1: dict, seed: int, args) -> dict:
                                     "train_minutes": round((time.perf_counter() - began) / 60, 2),
                                     "gain": round(paired(greedy(member), start_gold), 4)}
             print(json.dumps({"seed": seed, "mdloo": reward, **out["mdloo"][reward]}), flush=True)
+            out["mdloo"][reward]["curve"] = run_curve(member, r1["gold"])
     return out
 
 
@@ -220,7 +237,37 @@ def summary(per_seed: list[dict]) -> dict:
             out[recipe][arm] = {"gain": round(statistics.fmean(gains), 4), "gain_ci95": seed_interval(gains),
                                 "gain_per_seed": gains,
                                 extra: round(statistics.fmean(extras), 4) if extras else None}
+            curves = [s[recipe][arm].get("curve") for s in per_seed]
+            if recipe == "mdloo" and all(curves):  # along the run: first coarse point to the last
+                for key in ("proxy", "gold"):
+                    changes = [round(c[-1][key] - c[0][key], 4) for c in curves]
+                    out[recipe][arm][f"rollout_{key}_change"] = {
+                        "mean": round(statistics.fmean(changes), 4), "ci95": seed_interval(changes),
+                        "per_seed": changes}
     return out
+
+
+def plot_curves(per_seed: list[dict], path: Path, title: str) -> Path | None:
+    """The MDLOO arms' rollout curves over seeds side by side (committee.overoptimisation.draw_mdloo_arms);
+    None when no MDLOO arm ran."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from committee.overoptimisation import draw_mdloo_arms
+
+    names = {"rm": "the RM alone", "gold": "the hidden gold (ceiling)"}
+    arms = {names[r]: [s["mdloo"][r]["curve"] for s in per_seed]
+            for r in MDLOO_REWARDS if all(r in s["mdloo"] for s in per_seed)}
+    if not arms:
+        return None
+    fig = draw_mdloo_arms(arms, title, plt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def main() -> int:
@@ -266,9 +313,20 @@ def main() -> int:
         for arm, r in arms.items():
             print(f"{recipe} by {arm}: {args.split} gold minus the start {r['gain']:+.4f} {r['gain_ci95']} "
                   f"(per seed {r['gain_per_seed']})")
+            for key, name in (("proxy", "RM score"), ("gold", "gold")):
+                if f"rollout_{key}_change" in r:
+                    c = r[f"rollout_{key}_change"]
+                    print(f"  its rollouts' {name}, first to last of {CURVE_POINTS} points: {c['mean']:+.4f} "
+                          f"{c['ci95']} (per seed {c['per_seed']})")
+    figure = plot_curves(per_seed, Path(args.json).with_suffix(".png"),
+                         f"MDLOO from r0-sft on round 1's open-ended train prompts, {args.steps} steps, seeds "
+                         f"{','.join(map(str, seeds))}: rollouts' RM score (proxy) and hidden gold")
+    if figure:
+        print(f"saved {figure}")
     write_json("rm_driven_ceiling", args.json,
                {"split": args.split, "matmul_gflops": {"before": peak_before, "after": matmul_gflops()},
-                "minutes": round((time.perf_counter() - began) / 60, 2), "summary": result, "per_seed": per_seed})
+                "minutes": round((time.perf_counter() - began) / 60, 2), "summary": result,
+                "plot": str(figure) if figure else None, "per_seed": per_seed})
     return 0
 
 

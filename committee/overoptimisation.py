@@ -9,7 +9,8 @@ while the gold turns down (Gao et al. 2022, "Scaling laws for reward model overo
 - `best_of_n_curve(prompts, samples, rm_scores, gold)`: best-of-N by RM score among the first N samples of each
   prompt, against N; the KL of best-of-N to the sampling policy is bounded analytically by log N - (N-1)/N
   (Stiennon et al. 2020, appendix; Gao et al. 2022, eq. 1), so N is an optimisation budget with no training.
-`draw_overoptimisation` draws both (one run; `draw_over_seeds`: several, faint per seed and their mean bold);
+`draw_overoptimisation` draws both (one run; `draw_over_seeds`: several, faint per seed and their mean bold;
+`draw_mdloo_arms`: MDLOO runs of several rewards side by side; `coarsen` keeps a long run's curve short);
 `round_overoptimisation(run_root, round_n)` computes both for a finished round and writes
 `round_N/plots/overoptimisation.png` and `round_N/eval/overoptimisation.json`.
 
@@ -77,6 +78,23 @@ def mdloo_curve(member_dir, gold: dict[str, dict], domains=OPEN_ENDED) -> list[d
         curve.append({"step": step, "kl": kl, "proxy": _mean([float(r["reward_model"]) for r in used]),
                       "gold": _mean(golds), "n": len(used)})
     return curve
+
+
+def coarsen(curve: list[dict], points: int) -> list[dict]:
+    """At most `points` points of an `mdloo_curve`, each over consecutive sampling steps: its last step, the mean
+    of its logged KLs (None when none), and the proxy and gold means weighted by rollouts. Why: a long run (768
+    steps) is kept in a result file and drawn as a few dozen points, which also smooths each step's noise."""
+    if points < 1:
+        raise ValueError("coarsen: points must be at least 1")
+    size = max(1, math.ceil(len(curve) / points))
+    out = []
+    for at in range(0, len(curve), size):
+        chunk = curve[at:at + size]
+        n = sum(p["n"] for p in chunk)
+        kls = [p["kl"] for p in chunk if p.get("kl") is not None]
+        out.append({"step": chunk[-1]["step"], "kl": _mean(kls) if kls else None, "n": n,
+                    **{key: sum(p[key] * p["n"] for p in chunk) / n for key in ("proxy", "gold")}})
+    return out
 
 
 def powers_of_two(k: int) -> list[int]:
@@ -210,6 +228,19 @@ def draw_over_seeds(mdloo: list[list[dict]], bon: list[list[dict]], title: str, 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
     _mdloo_panel(left, mdloo)
     _bon_panel(right, bon)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def draw_mdloo_arms(arms: dict[str, list[list[dict]]], title: str, plt=None):
+    """One panel per MDLOO run kind (e.g. rewarded by the RM, rewarded by the gold): the RM score (proxy) and the
+    gold of its rollouts against KL, each seed faint and their mean bold. Why: beside a run on the RM, a run on
+    the gold shows whether the RM sees the gold rise when the policy does climb it."""
+    plt = plt or _pyplot()
+    fig, axes = plt.subplots(1, max(1, len(arms)), figsize=(6 * max(1, len(arms)), 4.8), squeeze=False)
+    for ax, (name, curves) in zip(axes[0], arms.items()):
+        _mdloo_panel(ax, curves)
+        ax.set_title(f"MDLOO rewarded by {name}: RM score and gold of its rollouts against KL", fontsize=9)
     fig.suptitle(title, fontsize=10)
     return fig
 

@@ -9,7 +9,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from benchmarks.rm_driven_ceiling import gold_reward, paired, pick, round1, spread_ratio, summary  # noqa: E402
+from benchmarks.rm_driven_ceiling import (gold_reward, mdloo_member, paired, pick, plot_curves, round1,  # noqa: E402
+                                          spread_ratio, summary)
 
 
 def test_each_prompt_keeps_its_best_scored_sample_or_a_seeded_random_one():
@@ -138,3 +139,53 @@ def test_the_members_are_scored_on_the_split_asked_for(monkeypatch):
         out = one_seed(Path("run"), r1, 0, args)
         assert asked[-1] == split and out[f"{split}_gold_start"] == start_gold
         assert out["gold_weight"] == 2.0  # the RM's spread over the gold's on the train-prompt samples
+
+
+def test_a_gold_rewarded_run_logs_the_rms_score_of_its_rollouts_without_rewarding_it(tmp_path, monkeypatch):
+    """The gold arm's reward is the gold alone; the RM rides along at weight 0 so its rollouts carry the RM score
+    (alignment.mdloo.RolloutLog wraps the term named reward_model); the RM arm keeps the configured reward."""
+    import argparse
+
+    import benchmarks.rm_driven_ceiling as ceiling
+    from alignment import mdloo, recipes, rewards
+
+    seen = {}
+    monkeypatch.setattr(ceiling, "mdloo_config", lambda r1, steps, overrides, **fields: recipes.load(
+        "mdloo", preset="tiny", overrides=[f"steps={steps}", "verifier_weight=0.0"], **fields))
+    monkeypatch.setattr(rewards, "load_rm", lambda path: f"scorer of {path}")
+    monkeypatch.setattr(mdloo, "main", lambda cfg, rewards=None: seen.update(cfg=cfg, rewards=rewards) or {"kl": 0.2})
+    r1 = {"start": tmp_path / "r0-sft", "rm": tmp_path / "rm", "gold": {}, "prompts": [
+        {"id": f"general-{i}", "prompt": [{"role": "user", "content": "hi"}], "domain": "general",
+         "verifier": {}, "source": "test", "split": "train"} for i in range(3)]}
+    args = argparse.Namespace(steps=4, overrides=[])
+    member, kl = mdloo_member(r1, "gold", 2.5, args, tmp_path / "gold")
+    assert member == tmp_path / "gold" / "member" and kl == 0.2
+    terms = {t.name: t for t in seen["rewards"]}
+    assert set(terms) == {"gold", "reward_model"}
+    assert terms["reward_model"].weight == 0.0 and terms["reward_model"].fn == f"scorer of {tmp_path / 'rm'}"
+    assert terms["gold"].weight == pytest.approx(2.5 * seen["cfg"].rm_weight)
+    assert seen["cfg"].prompts_per_step == 3  # no more prompts a step than there are
+    mdloo_member(r1, "rm", 2.5, args, tmp_path / "rm-arm")
+    assert seen["rewards"] is None and seen["cfg"].reward_model == str(tmp_path / "rm")
+
+
+def test_the_mdloo_curves_are_drawn_side_by_side_or_not_at_all(tmp_path):
+    curve = [{"step": i, "kl": 0.01 * i, "proxy": 0.1 * i, "gold": 0.03, "n": 8} for i in range(6)]
+    per_seed = [{"mdloo": {"rm": {"curve": curve}, "gold": {"curve": curve}}} for _ in range(3)]
+    path = plot_curves(per_seed, tmp_path / "figs" / "ceiling.png", "title")
+    assert path == tmp_path / "figs" / "ceiling.png" and path.stat().st_size > 10_000
+    assert plot_curves([{"mdloo": {}}], tmp_path / "none.png", "title") is None
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_the_summary_gives_the_change_along_each_mdloo_run_over_seeds():
+    def seed(proxy_end, gold_end):
+        curve = [{"step": 0, "kl": 0.0, "proxy": 1.0, "gold": 0.05, "n": 8},
+                 {"step": 9, "kl": 0.1, "proxy": proxy_end, "gold": gold_end, "n": 8}]
+        return {"rs": {}, "mdloo": {"rm": {"gain": 0.0, "kl": 0.1, "curve": curve}, "gold": {"gain": 0.0, "kl": 0.1}}}
+
+    out = summary([seed(2.0, 0.05), seed(3.0, 0.04), seed(2.5, 0.06)])
+    assert out["mdloo"]["rm"]["rollout_proxy_change"]["per_seed"] == [1.0, 2.0, 1.5]
+    assert out["mdloo"]["rm"]["rollout_proxy_change"]["ci95"][0] > 0  # the proxy rises in every seed
+    assert out["mdloo"]["rm"]["rollout_gold_change"]["mean"] == pytest.approx(0.0)
+    assert "rollout_gold_change" not in out["mdloo"]["gold"]  # no curve kept: no change reported

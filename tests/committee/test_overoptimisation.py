@@ -11,8 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from afm_align.store import write_dataset  # noqa: E402
-from committee.overoptimisation import (best_of_n_curve, draw_over_seeds, draw_overoptimisation,  # noqa: E402
-                                        kl_bound, mdloo_curve, powers_of_two, round_overoptimisation)
+from committee.overoptimisation import (best_of_n_curve, coarsen, draw_mdloo_arms, draw_over_seeds,  # noqa: E402
+                                        draw_overoptimisation, kl_bound, mdloo_curve, powers_of_two,
+                                        round_overoptimisation)
 
 # a general-family gold item (synth/general_gold.py): these three answers score 1.0, 1/3 and 0 by its rubric
 GOLD = {"facts": ["Iris", "the library", "4:00 pm"], "forbidden": ["quickly"], "max_words": 30, "register": "friendly",
@@ -101,6 +102,32 @@ def test_draw_two_panels_with_twin_axes_and_empty_input():
     seeds = draw_over_seeds([mdloo, mdloo[:5]], [bon, bon[:2]], "seeds")
     assert len(seeds.axes) == 4 and len(seeds.axes[0].lines) == 4  # two seeds faint, their mean bold, KL=0 line
     plt.close(seeds)
+
+
+def test_coarsen_averages_consecutive_steps_weighted_by_rollouts():
+    curve = [{"step": 2 * i, "kl": None if i == 1 else 0.1 * i, "proxy": float(i), "gold": 0.1 * i, "n": 1 + i % 2}
+             for i in range(5)]
+    short = coarsen(curve, 3)  # chunks of 2: steps (0, 2), (4, 6), (8)
+    assert [p["step"] for p in short] == [2, 6, 8] and [p["n"] for p in short] == [3, 3, 1]
+    assert short[0]["kl"] == pytest.approx(0.0)  # the chunk's one logged KL; a None is not counted as 0
+    assert short[1]["kl"] == pytest.approx(0.25)
+    assert short[0]["proxy"] == pytest.approx((0 * 1 + 1 * 2) / 3)  # weighted by each step's rollouts
+    assert short[1]["gold"] == pytest.approx((0.2 * 1 + 0.3 * 2) / 3)
+    assert coarsen(curve, 10) == curve  # short enough: unchanged
+    assert coarsen([{"step": 0, "kl": None, "proxy": 1.0, "gold": 0.5, "n": 4}], 1)[0]["kl"] is None
+    with pytest.raises(ValueError, match="at least 1"):
+        coarsen(curve, 0)
+
+
+def test_draw_mdloo_arms_puts_each_reward_in_its_own_panel():
+    up = [{"step": i, "kl": 0.01 * i, "proxy": 0.1 * i, "gold": 0.02 + 0.01 * i, "n": 4} for i in range(8)]
+    flat = [{**p, "gold": 0.03} for p in up]
+    fig = draw_mdloo_arms({"the RM alone": [flat, flat[:6]], "the gold": [up, up]}, "arms")
+    assert len(fig.axes) == 4  # two panels, each with a twin for the gold
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert any("rewarded by the RM alone" in t for t in titles) and any("rewarded by the gold" in t for t in titles)
+    assert len(fig.axes[0].lines) == 4  # two seeds faint, their mean bold, the KL = 0 line
+    plt.close(fig)
 
 
 def test_round_overoptimisation_on_a_fake_run(tmp_path, monkeypatch):
